@@ -1,0 +1,1 @@
+"""Connectors turn a source into raw-story messages and publish them through one publisher."""

@@ -1,0 +1,65 @@
+"""Publish a connector's items and advance its state only for what Kafka acknowledged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.publisher import DeadLetter, Publisher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Item:
+    """One unit of connector output: a raw story or a dead letter, with its state key."""
+
+    key: str
+    story: dict[str, Any] | None = None
+    dead_letter: DeadLetter | None = None
+
+
+@dataclass
+class DeliveryReport:
+    published: int = 0
+    dead_lettered: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        self.published += other.published
+        self.dead_lettered += other.dead_lettered
+        self.skipped += other.skipped
+        self.failed += other.failed
+        self.failures.extend(other.failures)
+
+
+def deliver(publisher: Publisher, seen: dict[str, Any], items: Iterable[Item], now: str) -> DeliveryReport:
+    """Send every unseen item, wait for acknowledgements, then mark the acknowledged ones seen.
+
+    ``seen`` is a section of connector state (key -> first-seen time); the caller saves it.
+    """
+    report = DeliveryReport()
+    pending: list[tuple[Item, Any]] = []
+    for item in items:
+        if item.key in seen:
+            report.skipped += 1
+            continue
+        if item.story is not None:
+            pending.append((item, publisher.publish(item.story)))
+        elif item.dead_letter is not None:
+            pending.append((item, publisher.dead_letter(item.dead_letter)))
+    for item, future in pending:
+        if publisher.acknowledged(future):
+            seen[item.key] = now
+            if item.story is not None:
+                report.published += 1
+            else:
+                report.dead_lettered += 1
+        else:
+            report.failed += 1
+            report.failures.append(item.key)
+    return report

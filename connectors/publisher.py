@@ -1,0 +1,130 @@
+"""The one way stories reach Kafka: keyed by story id, acks=all, idempotent, compressed, with headers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+
+from schemas import RAW_SCHEMA_NAME, rfc3339
+from wirestream.config import Config
+from wirestream.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_SCHEMA_NAME = "wirestream.dead_letter.v1"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Input that could not become a raw story, with the reason and the original bytes."""
+
+    source: str
+    origin: str
+    reason: str
+    payload: bytes
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "schema": DEAD_LETTER_SCHEMA_NAME,
+            "stage": "connector",
+            "source": self.source,
+            "origin": self.origin,
+            "reason": self.reason,
+            "payload_b64": base64.b64encode(self.payload).decode("ascii"),
+            "at": rfc3339(datetime.now(UTC)),
+        }
+
+
+def unreachable(config: Config, exc: Exception) -> UserError:
+    return UserError(
+        f"cannot reach Kafka at {config.bootstrap_servers} ({exc.__class__.__name__}). "
+        "Start the local broker with `wirestream kafka up`, or pass --bootstrap-servers / "
+        "set WIRESTREAM_BOOTSTRAP_SERVERS."
+    )
+
+
+def ensure_topics(config: Config, topics: list[str]) -> None:
+    """Create missing topics; a no-op where they exist (or where the cluster creates them itself)."""
+    try:
+        admin = KafkaAdminClient(**config.kafka_client_options(), request_timeout_ms=15000)
+    except KafkaTimeoutError as exc:
+        raise unreachable(config, exc) from None
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            new = [NewTopic(t, num_partitions=config.topic_partitions, replication_factor=1) for t in missing]
+            try:
+                admin.create_topics(new)
+                log.info("created topics %s", missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+class Publisher:
+    """Sends raw stories and dead letters; callers record state only after `acknowledged`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        ensure_topics(config, [config.raw_topic, config.dlq_topic])
+        try:
+            self._producer = KafkaProducer(
+                **config.kafka_client_options(),
+                acks="all",
+                enable_idempotence=True,
+                compression_type="gzip",
+                linger_ms=20,
+                batch_size=256 * 1024,
+                max_request_size=4 * 1024 * 1024,
+            )
+        except KafkaTimeoutError as exc:
+            raise unreachable(config, exc) from None
+
+    def publish(self, message: dict[str, Any]) -> Any:
+        value = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = [
+            ("content-type", b"application/json"),
+            ("schema", RAW_SCHEMA_NAME.encode()),
+            ("source", str(message.get("source", "")).encode("utf-8")),
+        ]
+        return self._producer.send(self.config.raw_topic, key=message["id"].encode(), value=value, headers=headers)
+
+    def dead_letter(self, letter: DeadLetter) -> Any:
+        log.warning("dead letter from %s (%s): %s", letter.source, letter.origin, letter.reason)
+        value = json.dumps(letter.to_message(), ensure_ascii=False).encode("utf-8")
+        headers = [
+            ("content-type", b"application/json"),
+            ("schema", DEAD_LETTER_SCHEMA_NAME.encode()),
+            ("source", letter.source.encode("utf-8")),
+            ("reason", letter.reason[:500].encode("utf-8")),
+        ]
+        return self._producer.send(self.config.dlq_topic, key=None, value=value, headers=headers)
+
+    def acknowledged(self, future: Any, timeout_s: float = 60.0) -> bool:
+        """Wait for Kafka's acknowledgement; False (logged) when the send failed."""
+        try:
+            future.get(timeout=timeout_s)
+            return True
+        except KafkaError as exc:
+            log.error("publish failed: %s", exc)
+            return False
+
+    def close(self) -> None:
+        self._producer.flush()
+        self._producer.close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,169 @@
+"""The committed dataset: Parquet files that only become visible through a manifest.
+
+Layout under the output folder::
+
+    data/published_date=YYYY-MM-DD/batch-000007-shard-000.parquet   clean rows (Hive partitions)
+    dead_letters/batch-000007.parquet                              records that failed, with reasons
+    _manifests/batch-000007.json                                   the commit: files + offset ranges
+    _staging/batch-000007/...                                      a run in progress (never read)
+
+A batch commits by moving its staged files into place and then atomically renaming its manifest
+into ``_manifests``. Files under ``data/`` that no manifest names come from a crash between those
+two steps; the next run deletes them before it starts, and rewrites the same deterministic names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from schemas import CLEAN_SCHEMA_VERSION, rfc3339
+from wirestream.errors import UserError
+
+__all__ = ["Dataset", "BatchStats"]
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class BatchStats:
+    records: int
+    rows: int
+    dead_letters: int
+
+    @property
+    def duplicates_dropped(self) -> int:
+        return self.records - self.rows - self.dead_letters
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Dataset:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.manifest_dir = self.root / "_manifests"
+        self.staging_root = self.root / "_staging"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One writer at a time per dataset; a second run fails fast instead of interleaving."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "_lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UserError(f"another wirestream run is writing to {self.root}; wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def manifests(self) -> list[dict[str, Any]]:
+        if not self.manifest_dir.is_dir():
+            return []
+        found = []
+        for path in sorted(self.manifest_dir.glob("batch-*.json")):
+            found.append(json.loads(path.read_text("utf-8")))
+        return sorted(found, key=lambda m: m["batch"])
+
+    def next_batch(self) -> int:
+        manifests = self.manifests()
+        return manifests[-1]["batch"] + 1 if manifests else 1
+
+    def committed_offsets(self, topic: str) -> dict[int, int]:
+        """Next offset to read per partition: the furthest end any manifest recorded."""
+        position: dict[int, int] = {}
+        for manifest in self.manifests():
+            for rng in manifest.get("offsets", []):
+                if rng["topic"] == topic:
+                    position[rng["partition"]] = max(position.get(rng["partition"], 0), rng["stop"])
+        return position
+
+    def committed_files(self, kind: str = "data") -> list[Path]:
+        return [self.root / f["path"] for m in self.manifests() for f in m.get("files", []) if f["kind"] == kind]
+
+    def staging_dir(self, batch: int) -> Path:
+        path = self.staging_root / f"batch-{batch:06d}"
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return path
+
+    def recover(self) -> list[Path]:
+        """Discard what crashed runs left: staging folders and files no manifest names."""
+        removed: list[Path] = []
+        if self.staging_root.exists():
+            for child in self.staging_root.iterdir():
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+        named = {self.root / f["path"] for m in self.manifests() for f in m.get("files", [])}
+        for folder in (self.root / "data", self.root / "dead_letters"):
+            if folder.exists():
+                for path in folder.rglob("*.parquet"):
+                    if path not in named:
+                        path.unlink()
+                        removed.append(path)
+        for stale in self.manifest_dir.glob(".*.tmp") if self.manifest_dir.exists() else []:
+            stale.unlink()
+        return removed
+
+    def commit(self, batch: int, staging: Path, offsets: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+        """Move the staged files into place, then publish the manifest: the single commit point."""
+        files = []
+        for kind in ("data", "dead_letters"):
+            for staged in sorted((staging / kind).rglob("*.parquet")) if (staging / kind).exists() else []:
+                relative = staged.relative_to(staging)
+                rows = pq.ParquetFile(staged).metadata.num_rows
+                files.append({"kind": kind, "path": relative.as_posix(), "rows": rows, "bytes": staged.stat().st_size})
+        records = sum(r["stop"] - r["start"] for r in offsets)
+        rows = sum(f["rows"] for f in files if f["kind"] == "data")
+        dead = sum(f["rows"] for f in files if f["kind"] == "dead_letters")
+        stats = BatchStats(records=records, rows=rows, dead_letters=dead)
+        for f in files:
+            target = self.root / f["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / f["path"], target)
+        for folder in {(self.root / f["path"]).parent for f in files}:
+            _fsync_dir(folder)
+        manifest = {
+            "manifest_version": MANIFEST_VERSION,
+            "schema_version": CLEAN_SCHEMA_VERSION,
+            "batch": batch,
+            "committed_at": rfc3339(datetime.now(UTC)),
+            "offsets": offsets,
+            "files": files,
+            "stats": {
+                "records": stats.records,
+                "rows": stats.rows,
+                "dead_letters": stats.dead_letters,
+                "duplicates_dropped": stats.duplicates_dropped,
+            },
+            **extra,
+        }
+        self.manifest_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.manifest_dir, prefix=".batch-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(manifest, out, indent=2, sort_keys=True)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.manifest_dir / f"batch-{batch:06d}.json")
+        _fsync_dir(self.manifest_dir)
+        shutil.rmtree(staging, ignore_errors=True)
+        return manifest

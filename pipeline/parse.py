@@ -1,0 +1,66 @@
+"""Parse Kafka records into raw stories; anything that breaks the contract becomes a dead letter."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from schemas import validate_raw
+
+__all__ = ["ParseRawStories", "parse_record", "dead_letter", "DEAD_LETTERS"]
+
+DEAD_LETTERS = "dead_letters"
+
+
+def dead_letter(record: dict[str, Any], stage: str, reason: str, story_id: str | None = None) -> dict[str, Any]:
+    return {
+        "kafka_topic": record.get("topic"),
+        "kafka_partition": record.get("partition"),
+        "kafka_offset": record.get("offset"),
+        "story_id": story_id,
+        "stage": stage,
+        "reason": reason,
+        "payload": record.get("value"),
+    }
+
+
+def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(story, None) for a valid record, (None, dead letter) otherwise; never raises on bad data."""
+    value = record.get("value")
+    if not value:
+        return None, dead_letter(record, "parse", "empty record value")
+    try:
+        message = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, dead_letter(record, "parse", f"not JSON: {exc}")
+    problems = validate_raw(message)
+    story_id = message.get("id") if isinstance(message, dict) and isinstance(message.get("id"), str) else None
+    key = record.get("key")
+    if not problems and key is not None and key.decode("utf-8", "replace") != story_id:
+        problems.append(f"Kafka key {key!r} does not match story id {story_id!r}")
+    if problems:
+        return None, dead_letter(record, "validate", "; ".join(problems), story_id)
+    message["kafka_topic"] = record["topic"]
+    message["kafka_partition"] = record["partition"]
+    message["kafka_offset"] = record["offset"]
+    message["kafka_timestamp_ms"] = record.get("timestamp_ms")
+    return message, None
+
+
+class _Parse(beam.DoFn):
+    def process(self, record: dict[str, Any]):  # type: ignore[no-untyped-def]
+        story, letter = parse_record(record)
+        if story is not None:
+            yield story
+        else:
+            yield pvalue.TaggedOutput(DEAD_LETTERS, letter)
+
+
+class ParseRawStories(beam.PTransform):
+    """Kafka records in; outputs ``stories`` (main) and ``dead_letters`` (with reasons). One-to-one."""
+
+    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return records | "ParseAndValidate" >> beam.ParDo(_Parse()).with_outputs(DEAD_LETTERS, main="stories")

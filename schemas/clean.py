@@ -1,0 +1,87 @@
+"""The clean-row contract: one Arrow schema for every Parquet file the pipeline commits.
+
+Plain types only (string, int, double, UTC microsecond timestamps, lists of structs), so DuckDB,
+Spark, BigQuery and Snowflake read the files without casts. The Hive partition column
+``published_date`` lives in the folder name, not inside the files.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = [
+    "CLEAN_SCHEMA_VERSION",
+    "CLEAN_SCHEMA",
+    "DEAD_LETTER_SCHEMA",
+    "EVIDENCE_TYPE",
+    "TOPIC_TYPE",
+    "PARTITION_COLUMN",
+]
+
+CLEAN_SCHEMA_VERSION = 1
+PARTITION_COLUMN = "published_date"
+
+_TS = pa.timestamp("us", tz="UTC")
+
+EVIDENCE_TYPE = pa.struct(
+    [
+        pa.field("phrase", pa.string(), nullable=False),
+        pa.field("field", pa.string(), nullable=False),
+        pa.field("start", pa.int32(), nullable=False),
+        pa.field("end", pa.int32(), nullable=False),
+    ]
+)
+
+TOPIC_TYPE = pa.struct(
+    [
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        pa.field("iptc", pa.string()),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("evidence", pa.list_(EVIDENCE_TYPE)),
+    ]
+)
+
+CLEAN_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("uri", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("headline", pa.string()),
+        pa.field("body", pa.string()),
+        pa.field("byline", pa.string()),
+        pa.field("dateline", pa.string()),
+        pa.field("credit", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("categories", pa.list_(pa.string())),
+        pa.field("word_count", pa.int32()),
+        pa.field("content_hash", pa.string()),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("cluster_id", pa.string()),
+        pa.field("topics", pa.list_(TOPIC_TYPE)),
+        pa.field("firstcreated", _TS),
+        pa.field("versioncreated", _TS),
+        pa.field("fetched_at", _TS),
+        pa.field("kafka_topic", pa.string()),
+        pa.field("kafka_partition", pa.int32()),
+        pa.field("kafka_offset", pa.int64()),
+        pa.field("kafka_timestamp", _TS),
+        pa.field("pipeline_version", pa.string()),
+        pa.field("schema_version", pa.int32()),
+    ],
+    metadata={b"wirestream.schema": b"wirestream.clean_story", b"wirestream.schema_version": b"1"},
+)
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        pa.field("kafka_topic", pa.string()),
+        pa.field("kafka_partition", pa.int32()),
+        pa.field("kafka_offset", pa.int64()),
+        pa.field("story_id", pa.string()),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("payload", pa.binary()),
+    ],
+    metadata={b"wirestream.schema": b"wirestream.dead_letter", b"wirestream.schema_version": b"1"},
+)

@@ -1,0 +1,90 @@
+"""The raw-story contract: what connectors publish to ``news.raw.v1``.
+
+The JSON Schema file beside this module is the single source of truth; this module only loads it
+and adds the two helpers every producer and consumer needs (stable ids, full validation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+__all__ = [
+    "RAW_SCHEMA_VERSION",
+    "RAW_SCHEMA_NAME",
+    "raw_schema",
+    "story_id",
+    "validate_raw",
+    "rfc3339",
+    "parse_rfc3339",
+]
+
+RAW_SCHEMA_VERSION = 1
+RAW_SCHEMA_NAME = f"wirestream.raw_story.v{RAW_SCHEMA_VERSION}"
+
+
+@cache
+def raw_schema() -> dict[str, Any]:
+    text = resources.files("schemas").joinpath(f"raw_story.v{RAW_SCHEMA_VERSION}.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _is_rfc3339(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None and "T" in value
+    except ValueError:
+        return False
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = raw_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    # jsonschema only checks date-time when an optional package is present; check it ourselves.
+    checker = jsonschema.FormatChecker()
+    checker.checks("date-time")(_is_rfc3339)
+    return cls(schema, format_checker=checker)
+
+
+def story_id(source: str, guid_or_url: str) -> str:
+    """Stable across re-fetches and restarts, so Kafka keys and dedup agree on identity."""
+    digest = hashlib.sha256(f"{source}\x00{guid_or_url}".encode()).hexdigest()
+    return digest[:32]
+
+
+def validate_raw(message: Any) -> list[str]:
+    """Every problem with a raw message, as readable strings; empty when valid."""
+    if not isinstance(message, dict):
+        return [f"message must be a JSON object, got {type(message).__name__}"]
+    problems = []
+    for error in sorted(_validator().iter_errors(message), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(message)"
+        if error.validator == "anyOf" and not error.absolute_path:
+            problems.append("(message): story has neither headline nor body")
+        else:
+            problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC, microseconds, 'Z' suffix: the only timestamp shape on the wire."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -1,0 +1,222 @@
+"""The local single-node Kafka broker (KRaft) that `wirestream kafka up` runs from deploy/kafka.
+
+Jars come from Maven Central through deploy/kafka/pom.xml into a cache folder, once. The broker is
+a plain JVM process started in its own session; its pid, config and log live under the state dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from wirestream.config import Config
+from wirestream.errors import UserError
+
+DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kafka"
+START_TIMEOUT_S = 90.0
+
+
+@dataclass
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    bootstrap: str
+    data_dir: Path
+    log_file: Path
+
+    def lines(self) -> list[str]:
+        state = f"running (pid {self.pid})" if self.running else "not running"
+        return [
+            f"broker      {state}",
+            f"bootstrap   {self.bootstrap}",
+            f"data dir    {self.data_dir}",
+            f"log file    {self.log_file}",
+        ]
+
+
+class LocalBroker:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.home = Path(config.state_dir) / "kafka"
+        self.data_dir = Path(config.broker_data_dir) if config.broker_data_dir else self.home / "data"
+        self.log_dir = self.home / "logs"
+        self.pid_file = self.home / "broker.pid"
+        self.properties = self.home / "server.properties"
+        self.lib_dir = Path(config.cache_dir) / "kafka-lib"
+        self.bootstrap = f"127.0.0.1:{config.broker_port}"
+
+    def status(self) -> BrokerStatus:
+        pid = self._pid()
+        return BrokerStatus(pid is not None, pid, self.bootstrap, self.data_dir, self.log_dir / "server.log")
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and b"kafka.Kafka" not in cmdline.read_bytes():
+            return None  # the pid was reused by another process
+        return pid
+
+    def fetch_jars(self) -> Path:
+        """Resolve the broker's jars with Maven into the cache (once)."""
+        stamp = self.lib_dir / ".complete"
+        pom = DEPLOY_DIR / "pom.xml"
+        if stamp.exists() and stamp.read_text() == pom.read_text():
+            return self.lib_dir
+        for tool in ("java", "mvn"):
+            if shutil.which(tool) is None:
+                raise UserError(
+                    f"`{tool}` is not on PATH. The local broker needs Java 17+ and Maven 3.8+: "
+                    "run `make setup` (it installs them with apt on Debian/Ubuntu) or install "
+                    "openjdk-17-jdk-headless and maven yourself."
+                )
+        if self.lib_dir.exists():
+            shutil.rmtree(self.lib_dir)
+        self.lib_dir.mkdir(parents=True)
+        command = [
+            "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise UserError("fetching Kafka jars with Maven failed:\n" + (result.stdout + result.stderr)[-3000:])
+        stamp.write_text(pom.read_text())
+        return self.lib_dir
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        return [
+            "java", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1" if main != "kafka.Kafka" else "-XX:+UseStringDeduplication",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.log_dir}",
+            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+            "-cp", f"{self.lib_dir}/*", main, *args,
+        ]
+
+    def _write_properties(self) -> None:
+        template = (DEPLOY_DIR / "server.properties.template").read_text()
+        text = (
+            template.replace("${PORT}", str(self.config.broker_port))
+            .replace("${CONTROLLER_PORT}", str(self.config.broker_controller_port))
+            .replace("${DATA_DIR}", str(self.data_dir))
+        )
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.properties.write_text(text)
+
+    def _format(self) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = _kafka_uuid()
+        command = self._java(
+            "kafka.tools.StorageTool", "format", "--cluster-id", cluster_id, "--config", str(self.properties), "--ignore-formatted"
+        )
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise UserError("formatting Kafka storage failed:\n" + (result.stdout + result.stderr)[-3000:])
+
+    def up(self) -> tuple[bool, float]:
+        """Start the broker and wait until it answers; (started, seconds). Idempotent."""
+        if self._pid() is not None:
+            return False, 0.0
+        if _port_open(self.config.broker_port):
+            raise UserError(
+                f"port {self.config.broker_port} is already in use by another process; "
+                "choose another with --port or WIRESTREAM_BROKER_PORT"
+            )
+        self.fetch_jars()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._write_properties()
+        self._format()
+        started = time.monotonic()
+        console = open(self.log_dir / "console.log", "ab")
+        process = subprocess.Popen(
+            self._java("kafka.Kafka", str(self.properties), heap=self.config.broker_heap),
+            stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.pid_file.write_text(str(process.pid))
+        deadline = started + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise UserError(f"the broker exited with code {process.returncode}; see {self.log_dir / 'server.log'}")
+            if _answers_metadata(self.bootstrap):
+                return True, time.monotonic() - started
+            time.sleep(0.25)
+        self.down()
+        raise UserError(f"the broker did not answer within {START_TIMEOUT_S:.0f}s; see {self.log_dir / 'server.log'}")
+
+    def down(self, timeout_s: float = 60.0) -> bool:
+        pid = self._pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def _kafka_uuid() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _answers_metadata(bootstrap: str) -> bool:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    host, port = bootstrap.rsplit(":", 1)
+    if not _port_open(int(port)):
+        return False
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()

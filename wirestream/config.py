@@ -1,0 +1,143 @@
+"""One typed configuration for every command: defaults, then a YAML file, then environment.
+
+Every scalar key ``name`` can be overridden by ``WIRESTREAM_NAME`` (upper case). Command-line flags
+override both. Secrets are read from the environment by preference and never printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wirestream.errors import UserError
+
+ENV_PREFIX = "WIRESTREAM_"
+SECRET_KEYS = frozenset({"sasl_password", "ssl_password"})
+
+
+def _default_state_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "wirestream")
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "wirestream")
+
+
+def doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass
+class Config:
+    bootstrap_servers: str = doc("Kafka bootstrap servers, comma-separated.", default="127.0.0.1:9092")
+    raw_topic: str = doc("Topic the connectors publish raw stories to.", default="news.raw.v1")
+    dlq_topic: str = doc("Topic for connector input that could not become a raw story.", default="news.dlq.v1")
+    topic_partitions: int = doc("Partitions for topics wirestream creates.", default=3)
+    security_protocol: str = doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.", default="PLAINTEXT")
+    sasl_mechanism: str | None = doc("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.", default=None)
+    sasl_username: str | None = doc("SASL user name.", default=None)
+    sasl_password: str | None = doc("SASL password (secret: set WIRESTREAM_SASL_PASSWORD).", default=None)
+    ssl_cafile: str | None = doc("CA bundle for SSL listeners.", default=None)
+    state_dir: str = doc("Connector state, local broker data and logs.", default_factory=_default_state_dir)
+    cache_dir: str = doc("Downloaded jars and built binaries.", default_factory=_default_cache_dir)
+    broker_port: int = doc("Port of the local broker started by `wirestream kafka up`.", default=9092)
+    broker_controller_port: int = doc("KRaft controller port of the local broker.", default=9093)
+    broker_data_dir: str | None = doc("Local broker data; default <state_dir>/kafka/data.", default=None)
+    broker_heap: str = doc("JVM heap of the local broker.", default="768m")
+    output: str | None = doc("Dataset folder the pipeline commits to.", default=None)
+    runner: str = doc("Beam runner: direct, prism or flink.", default="direct")
+    taxonomy: str | None = doc("Topic taxonomy YAML; default the bundled one.", default=None)
+    rows_per_file: int = doc("Target rows per Parquet file (sets shards per batch).", default=200_000)
+    max_records_per_batch: int | None = doc("Cap on Kafka records one run reads.", default=None)
+    source_name: str | None = doc("Source name for `connect files` (default: derived from the path).", default=None)
+    allow_private_networks: bool = doc("Allow feed URLs on loopback/private addresses.", default=False)
+    http_timeout_s: float = doc("Connect/read timeout for feed fetches.", default=20.0)
+    max_body_bytes: int = doc("Largest feed or article body accepted.", default=10 * 1024 * 1024)
+    feeds: list[dict[str, Any]] = doc("Feeds for `connect feeds --config`: {url, name, ...}.", default_factory=list)
+
+    def redacted(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        for key in SECRET_KEYS & values.keys():
+            if values[key]:
+                values[key] = "***"
+        return values
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Options shared by every kafka-python client, security included."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()],
+            "security_protocol": self.security_protocol,
+            "bootstrap_timeout_ms": 10_000,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        if self.ssl_cafile:
+            options["ssl_cafile"] = self.ssl_cafile
+        return options
+
+
+def _coerce(name: str, raw: Any, kind: Any) -> Any:
+    kind_text = str(kind)
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw == "" and "None" in kind_text:
+        return None
+    try:
+        if kind_text.startswith("bool") or kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if kind_text.startswith("int"):
+            return int(raw)
+        if kind_text.startswith("float"):
+            return float(raw)
+        if kind_text.startswith("list"):
+            if not isinstance(raw, list):
+                raise ValueError(raw)
+            return raw
+        return str(raw)
+    except (TypeError, ValueError):
+        raise UserError(f"config key {name!r}: cannot read {raw!r} as {kind_text}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults < YAML file < WIRESTREAM_* environment < explicit overrides (command-line flags)."""
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    values: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise UserError(f"config file {file} does not exist")
+        try:
+            loaded = yaml.safe_load(file.read_text("utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise UserError(f"config file {file} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"config file {file} must hold a mapping of keys to values")
+        unknown = sorted(set(loaded) - fields.keys())
+        if unknown:
+            raise UserError(f"config file {file}: unknown keys {unknown}; known keys: {sorted(fields)}")
+        values.update(loaded)
+    for name in fields:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None and name != "feeds":
+            values[name] = env
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    typed = {name: _coerce(name, value, fields[name].type) for name, value in values.items()}
+    return Config(**typed)
