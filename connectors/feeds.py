@@ -82,7 +82,11 @@ def check_address(url: str, allow_private: bool) -> None:
 
 
 def fetch(url: str, validators: dict[str, Any], timeout_s: float, max_bytes: int) -> FetchResult:
-    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip", "Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml;q=0.9, */*;q=0.5"}
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "gzip",
+        "Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml;q=0.9, */*;q=0.5",
+    }
     if validators.get("etag"):
         headers["If-None-Match"] = validators["etag"]
     if validators.get("last_modified"):
@@ -163,7 +167,10 @@ def items_from_feed(data: bytes, source: str, url: str, fetched_at: str) -> Iter
         try:
             message = story_from_entry(entry, source, fetched_at)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            yield Item(f"bad:{url}:{index}", dead_letter=DeadLetter(source, origin, f"unreadable entry: {exc}", payload))
+            yield Item(
+                f"bad:{url}:{index}",
+                dead_letter=DeadLetter(source, origin, f"unreadable entry: {exc}", payload),
+            )
             continue
         if feed_language and "language" not in message:
             message["language"] = feed_language
@@ -190,7 +197,7 @@ def poll_feeds(
     state = ConnectorState(state_dir, "feeds")
     report = DeliveryReport()
     for feed in feeds:
-        feed_state = state.section(feed.url)
+        feed_state = state.section(feed.name)  # the stable identity: a local port may change between runs
         seen = feed_state.setdefault("seen", {})
         now = rfc3339(datetime.now(UTC))
         try:

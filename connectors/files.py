@@ -99,7 +99,9 @@ def items_from_file(path: Path, source: str, fetched_at: str) -> Iterator[Item]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        yield Item(f"unreadable:{origin}", dead_letter=DeadLetter(source, origin, f"cannot read file: {exc}", b""))
+        yield Item(
+            f"unreadable:{origin}", dead_letter=DeadLetter(source, origin, f"cannot read file: {exc}", b"")
+        )
         return
     file_key = hashlib.sha256(data).hexdigest()
     suffix = path.suffix.lower()
@@ -126,7 +128,9 @@ def items_from_file(path: Path, source: str, fetched_at: str) -> Iterator[Item]:
         for index, message in enumerate(messages):
             payload = json.dumps(message, ensure_ascii=False, sort_keys=True).encode("utf-8")
             key = hashlib.sha256(payload).hexdigest()
-            yield _checked(key, complete_message(message, source, fetched_at), source, f"{origin}[{index}]", payload)
+            yield _checked(
+                key, complete_message(message, source, fetched_at), source, f"{origin}[{index}]", payload
+            )
         return
     try:
         text, _encoding = decode_text(data)
@@ -137,8 +141,9 @@ def items_from_file(path: Path, source: str, fetched_at: str) -> Iterator[Item]:
     yield _checked(file_key, message, source, origin, data)
 
 
-def publish_files(publisher: Publisher, state_dir: str | os.PathLike[str], paths: list[str], source: str) -> DeliveryReport:
-    files = expand_paths(paths)
+def publish_files(
+    publisher: Publisher, state_dir: str | os.PathLike[str], files: list[Path], source: str
+) -> DeliveryReport:
     state = ConnectorState(state_dir, "files")
     seen = state.section("seen")
     now = rfc3339(datetime.now(UTC))

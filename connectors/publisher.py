@@ -97,7 +97,9 @@ class Publisher:
             ("schema", RAW_SCHEMA_NAME.encode()),
             ("source", str(message.get("source", "")).encode("utf-8")),
         ]
-        return self._producer.send(self.config.raw_topic, key=message["id"].encode(), value=value, headers=headers)
+        return self._producer.send(
+            self.config.raw_topic, key=message["id"].encode(), value=value, headers=headers
+        )
 
     def dead_letter(self, letter: DeadLetter) -> Any:
         log.warning("dead letter from %s (%s): %s", letter.source, letter.origin, letter.reason)

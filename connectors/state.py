@@ -21,7 +21,9 @@ class ConnectorState:
             try:
                 self.data = json.loads(self.path.read_text("utf-8"))
             except json.JSONDecodeError as exc:
-                raise ValueError(f"connector state {self.path} is corrupt ({exc}); move it away to start over") from None
+                raise ValueError(
+                    f"connector state {self.path} is corrupt ({exc}); move it away to start over"
+                ) from None
 
     def section(self, key: str) -> dict[str, Any]:
         return self.data.setdefault(key, {})

@@ -20,15 +20,42 @@ import apache_beam as beam
 
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
 
-__all__ = ["CleanStories", "CleanText", "clean_text", "normalize_text", "content_hash", "detect_language", "clean_story"]
+__all__ = [
+    "CleanStories",
+    "CleanText",
+    "clean_text",
+    "normalize_text",
+    "content_hash",
+    "detect_language",
+    "clean_story",
+]
 
 _QUOTES = str.maketrans(
     {
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-        "\u2010": "-", "\u2011": "-", "\u2012": "\u2013", "\u2015": "\u2014",
-        "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200a": " ",
-        "\u200b": None, "\u200c": None, "\u200d": None, "\ufeff": None, "\u00ad": None,
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "\u2013",
+        "\u2015": "\u2014",
+        "\u00a0": " ",
+        "\u2007": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "\u200a": " ",
+        "\u200b": None,
+        "\u200c": None,
+        "\u200d": None,
+        "\ufeff": None,
+        "\u00ad": None,
     }
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -46,7 +73,7 @@ _FURNITURE = [
     r"(get|receive) (our|the) newsletter.{0,40}",
     r"share( (this|the))?( (article|story|post|page))?( (on|via) .{0,30})?",
     r"(tweet|email|e-mail|print|copy link|whatsapp|telegram|facebook|twitter|x|linkedin)( this)?",
-    r"(read|see) (more|also|next|full story)( .{0,60})?",
+    r"(read|see) (more|also|next|full story)([:\s-].{0,60})?",
     r"(related|recommended|more)( (news|articles|stories|posts|content|on this( topic)?))?",
     r"(you (may|might) also like|most (read|popular|viewed)|top stories|editor'?s picks?)",
     r"(latest|breaking|all) news",
@@ -64,22 +91,78 @@ _FURNITURE = [
     r"(rəy bildirin|rəy yazın|bizi sosial şəbəkələrdə izləyin|paylaş|xəbər lenti|bütün xəbərlər|həmçinin oxuyun.{0,60})",
 ]
 _FURNITURE_RE = re.compile(r"^(?:" + "|".join(_FURNITURE) + r")[.!:]?$", re.IGNORECASE)
-_COOKIE_BANNER = re.compile(r"\bcookies?\b.*\b(use|accept|consent|policy|agree)\b|\b(use|accept|consent|agree)\b.*\bcookies?\b", re.IGNORECASE)
+_COOKIE_BANNER = re.compile(
+    r"\bcookies?\b.*\b(use|accept|consent|policy|agree)\b|\b(use|accept|consent|agree)\b.*\bcookies?\b",
+    re.IGNORECASE,
+)
 _SECTIONS = {
-    "politics", "economy", "economics", "business", "world", "society", "sport", "sports", "culture",
-    "region", "regions", "opinion", "analytics", "analysis", "interview", "local", "science",
-    "technology", "tech", "health", "entertainment", "lifestyle", "news", "top news", "world news",
-    "europe", "asia", "caucasus", "middle east", "americas", "africa", "markets", "finance", "energy",
-    "security", "defense", "diplomacy", "in-depth", "features", "editorial", "commentary",
-    "политика", "экономика", "общество", "в мире", "регион", "культура", "спорт", "аналитика", "интервью",
-    "siyasət", "iqtisadiyyat", "cəmiyyət", "dünya", "region", "mədəniyyət", "idman", "analitika", "müsahibə",
+    "politics",
+    "economy",
+    "economics",
+    "business",
+    "world",
+    "society",
+    "sport",
+    "sports",
+    "culture",
+    "region",
+    "regions",
+    "opinion",
+    "analytics",
+    "analysis",
+    "interview",
+    "local",
+    "science",
+    "technology",
+    "tech",
+    "health",
+    "entertainment",
+    "lifestyle",
+    "news",
+    "top news",
+    "world news",
+    "europe",
+    "asia",
+    "caucasus",
+    "middle east",
+    "americas",
+    "africa",
+    "markets",
+    "finance",
+    "energy",
+    "security",
+    "defense",
+    "diplomacy",
+    "in-depth",
+    "features",
+    "editorial",
+    "commentary",
+    "политика",
+    "экономика",
+    "общество",
+    "в мире",
+    "регион",
+    "культура",
+    "спорт",
+    "аналитика",
+    "интервью",
+    "siyasət",
+    "iqtisadiyyat",
+    "cəmiyyət",
+    "dünya",
+    "mədəniyyət",
+    "idman",
+    "analitika",
+    "müsahibə",
 }
 _WIRE_DATELINE = re.compile(
     r"^(?P<place>[A-ZÀ-ÝА-ЯƏĞİÖŞÇÜ][A-ZÀ-ÝА-ЯƏĞİÖŞÇÜ.'\- ]{1,40}?)"
     r"(?:,\s*(?P<date>[A-Z][a-z]{2,8}\.? \d{1,2}))?"
     r"\s*\((?P<agency>[A-Za-z][A-Za-z&.\- ]{0,24})\)\s*[-\u2013\u2014]+\s*"
 )
-_CORRESPONDENT_CREDIT = re.compile(r"\b(?P<agency>[A-Z][A-Za-z]{1,20})'s (?:[A-Z][\w.]* ){0,3}(?:correspondent|bureau) reports\b")
+_CORRESPONDENT_CREDIT = re.compile(
+    r"\b(?P<agency>[A-Z][A-Za-z]{1,20})'s (?:[A-Z][\w.]* ){0,3}(?:correspondent|bureau) reports\b"
+)
 _NAME_TOKEN = re.compile(r"^[A-ZÀ-ÝА-ЯƏĞİÖŞÇÜ][a-zà-ÿа-яəğıöşçü'\-]+\.?$|^[A-Z]\.$")
 _BY = re.compile(r"^(by|от|müəllif:?)\s+(?P<name>.{2,80})$", re.IGNORECASE)
 
@@ -103,7 +186,23 @@ def normalize_text(text: str) -> str:
 
 
 class _TextOf(HTMLParser):
-    _BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "section", "article", "figcaption"}
+    _BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "tr",
+        "section",
+        "article",
+        "figcaption",
+    }
     _SKIP = {"script", "style", "noscript", "template", "nav", "aside", "footer", "form", "button"}
 
     def __init__(self) -> None:
@@ -177,9 +276,7 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
     for line in body.split("\n"):
         if not line:
             continue
-        if head_key and _key(line) == head_key:
-            result.removed.append(line)
-        elif _is_furniture(line):
+        if head_key and _key(line) == head_key or _is_furniture(line):
             result.removed.append(line)
         else:
             kept.append(line)
@@ -211,9 +308,15 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
             kept.pop(0)
     if kept:
         wire = _WIRE_DATELINE.match(kept[0])
-        if wire and any(c.isalpha() for c in wire.group("place")) and wire.group("place").upper() == wire.group("place"):
+        if (
+            wire
+            and any(c.isalpha() for c in wire.group("place"))
+            and wire.group("place").upper() == wire.group("place")
+        ):
             place = wire.group("place").strip()
-            result.dateline = result.dateline or (f"{place}, {wire.group('date')}" if wire.group("date") else place)
+            result.dateline = result.dateline or (
+                f"{place}, {wire.group('date')}" if wire.group("date") else place
+            )
             result.credit = wire.group("agency").strip()
             kept[0] = kept[0][wire.end() :]
     if result.credit is None:

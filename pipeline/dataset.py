@@ -69,7 +69,9 @@ class Dataset:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise UserError(f"another wirestream run is writing to {self.root}; wait for it to finish") from None
+                raise UserError(
+                    f"another wirestream run is writing to {self.root}; wait for it to finish"
+                ) from None
             try:
                 yield
             finally:
@@ -97,7 +99,9 @@ class Dataset:
         return position
 
     def committed_files(self, kind: str = "data") -> list[Path]:
-        return [self.root / f["path"] for m in self.manifests() for f in m.get("files", []) if f["kind"] == kind]
+        return [
+            self.root / f["path"] for m in self.manifests() for f in m.get("files", []) if f["kind"] == kind
+        ]
 
     def staging_dir(self, batch: int) -> Path:
         path = self.staging_root / f"batch-{batch:06d}"
@@ -124,14 +128,18 @@ class Dataset:
             stale.unlink()
         return removed
 
-    def commit(self, batch: int, staging: Path, offsets: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+    def commit(
+        self, batch: int, staging: Path, offsets: list[dict[str, Any]], extra: dict[str, Any]
+    ) -> dict[str, Any]:
         """Move the staged files into place, then publish the manifest: the single commit point."""
         files = []
         for kind in ("data", "dead_letters"):
             for staged in sorted((staging / kind).rglob("*.parquet")) if (staging / kind).exists() else []:
                 relative = staged.relative_to(staging)
                 rows = pq.ParquetFile(staged).metadata.num_rows
-                files.append({"kind": kind, "path": relative.as_posix(), "rows": rows, "bytes": staged.stat().st_size})
+                files.append(
+                    {"kind": kind, "path": relative.as_posix(), "rows": rows, "bytes": staged.stat().st_size}
+                )
         records = sum(r["stop"] - r["start"] for r in offsets)
         rows = sum(f["rows"] for f in files if f["kind"] == "data")
         dead = sum(f["rows"] for f in files if f["kind"] == "dead_letters")

@@ -22,19 +22,34 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class CommittedIndex:
     """What earlier batches committed: story ids and the cluster each content hash belongs to."""
 
-    def __init__(self, ids: set[str] | None = None, clusters: dict[str, tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, ids: set[str] | None = None, clusters: dict[str, tuple[str, str]] | None = None
+    ) -> None:
         self.ids = ids or set()
         self.clusters = clusters or {}  # content_hash -> (canonical id, cluster id)
 
 
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:
     seen = row.get("firstcreated") or row.get("kafka_timestamp") or _EPOCH
-    return (seen, row.get("kafka_timestamp") or _EPOCH, row.get("kafka_partition") or 0, row.get("kafka_offset") or 0, row["id"])
+    return (
+        seen,
+        row.get("kafka_timestamp") or _EPOCH,
+        row.get("kafka_partition") or 0,
+        row.get("kafka_offset") or 0,
+        row["id"],
+    )
 
 
 def first_delivery(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Of several deliveries of one story id, the one read first from Kafka."""
-    return min(rows, key=lambda r: (r.get("kafka_timestamp") or _EPOCH, r.get("kafka_partition") or 0, r.get("kafka_offset") or 0))
+    return min(
+        rows,
+        key=lambda r: (
+            r.get("kafka_timestamp") or _EPOCH,
+            r.get("kafka_partition") or 0,
+            r.get("kafka_offset") or 0,
+        ),
+    )
 
 
 def assign_clusters(rows: Iterable[dict[str, Any]], committed: CommittedIndex) -> list[dict[str, Any]]:

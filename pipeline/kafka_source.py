@@ -79,7 +79,9 @@ def split_ranges(ranges: list[OffsetRange], chunk: int) -> list[OffsetRange]:
     return out
 
 
-def read_range(consumer: KafkaConsumer, rng: OffsetRange, poll_timeout_ms: int = 1000, idle_limit: int = 30) -> Iterator[dict[str, Any]]:
+def read_range(
+    consumer: KafkaConsumer, rng: OffsetRange, poll_timeout_ms: int = 1000, idle_limit: int = 30
+) -> Iterator[dict[str, Any]]:
     """Every record in the range, in offset order; fails loudly rather than return a short read."""
     tp = TopicPartition(rng.topic, rng.partition)
     consumer.assign([tp])
@@ -90,7 +92,9 @@ def read_range(consumer: KafkaConsumer, rng: OffsetRange, poll_timeout_ms: int =
         if not batch:
             idle += 1
             if idle >= idle_limit:
-                raise TimeoutError(f"no records from {tp} at offset {consumer.position(tp)} (want up to {rng.stop})")
+                raise TimeoutError(
+                    f"no records from {tp} at offset {consumer.position(tp)} (want up to {rng.stop})"
+                )
             continue
         idle = 0
         for record in batch:
@@ -113,7 +117,10 @@ class _ReadRange(beam.DoFn):
 
     def setup(self) -> None:
         self._consumer = KafkaConsumer(
-            **self._options, enable_auto_commit=False, auto_offset_reset="none", max_partition_fetch_bytes=8 * 1024 * 1024
+            **self._options,
+            enable_auto_commit=False,
+            auto_offset_reset="none",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
         )
 
     def process(self, rng: OffsetRange):  # type: ignore[no-untyped-def]
@@ -131,7 +138,9 @@ class ReadKafkaStories(beam.PTransform):
     Every offset in the ranges is emitted exactly once per successful run.
     """
 
-    def __init__(self, client_options: dict[str, Any], ranges: list[OffsetRange], chunk: int = 20_000) -> None:
+    def __init__(
+        self, client_options: dict[str, Any], ranges: list[OffsetRange], chunk: int = 20_000
+    ) -> None:
         super().__init__()
         if not ranges:
             raise ValueError("ReadKafkaStories needs at least one offset range")

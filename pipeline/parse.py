@@ -15,7 +15,9 @@ __all__ = ["ParseRawStories", "parse_record", "dead_letter", "DEAD_LETTERS"]
 DEAD_LETTERS = "dead_letters"
 
 
-def dead_letter(record: dict[str, Any], stage: str, reason: str, story_id: str | None = None) -> dict[str, Any]:
+def dead_letter(
+    record: dict[str, Any], stage: str, reason: str, story_id: str | None = None
+) -> dict[str, Any]:
     return {
         "kafka_topic": record.get("topic"),
         "kafka_partition": record.get("partition"),

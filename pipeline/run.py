@@ -12,7 +12,6 @@ from typing import Any
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
-
 from kafka.errors import KafkaTimeoutError
 
 from connectors.publisher import unreachable
@@ -21,7 +20,7 @@ from pipeline.dataset import Dataset
 from pipeline.dedup import CommittedIndex, DeduplicateStories
 from pipeline.kafka_source import OffsetRange, ReadKafkaStories, plan_ranges
 from pipeline.parse import DEAD_LETTERS, ParseRawStories
-from pipeline.tagging import Taxonomy, TagTopics, load_taxonomy
+from pipeline.tagging import TagTopics, Taxonomy, load_taxonomy
 from pipeline.write import WriteParquetDataset
 from wirestream import __version__
 from wirestream.config import Config
@@ -56,7 +55,9 @@ class LoadCommitted:
         index = CommittedIndex()
         for path in self._files:
             table = pq.read_table(path, columns=["id", "content_hash", "duplicate_of", "cluster_id"])
-            for story, digest, dup, cluster in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
+            for story, digest, dup, cluster in zip(
+                *(table.column(c).to_pylist() for c in table.column_names), strict=True
+            ):
                 index.ids.add(story)
                 if dup is None and digest not in index.clusters:
                     index.clusters[digest] = (story, cluster or story)
@@ -105,7 +106,10 @@ def run_batch(config: Config, output: str, runner: str | None = None) -> RunRepo
             log.warning("discarded %d uncommitted file(s) left by an interrupted run", len(removed))
         try:
             ranges, warnings = plan_ranges(
-                client_options, config.raw_topic, dataset.committed_offsets(config.raw_topic), config.max_records_per_batch
+                client_options,
+                config.raw_topic,
+                dataset.committed_offsets(config.raw_topic),
+                config.max_records_per_batch,
             )
         except KafkaTimeoutError as exc:
             raise unreachable(config, exc) from None
@@ -117,7 +121,13 @@ def run_batch(config: Config, output: str, runner: str | None = None) -> RunRepo
         staging = dataset.staging_dir(batch)
         total = sum(r.size for r in ranges)
         shards = max(1, math.ceil(total / config.rows_per_file))
-        log.info("batch %d: reading %d record(s) from %d partition range(s) on %s", batch, total, len(ranges), runner)
+        log.info(
+            "batch %d: reading %d record(s) from %d partition range(s) on %s",
+            batch,
+            total,
+            len(ranges),
+            runner,
+        )
         with beam.Pipeline(options=PipelineOptions(options)) as pipeline:
             build_pipeline(
                 pipeline,
@@ -129,8 +139,12 @@ def run_batch(config: Config, output: str, runner: str | None = None) -> RunRepo
                 shards,
                 [str(p) for p in dataset.committed_files()],
             )
-        offsets = [{"topic": r.topic, "partition": r.partition, "start": r.start, "stop": r.stop} for r in ranges]
-        manifest = dataset.commit(batch, staging, offsets, {"runner": runner, "pipeline_version": PIPELINE_VERSION})
+        offsets = [
+            {"topic": r.topic, "partition": r.partition, "start": r.start, "stop": r.stop} for r in ranges
+        ]
+        manifest = dataset.commit(
+            batch, staging, offsets, {"runner": runner, "pipeline_version": PIPELINE_VERSION}
+        )
     stats = manifest["stats"]
     log.info("batch %d committed: %s", batch, stats)
     return RunReport(

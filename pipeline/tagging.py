@@ -102,7 +102,9 @@ def build_taxonomy(spec: dict[str, Any]) -> Taxonomy:
             raise ValueError(f"taxonomy topic {topic_id!r} has no terms")
         for language, phrases in terms.items():
             for item in phrases or []:
-                text, weight = (item, 1.0) if isinstance(item, str) else (item["phrase"], float(item.get("weight", 1)))
+                text, weight = (
+                    (item, 1.0) if isinstance(item, str) else (item["phrase"], float(item.get("weight", 1)))
+                )
                 try:
                     prefix, pattern = _phrase_pattern(text)
                 except ValueError as exc:
@@ -170,12 +172,18 @@ def tag_text(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any
             evidence.setdefault(phrase.topic, []).append(
                 {"phrase": text[start:end], "field": field_name, "start": start, "end": end}
             )
-    tags = []
+    tags: list[dict[str, Any]] = []
     for index, score in scores.items():
         topic = taxonomy.topics[index]
         if score >= topic.threshold:
             tags.append(
-                {"topic": topic.id, "label": topic.label, "iptc": topic.iptc, "score": round(score, 3), "evidence": evidence[index]}
+                {
+                    "topic": topic.id,
+                    "label": topic.label,
+                    "iptc": topic.iptc,
+                    "score": round(score, 3),
+                    "evidence": sorted(evidence[index], key=_position),
+                }
             )
     tags.sort(key=lambda t: (-t["score"], t["topic"]))
     return tags
@@ -196,3 +204,7 @@ class TagTopics(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         return rows | "MatchPhrases" >> beam.Map(tag_row, self._taxonomy)
+
+
+def _position(evidence: dict[str, Any]) -> tuple[bool, int]:
+    return (evidence["field"] != "headline", evidence["start"])

@@ -16,11 +16,17 @@ log = logging.getLogger("wirestream")
 
 
 def _common(parser: argparse.ArgumentParser, kafka: bool = True) -> None:
-    parser.add_argument("--config", metavar="FILE", help="YAML config; every key can be overridden by WIRESTREAM_<KEY>")
-    parser.add_argument("--state-dir", metavar="DIR", help="connector state and local broker data (env WIRESTREAM_STATE_DIR)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="YAML config; every key can be overridden by WIRESTREAM_<KEY>"
+    )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", help="connector state and local broker data (env WIRESTREAM_STATE_DIR)"
+    )
     if kafka:
         parser.add_argument(
-            "--bootstrap-servers", metavar="HOST:PORT", help="Kafka bootstrap servers (env WIRESTREAM_BOOTSTRAP_SERVERS)"
+            "--bootstrap-servers",
+            metavar="HOST:PORT",
+            help="Kafka bootstrap servers (env WIRESTREAM_BOOTSTRAP_SERVERS)",
         )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
 
@@ -36,13 +42,18 @@ def _config(args: argparse.Namespace, **extra: Any) -> Config:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="wirestream", description="Wire stories from feeds and agency drops, through Kafka and Beam, into Parquet."
+        prog="wirestream",
+        description="Wire stories from feeds and agency drops, through Kafka and Beam, into Parquet.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     kafka = commands.add_parser("kafka", help="run the local single-node Kafka broker")
     kafka_commands = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for action, text in (("up", "start it (idempotent)"), ("status", "show pid, address, data and log paths"), ("down", "stop it")):
+    for action, text in (
+        ("up", "start it (idempotent)"),
+        ("status", "show pid, address, data and log paths"),
+        ("down", "stop it"),
+    ):
         sub = kafka_commands.add_parser(action, help=text)
         _common(sub, kafka=False)
         sub.add_argument("--port", type=int, help="broker port (default 9092, env WIRESTREAM_BROKER_PORT)")
@@ -56,8 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--source", help="source name recorded on each story (default: 'files')")
     feeds = sources.add_parser("feeds", help="fetch RSS/Atom feeds and publish their entries")
     _common(feeds)
-    feeds.add_argument("urls", nargs="*", metavar="URL", help="feed URLs (or list them under 'feeds' in --config)")
-    feeds.add_argument("--allow-private-networks", action="store_true", default=None, help="allow loopback/private feed hosts")
+    feeds.add_argument(
+        "urls", nargs="*", metavar="URL", help="feed URLs (or list them under 'feeds' in --config)"
+    )
+    feeds.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        default=None,
+        help="allow loopback/private feed hosts",
+    )
 
     run = commands.add_parser("run", help="process what Kafka holds that the dataset lacks, commit, exit")
     _common(run)
@@ -90,7 +108,9 @@ def cmd_kafka(args: argparse.Namespace) -> int:
         if started:
             print(f"kafka broker started on {broker.bootstrap} in {seconds:.1f}s")
         else:
-            print(f"kafka broker already running on {broker.bootstrap} (pid {broker.status().pid}); nothing to do")
+            print(
+                f"kafka broker already running on {broker.bootstrap} (pid {broker.status().pid}); nothing to do"
+            )
         _print(broker.status().lines())
     elif args.action == "status":
         status = broker.status()
@@ -107,7 +127,10 @@ def _report(report: Any) -> int:
         f"already published {report.skipped}, failed {report.failed}"
     )
     if report.failed:
-        print(f"error: {report.failed} item(s) were not acknowledged by Kafka; re-run to retry them", file=sys.stderr)
+        print(
+            f"error: {report.failed} item(s) were not acknowledged by Kafka; re-run to retry them",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -116,11 +139,12 @@ def cmd_connect(args: argparse.Namespace) -> int:
     from connectors.publisher import Publisher
 
     if args.kind == "files":
-        from connectors.files import publish_files
+        from connectors.files import expand_paths, publish_files
 
         config = _config(args, source_name=args.source)
+        paths = expand_paths(args.paths)
         with Publisher(config) as publisher:
-            return _report(publish_files(publisher, config.state_dir, args.paths, config.source_name or "files"))
+            return _report(publish_files(publisher, config.state_dir, paths, config.source_name or "files"))
     from connectors.feeds import FeedSpec, poll_feeds
 
     config = _config(args, allow_private_networks=args.allow_private_networks)
@@ -188,7 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("kafka", "apache_beam", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    handlers = {"kafka": cmd_kafka, "connect": cmd_connect, "run": cmd_run, "demo": cmd_demo, "inspect": cmd_inspect}
+    handlers = {
+        "kafka": cmd_kafka,
+        "connect": cmd_connect,
+        "run": cmd_run,
+        "demo": cmd_demo,
+        "inspect": cmd_inspect,
+    }
     try:
         return handlers[args.command](args)
     except UserError as exc:

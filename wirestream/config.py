@@ -38,12 +38,16 @@ def doc(text: str, **kw: Any) -> Any:
 class Config:
     bootstrap_servers: str = doc("Kafka bootstrap servers, comma-separated.", default="127.0.0.1:9092")
     raw_topic: str = doc("Topic the connectors publish raw stories to.", default="news.raw.v1")
-    dlq_topic: str = doc("Topic for connector input that could not become a raw story.", default="news.dlq.v1")
+    dlq_topic: str = doc(
+        "Topic for connector input that could not become a raw story.", default="news.dlq.v1"
+    )
     topic_partitions: int = doc("Partitions for topics wirestream creates.", default=3)
     security_protocol: str = doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.", default="PLAINTEXT")
     sasl_mechanism: str | None = doc("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.", default=None)
     sasl_username: str | None = doc("SASL user name.", default=None)
-    sasl_password: str | None = doc("SASL password (secret: set WIRESTREAM_SASL_PASSWORD).", default=None)
+    sasl_password: str | None = doc(
+        "SASL password (secret: set WIRESTREAM_SASL_PASSWORD).", default=None, repr=False
+    )
     ssl_cafile: str | None = doc("CA bundle for SSL listeners.", default=None)
     state_dir: str = doc("Connector state, local broker data and logs.", default_factory=_default_state_dir)
     cache_dir: str = doc("Downloaded jars and built binaries.", default_factory=_default_cache_dir)
@@ -56,11 +60,15 @@ class Config:
     taxonomy: str | None = doc("Topic taxonomy YAML; default the bundled one.", default=None)
     rows_per_file: int = doc("Target rows per Parquet file (sets shards per batch).", default=200_000)
     max_records_per_batch: int | None = doc("Cap on Kafka records one run reads.", default=None)
-    source_name: str | None = doc("Source name for `connect files` (default: derived from the path).", default=None)
+    source_name: str | None = doc(
+        "Source name for `connect files` (default: derived from the path).", default=None
+    )
     allow_private_networks: bool = doc("Allow feed URLs on loopback/private addresses.", default=False)
     http_timeout_s: float = doc("Connect/read timeout for feed fetches.", default=20.0)
     max_body_bytes: int = doc("Largest feed or article body accepted.", default=10 * 1024 * 1024)
-    feeds: list[dict[str, Any]] = doc("Feeds for `connect feeds --config`: {url, name, ...}.", default_factory=list)
+    feeds: list[dict[str, Any]] = doc(
+        "Feeds for `connect feeds --config`: {url, name, ...}.", default_factory=list
+    )
 
     def redacted(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -114,7 +122,9 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
         raise UserError(f"config key {name!r}: cannot read {raw!r} as {kind_text}") from None
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
     """Defaults < YAML file < WIRESTREAM_* environment < explicit overrides (command-line flags)."""
     fields = {f.name: f for f in dataclasses.fields(Config)}
     values: dict[str, Any] = {}

@@ -26,7 +26,9 @@ def run_demo(config: Config, output: str) -> int:
     local = config.bootstrap_servers == broker.bootstrap
     if local:
         launched, seconds = broker.up()
-        print(f"broker: {'started in %.1fs' % seconds if launched else 'already running'} on {broker.bootstrap}")
+        print(
+            f"broker: {f'started in {seconds:.1f}s' if launched else 'already running'} on {broker.bootstrap}"
+        )
     folder = sample_feeds_dir()
     feed_files = sorted(p.name for p in folder.iterdir() if p.is_file())
     # The bundled feeds are served from this machine, so the private-network guard is lifted here only.

@@ -37,7 +37,10 @@ class Summary:
             f"dead letters         {self.dead_letters}",
             "stories per topic",
         ]
-        out += [f"  {topic:<20} {count}" for topic, count in sorted(self.topics.items(), key=lambda kv: (-kv[1], kv[0]))]
+        out += [
+            f"  {topic:<20} {count}"
+            for topic, count in sorted(self.topics.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
         if not self.topics:
             out.append("  (none)")
         for reason in self.dead_letter_reasons[:5]:
@@ -71,10 +74,14 @@ def summarize(output: str) -> Summary:
             ).fetchone()  # type: ignore[misc]
             summary.duplicates_flagged = summary.rows - summary.unique_stories
             summary.topics = dict(
-                con.execute(f"SELECT t.topic, count(*) FROM {source}, unnest(topics) AS u(t) GROUP BY 1").fetchall()
+                con.execute(
+                    f"SELECT t.topic, count(*) FROM {source}, unnest(topics) AS u(t) GROUP BY 1"
+                ).fetchall()
             )
         if letters:
             source = f"read_parquet({_sql_list(letters)})"
             summary.dead_letters = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]  # type: ignore[index]
-            summary.dead_letter_reasons = [r[0] for r in con.execute(f"SELECT reason FROM {source} ORDER BY 1 LIMIT 5").fetchall()]
+            summary.dead_letter_reasons = [
+                r[0] for r in con.execute(f"SELECT reason FROM {source} ORDER BY 1 LIMIT 5").fetchall()
+            ]
     return summary

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Make sure the system tools wirestream needs are present: Python 3.11+, Java 17+, Maven 3.8+
+# (the local Kafka broker and the Flink job server), Go 1.22+ (builds the Prism runner).
+# On Debian/Ubuntu it installs what is missing with apt-get; elsewhere it says what to install.
+set -euo pipefail
+
+need=()
+java_ok() { command -v java >/dev/null && java -version 2>&1 | awk -F'"' '/version/ {split($2,v,"."); exit !(v[1]>=17)}'; }
+python_ok() { command -v python3 >/dev/null && python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; }
+python_ok || need+=(python3 python3-venv)
+java_ok || need+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v go >/dev/null || need+=(golang-go)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "wirestream needs: ${need[*]}"
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then
+  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+else
+  echo "Install them with your package manager (Java 17+, Maven 3.8+, Go 1.22+, Python 3.11+), then re-run." >&2
+  exit 1
+fi

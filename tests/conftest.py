@@ -1,0 +1,77 @@
+"""Shared fixtures: the seed story, and a real Kafka broker started with `wirestream kafka up`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from wirestream.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = Path(os.environ.get("WIRESTREAM_SEED", REPO.parent / "shared" / "seeds" / "turan-blinken-lavrov.txt"))
+SAMPLES = REPO / "wirestream" / "samples"
+
+
+def wirestream(
+    *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "wirestream", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"wirestream {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def seed_path() -> Path:
+    assert SEED.is_file(), f"seed story not found at {SEED} (set WIRESTREAM_SEED)"
+    return SEED
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real single-node KRaft broker for the whole session, on its own port and data folder."""
+    port = os.environ.get("WIRESTREAM_TEST_BROKER_PORT", "39092")
+    state = tmp_path_factory.mktemp("broker-state")
+    env = {"WIRESTREAM_BROKER_CONTROLLER_PORT": str(int(port) + 1)}
+    wirestream("kafka", "up", "--port", port, "--state-dir", str(state), env=env)
+    try:
+        yield {"bootstrap": f"127.0.0.1:{port}", "state_dir": str(state), "port": port, "env": env}
+    finally:
+        wirestream("kafka", "down", "--port", port, "--state-dir", str(state), env=env, check=False)
+
+
+@pytest.fixture
+def kafka_config(broker, tmp_path: Path) -> Config:  # type: ignore[no-untyped-def]
+    """A config with topics and folders of this test's own, so tests never see each other's data."""
+    tag = uuid.uuid4().hex[:10]
+    return Config(
+        bootstrap_servers=broker["bootstrap"],
+        raw_topic=f"test-{tag}.raw",
+        dlq_topic=f"test-{tag}.dlq",
+        state_dir=str(tmp_path / "state"),
+        output=str(tmp_path / "out"),
+    )
+
+
+def env_for(config: Config) -> dict[str, str]:
+    """The same config as WIRESTREAM_* environment variables, for CLI subprocesses."""
+    return {
+        "WIRESTREAM_BOOTSTRAP_SERVERS": config.bootstrap_servers,
+        "WIRESTREAM_RAW_TOPIC": config.raw_topic,
+        "WIRESTREAM_DLQ_TOPIC": config.dlq_topic,
+        "WIRESTREAM_STATE_DIR": config.state_dir,
+    }

@@ -1,0 +1,31 @@
+"""`wirestream kafka up/status/down` against the real broker the session started."""
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from tests.conftest import wirestream
+
+
+def test_up_is_idempotent_and_status_prints_the_log(broker):
+    args = ["--port", broker["port"], "--state-dir", broker["state_dir"]]
+    again = wirestream("kafka", "up", *args, env=broker["env"])
+    assert "already running" in again.stdout
+    status = wirestream("kafka", "status", *args, env=broker["env"])
+    assert "running (pid" in status.stdout
+    assert "server.log" in status.stdout
+
+
+def test_data_survives_down_and_up(broker):
+    args = ["--port", broker["port"], "--state-dir", broker["state_dir"]]
+    producer = KafkaProducer(bootstrap_servers=broker["bootstrap"], acks="all")
+    producer.send("survives-restart", key=b"k", value=b"kept", partition=0).get(30)
+    producer.close()
+    assert "stopped" in wirestream("kafka", "down", *args, env=broker["env"]).stdout
+    assert wirestream("kafka", "status", *args, env=broker["env"], check=False).returncode == 3
+    assert "started" in wirestream("kafka", "up", *args, env=broker["env"]).stdout
+    consumer = KafkaConsumer(bootstrap_servers=broker["bootstrap"], enable_auto_commit=False)
+    tp = TopicPartition("survives-restart", 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    records = consumer.poll(timeout_ms=10000).get(tp, [])
+    consumer.close()
+    assert [r.value for r in records] == [b"kept"]

@@ -1,0 +1,148 @@
+import re
+
+import pytest
+
+from pipeline.clean import clean_story, clean_text, content_hash, detect_language, normalize_text
+
+FURNITURE = ["Leave a review", "Politics", "Follow us on social networks", "News Line"]
+
+
+def seed_parts(seed_path):
+    lines = seed_path.read_text("utf-8").split("\n")
+    return lines[0], "\n".join(lines[1:])
+
+
+def test_seed_loses_furniture_and_keeps_every_sentence(seed_path):
+    headline, body = seed_parts(seed_path)
+    cleaned = clean_text(headline, body)
+    kept = cleaned.body.split("\n\n")
+    for line in FURNITURE + [headline, "Alex Raufoglu", "Washington D.C."]:
+        assert line not in kept, line
+    content = [
+        normalize_text(line).strip()
+        for line in body.split("\n")
+        if line.strip() and line.strip() not in FURNITURE + [headline, "Alex Raufoglu", "Washington D.C."]
+    ]
+    assert len(content) == 16  # the sixteen paragraphs of the story
+    for line in content:
+        # The only repair: the broken bracket around Lavrov's name.
+        assert line.replace("[Lavrov[", "[Lavrov]") in kept
+
+
+def test_seed_signature_becomes_byline_and_dateline(seed_path):
+    cleaned = clean_text(*seed_parts(seed_path))
+    assert cleaned.byline == "Alex Raufoglu"
+    assert cleaned.dateline == "Washington D.C."
+    assert cleaned.credit == "TURAN"
+    assert cleaned.section == "Politics"
+
+
+def test_repeated_headline_is_removed_once_per_copy(seed_path):
+    headline, body = seed_parts(seed_path)
+    assert headline not in clean_text(headline, body).body
+
+
+def test_quotes_dashes_and_invisible_characters_are_normalised():
+    text = normalize_text("\u201cfrank\u201d \u2018direct\u2019\u00a0talks\u200b \u2012 now\x07")
+    assert text == "\"frank\" 'direct' talks \u2013 now"
+
+
+def test_normalisation_is_nfc():
+    assert normalize_text("Baki\u0301") == "Bakí"
+
+
+@pytest.mark.parametrize(
+    ("first", "dateline", "credit", "rest"),
+    [
+        (
+            "WASHINGTON (AP) \u2014 The president said talks continue.",
+            "WASHINGTON",
+            "AP",
+            "The president said talks continue.",
+        ),
+        (
+            "MOSCOW, July 29 (Reuters) - Russia said it would reply.",
+            "MOSCOW, July 29",
+            "Reuters",
+            "Russia said it would reply.",
+        ),
+    ],
+)
+def test_wire_datelines_are_split_off(first, dateline, credit, rest):
+    cleaned = clean_text("A headline", first + "\n\nSecond paragraph of the story goes on here.")
+    assert (cleaned.dateline, cleaned.credit) == (dateline, credit)
+    assert cleaned.body.startswith(rest)
+
+
+def test_other_sites_furniture_is_removed_by_shape():
+    body = "\n".join(
+        [
+            "Share this article",
+            "The minister said the talks would resume next week in Geneva.",
+            "Read more: Ministers meet in Geneva",
+            "We use cookies to improve your experience. By continuing you accept our cookie policy.",
+            "Subscribe to our newsletter",
+            "Related articles",
+            "Both delegations said the atmosphere was constructive.",
+            "Поделиться",
+            "Bizi sosial şəbəkələrdə izləyin",
+        ]
+    )
+    cleaned = clean_text("Talks resume", body)
+    assert cleaned.body.split("\n\n") == [
+        "The minister said the talks would resume next week in Geneva.",
+        "Both delegations said the atmosphere was constructive.",
+    ]
+    assert len(cleaned.removed) == 7
+
+
+def test_long_sentences_that_mention_furniture_words_are_kept():
+    sentence = "Officials urged residents to follow us on social networks for evacuation updates as the river kept rising."
+    assert clean_text("Flood", sentence).body == sentence
+
+
+def test_html_bodies_become_paragraphs():
+    cleaned = clean_text(
+        "H", "<p>First &amp; foremost.</p><script>x()</script><p>Second <b>point</b>.</p>", "text/html"
+    )
+    assert cleaned.body == "First & foremost.\n\nSecond point."
+
+
+def test_content_hash_ignores_case_spacing_and_punctuation():
+    assert content_hash("Grain ship leaves Odesa.") == content_hash("grain  ship leaves\nodesa")
+    assert content_hash("Grain ship leaves Odesa") != content_hash("Grain ship leaves Izmail")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("The grain deal was extended for another four months.", "en"),
+        ("Зерновая сделка продлена ещё на четыре месяца.", "ru"),
+        ("Taxıl sazişi daha dörd ay müddətinə uzadılıb, nazirlik bildirib.", "az"),
+    ],
+)
+def test_language_detection(text, language):
+    assert detect_language(text) == language
+
+
+def test_clean_story_builds_a_full_row(seed_path):
+    headline, body = seed_parts(seed_path)
+    story = {
+        "id": "a" * 32,
+        "source": "turan",
+        "headline": headline,
+        "body": body,
+        "body_format": "text/plain",
+        "fetched_at": "2022-07-29T18:00:00Z",
+        "firstcreated": "2022-07-29T17:00:00Z",
+        "kafka_topic": "news.raw.v1",
+        "kafka_partition": 0,
+        "kafka_offset": 7,
+        "kafka_timestamp_ms": 1659114000000,
+    }
+    row = clean_story(story, "test")
+    assert row["byline"] == "Alex Raufoglu" and row["dateline"] == "Washington D.C."
+    assert row["language"] == "en"
+    assert row["word_count"] == len(re.findall(r"\S+", row["body"]))
+    assert row["firstcreated"].isoformat() == "2022-07-29T17:00:00+00:00"
+    assert row["categories"] == ["Politics"]

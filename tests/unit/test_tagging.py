@@ -1,0 +1,107 @@
+import pickle
+
+import pytest
+
+from pipeline.clean import clean_text
+from pipeline.tagging import build_taxonomy, load_taxonomy, tag_text
+
+
+@pytest.fixture(scope="module")
+def taxonomy():
+    return load_taxonomy()
+
+
+def topics(tags):
+    return {t["topic"] for t in tags}
+
+
+def test_seed_is_tagged_with_evidence(taxonomy, seed_path):
+    lines = seed_path.read_text("utf-8").split("\n")
+    cleaned = clean_text(lines[0], "\n".join(lines[1:]))
+    tags = {t["topic"]: t for t in tag_text(taxonomy, lines[0], cleaned.body)}
+    assert {"detainees", "grain_deal", "annexation"} <= tags.keys()
+    phrases = {t: {e["phrase"] for e in tags[t]["evidence"]} for t in tags}
+    assert {"Paul Whelan", "Brittney Griner"} <= phrases["detainees"]
+    assert "grain deal" in phrases["grain_deal"]
+    assert any(p.lower().startswith("annex") for p in phrases["annexation"])
+    for tag in tags.values():
+        assert tag["score"] >= 2
+        for evidence in tag["evidence"]:
+            text = lines[0] if evidence["field"] == "headline" else cleaned.body
+            assert text[evidence["start"] : evidence["end"]] == evidence["phrase"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Grain prices in Kansas rose for a third week as wheat futures climbed on dry weather.",
+        "The hospital annexed a building wing to add forty beds for the winter season.",
+        "A suspect was detained by local police after the marathon, officers said.",
+    ],
+)
+def test_near_misses_stay_untagged(taxonomy, text):
+    assert not topics(tag_text(taxonomy, "Local news", text)) & {"grain_deal", "annexation", "detainees"}
+
+
+def test_one_weak_mention_does_not_tag(taxonomy):
+    tags = tag_text(
+        taxonomy, "Ministers meet", "The talks touched briefly on detainees before moving to trade."
+    )
+    assert "detainees" not in topics(tags)
+
+
+def test_inflected_russian_forms_match(taxonomy):
+    tags = tag_text(
+        taxonomy, "Зерновая сделка продлена", "Зерновую сделку продлили ещё на 120 дней, сообщили в ООН."
+    )
+    assert "grain_deal" in topics(tags)
+
+
+SPEC = {
+    "topics": [
+        {
+            "id": "annexation",
+            "threshold": 2,
+            "title_weight": 2,
+            "terms": {"en": [{"phrase": "annex*", "weight": 1}, {"phrase": "sham referendum*", "weight": 2}]},
+            "exclude": {"en": ["annexed a building wing"]},
+        }
+    ]
+}
+
+
+def test_wildcards_boundaries_exclusions_and_title_weight():
+    taxonomy = build_taxonomy(SPEC)
+    assert tag_text(taxonomy, "", "They held sham referendums.")[0]["score"] == 2
+    assert tag_text(taxonomy, "", "annexations and annexed land")[0]["score"] == 2
+    assert tag_text(taxonomy, "", "reannexation of nothing") == []  # no match inside a word
+    assert tag_text(taxonomy, "", "The clinic annexed a building wing. Annex plans.") == []
+    assert tag_text(taxonomy, "Annexation", "")[0]["score"] == 2
+
+
+def test_offsets_survive_dotted_capital_i():
+    taxonomy = build_taxonomy({"topics": [{"id": "t", "threshold": 1, "terms": {"az": ["ilham"]}}]})
+    text = "İİİ İlham Əliyev"
+    evidence = tag_text(taxonomy, "", text)[0]["evidence"][0]
+    assert text[evidence["start"] : evidence["end"]] == "İlham"
+
+
+def test_bad_taxonomies_fail_at_load():
+    with pytest.raises(ValueError, match="missing or repeated id"):
+        build_taxonomy({"topics": [{"terms": {"en": ["x"]}}]})
+    with pytest.raises(ValueError, match="no terms"):
+        build_taxonomy({"topics": [{"id": "x"}]})
+    with pytest.raises(ValueError, match="'\\*' must follow letters"):
+        build_taxonomy({"topics": [{"id": "x", "terms": {"en": ["*"]}}]})
+
+
+def test_taxonomy_pickles_for_beam_workers(taxonomy):
+    clone = pickle.loads(pickle.dumps(taxonomy))
+    text = "Brittney Griner and Paul Whelan remain detained."
+    assert tag_text(clone, "", text) == tag_text(taxonomy, "", text)
+
+
+def test_bundled_taxonomy_has_the_topics_coverage_needs(taxonomy):
+    ids = {t.id for t in taxonomy.topics}
+    assert {"detainees", "grain_deal", "annexation"} <= ids
+    assert len(ids) >= 8

@@ -1,0 +1,5 @@
+import sys
+
+from wirestream.cli import main
+
+sys.exit(main())
