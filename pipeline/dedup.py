@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 
-__all__ = ["DeduplicateStories", "CommittedIndex", "first_delivery", "assign_clusters"]
+__all__ = ["DeduplicateStories", "CommittedIndex", "LoadCommitted", "first_delivery", "assign_clusters"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -27,6 +28,25 @@ class CommittedIndex:
     ) -> None:
         self.ids = ids or set()
         self.clusters = clusters or {}  # content_hash -> (canonical id, cluster id)
+
+
+class LoadCommitted:
+    """Picklable loader of the `CommittedIndex`: reads only three columns of committed files."""
+
+    def __init__(self, files: list[str]) -> None:
+        self._files = files
+
+    def __call__(self) -> CommittedIndex:
+        index = CommittedIndex()
+        for path in self._files:
+            table = pq.read_table(path, columns=["id", "content_hash", "duplicate_of", "cluster_id"])
+            for story, digest, dup, cluster in zip(
+                *(table.column(c).to_pylist() for c in table.column_names), strict=True
+            ):
+                index.ids.add(story)
+                if dup is None and digest not in index.clusters:
+                    index.clusters[digest] = (story, cluster or story)
+        return index
 
 
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:

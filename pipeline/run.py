@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaTimeoutError
 
 from connectors.publisher import unreachable
 from pipeline.clean import CleanStories
 from pipeline.dataset import Dataset
-from pipeline.dedup import CommittedIndex, DeduplicateStories
+from pipeline.dedup import DeduplicateStories, LoadCommitted
 from pipeline.kafka_source import OffsetRange, ReadKafkaStories, plan_ranges
 from pipeline.parse import DEAD_LETTERS, ParseRawStories
 from pipeline.tagging import TagTopics, Taxonomy, load_taxonomy
@@ -26,7 +25,7 @@ from wirestream import __version__
 from wirestream.config import Config
 from wirestream.errors import UserError
 
-__all__ = ["run_batch", "RunReport", "build_pipeline", "LoadCommitted", "runner_options"]
+__all__ = ["run_batch", "RunReport", "build_pipeline", "runner_options"]
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +42,6 @@ class RunReport:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
-
-
-class LoadCommitted:
-    """Picklable loader of the `CommittedIndex`: reads only three columns of committed files."""
-
-    def __init__(self, files: list[str]) -> None:
-        self._files = files
-
-    def __call__(self) -> CommittedIndex:
-        index = CommittedIndex()
-        for path in self._files:
-            table = pq.read_table(path, columns=["id", "content_hash", "duplicate_of", "cluster_id"])
-            for story, digest, dup, cluster in zip(
-                *(table.column(c).to_pylist() for c in table.column_names), strict=True
-            ):
-                index.ids.add(story)
-                if dup is None and digest not in index.clusters:
-                    index.clusters[digest] = (story, cluster or story)
-        return index
 
 
 def runner_options(config: Config, runner: str) -> list[str]:
