@@ -1,0 +1,1 @@
+"""Benchmarks: figures and ratios against baselines measured in the same run (never timed tests)."""
