@@ -7,14 +7,22 @@ run reads exactly what it will record in its manifest: the basis of the exactly-
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange as BeamOffsetRange
+from apache_beam.io.restriction_trackers import OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaConsumer, TopicPartition
 
-__all__ = ["OffsetRange", "ReadKafkaStories", "read_range", "split_ranges", "plan_ranges"]
+__all__ = ["OffsetRange", "ReadKafkaStories", "plan_ranges", "UNBOUNDED", "SPLIT_SIZE"]
+
+UNBOUNDED = 2**63 - 1
+SPLIT_SIZE = 20_000  # offsets per initial split of a bounded range: parallelism without tiny bundles
 
 log = logging.getLogger(__name__)
 
@@ -70,49 +78,52 @@ def plan_ranges(
     return ranges, warnings
 
 
-def split_ranges(ranges: list[OffsetRange], chunk: int) -> list[OffsetRange]:
-    """Cut ranges into chunks so a runner can read partitions in parallel."""
-    out = []
-    for r in ranges:
-        for start in range(r.start, r.stop, chunk):
-            out.append(OffsetRange(r.topic, r.partition, start, min(r.stop, start + chunk)))
-    return out
+class _PartitionRestrictions(RestrictionProvider):
+    """Offset ranges per (topic, partition): bounded [start, stop) or unbounded (stop = UNBOUNDED)."""
+
+    def __init__(self, split_size: int) -> None:
+        self._split_size = split_size
+
+    def initial_restriction(self, element: OffsetRange) -> BeamOffsetRange:
+        return BeamOffsetRange(element.start, element.stop)
+
+    def create_tracker(self, restriction: BeamOffsetRange) -> OffsetRestrictionTracker:
+        return OffsetRestrictionTracker(restriction)
+
+    def split(self, element: OffsetRange, restriction: BeamOffsetRange):  # type: ignore[no-untyped-def]
+        if restriction.stop >= UNBOUNDED:
+            yield restriction
+        else:
+            yield from restriction.split(self._split_size)
+
+    def restriction_size(self, element: OffsetRange, restriction: BeamOffsetRange) -> int:
+        return min(restriction.size(), 2**31)
 
 
-def read_range(
-    consumer: KafkaConsumer, rng: OffsetRange, poll_timeout_ms: int = 1000, idle_limit: int = 30
-) -> Iterator[dict[str, Any]]:
-    """Every record in the range, in offset order; fails loudly rather than return a short read."""
-    tp = TopicPartition(rng.topic, rng.partition)
-    consumer.assign([tp])
-    consumer.seek(tp, rng.start)
-    idle = 0
-    while consumer.position(tp) < rng.stop:
-        batch = consumer.poll(timeout_ms=poll_timeout_ms, max_records=2000).get(tp, [])
-        if not batch:
-            idle += 1
-            if idle >= idle_limit:
-                raise TimeoutError(
-                    f"no records from {tp} at offset {consumer.position(tp)} (want up to {rng.stop})"
-                )
-            continue
-        idle = 0
-        for record in batch:
-            if record.offset >= rng.stop:
-                return
-            yield {
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "timestamp_ms": record.timestamp,
-                "key": record.key,
-                "value": record.value,
-            }
+def _record(record: Any) -> dict[str, Any]:
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp_ms": record.timestamp,
+        "key": record.key,
+        "value": record.value,
+    }
 
 
-class _ReadRange(beam.DoFn):
-    def __init__(self, client_options: dict[str, Any]) -> None:
+class _ReadPartition(beam.DoFn):
+    """Splittable read of one partition's offsets with a kafka-python consumer cached per worker.
+
+    Bounded restrictions finish at their stop offset and fail loudly rather than return short.
+    Unbounded ones checkpoint themselves with ``defer_remainder`` whenever a poll comes back empty,
+    because Prism and the portable Flink runner never force a checkpoint; a caught-up partition
+    advances its watermark to the wall clock so downstream windows close on quiet topics.
+    """
+
+    def __init__(self, client_options: dict[str, Any], poll_ms: int, idle_limit: int) -> None:
         self._options = client_options
+        self._poll_ms = poll_ms
+        self._idle_limit = idle_limit
         self._consumer: KafkaConsumer | None = None
 
     def setup(self) -> None:
@@ -123,36 +134,86 @@ class _ReadRange(beam.DoFn):
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
 
-    def process(self, rng: OffsetRange):  # type: ignore[no-untyped-def]
-        assert self._consumer is not None
-        yield from read_range(self._consumer, rng)
-
     def teardown(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
 
+    def process(  # type: ignore[no-untyped-def]
+        self,
+        element: OffsetRange,
+        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
+        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
+    ):
+        assert self._consumer is not None
+        restriction = tracker.current_restriction()
+        tp = TopicPartition(element.topic, element.partition)
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, restriction.start)
+        bounded = restriction.stop < UNBOUNDED
+        idle = 0
+        while True:
+            if bounded and self._consumer.position(tp) >= restriction.stop:
+                tracker.try_claim(restriction.stop)  # past the end: marks the restriction done
+                return
+            batch = self._consumer.poll(timeout_ms=self._poll_ms, max_records=2000).get(tp, [])
+            if not batch:
+                if not bounded:
+                    watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
+                    tracker.defer_remainder(Duration(seconds=1))
+                    return
+                idle += 1
+                if idle >= self._idle_limit:
+                    raise TimeoutError(
+                        f"no records from {tp} at offset {self._consumer.position(tp)} (want up to {restriction.stop})"
+                    )
+                continue
+            idle = 0
+            for record in batch:
+                if not tracker.try_claim(record.offset):
+                    return
+                moment = Timestamp(micros=record.timestamp * 1000)
+                if not bounded:
+                    current = watermark.current_watermark()
+                    if current is None or moment > current:
+                        watermark.set_watermark(moment)
+                yield TimestampedValue(_record(record), moment)
+            if not bounded:
+                # Hand the rest back to the runner after every poll: the runner decides when to resume.
+                tracker.defer_remainder()
+                return
+
+
+class _ReadPartitionForever(_ReadPartition):
+    @beam.DoFn.unbounded_per_element()
+    def process(  # type: ignore[no-untyped-def]
+        self,
+        element: OffsetRange,
+        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
+        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
+    ):
+        yield from super().process(element, tracker, watermark)
+
 
 class ReadKafkaStories(beam.PTransform):
-    """Bounded read of fixed offset ranges; emits dicts (topic, partition, offset, timestamp_ms, key, value).
+    """Kafka records as dicts (topic, partition, offset, timestamp_ms, key, value), timestamped by Kafka.
 
-    Every offset in the ranges is emitted exactly once per successful run.
+    Bounded when every range has a stop offset: each offset in the ranges is emitted exactly once
+    per successful run. Unbounded when a range's stop is ``UNBOUNDED``:
+    reads on from its start offset for ever (at-least-once across runner restarts; the story-id
+    dedup keeps the committed output duplicate-free).
     """
 
-    def __init__(
-        self, client_options: dict[str, Any], ranges: list[OffsetRange], chunk: int = 20_000
-    ) -> None:
+    def __init__(self, client_options: dict[str, Any], ranges: list[OffsetRange]) -> None:
         super().__init__()
         if not ranges:
             raise ValueError("ReadKafkaStories needs at least one offset range")
-        if chunk <= 0:
-            raise ValueError("chunk must be positive")
         self._options = client_options
-        self._ranges = split_ranges(ranges, chunk)
+        self._ranges = sorted(ranges)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        reader = _ReadPartitionForever if any(r.stop >= UNBOUNDED for r in self._ranges) else _ReadPartition
         return (
             pbegin
-            | "OffsetRanges" >> beam.Create(self._ranges)
-            | "SpreadRanges" >> beam.Reshuffle()
-            | "ReadRanges" >> beam.ParDo(_ReadRange(self._options))
+            | "Partitions" >> beam.Create(self._ranges)
+            | "ReadPartitions" >> beam.ParDo(reader(self._options, poll_ms=1000, idle_limit=30))
         )

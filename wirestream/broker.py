@@ -145,8 +145,7 @@ class LocalBroker:
         command = self._java(
             "kafka.tools.StorageTool",
             "format",
-            "--cluster-id",
-            cluster_id,
+            f"--cluster-id={cluster_id}",  # the '=' form: a random id may start with '-'
             "--config",
             str(self.properties),
             "--ignore-formatted",
