@@ -3,10 +3,17 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO_OUTPUT ?= wirestream-demo-output
+CACHE ?= $(or $(WIRESTREAM_CACHE_DIR),$(HOME)/.cache/wirestream)
+# The Prism binary and the Flink job server are built for the Beam version pyproject.toml pins.
+BEAM_VERSION := $(shell sed -n 's/.*"apache-beam==\([0-9.]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: setup tools demo test lint unit integration bench clean
+.PHONY: setup tools runners demo test lint unit integration bench clean
 
 setup: tools $(VENV)/.installed
+
+runners: tools
+	bash deploy/prism/install.sh $(BEAM_VERSION) $(CACHE)/prism/$(BEAM_VERSION)
+	bash deploy/flink/build.sh $(BEAM_VERSION) $(CACHE)/flink
 
 tools:
 	@bash deploy/bootstrap.sh
@@ -25,13 +32,13 @@ lint: setup
 	$(BIN)/ruff format --check connectors pipeline schemas wirestream tests benchmarks
 	$(BIN)/mypy
 
-test: setup lint
+test: setup runners lint
 	$(BIN)/pytest -q -ra tests
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
 
-integration: setup
+integration: setup runners
 	$(BIN)/pytest -q tests/integration
 
 bench: setup

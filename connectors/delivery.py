@@ -37,6 +37,37 @@ class DeliveryReport:
         self.failures.extend(other.failures)
 
 
+@dataclass
+class Sent:
+    """What Kafka acknowledged of a batch of items, by state key."""
+
+    acknowledged: list[str] = field(default_factory=list)
+    unacknowledged: list[str] = field(default_factory=list)
+    published: int = 0
+    dead_lettered: int = 0
+
+
+def send(publisher: Publisher, items: Iterable[Item], timeout_s: float = 60.0) -> Sent:
+    """Send every item, then wait for each acknowledgement; nothing is marked anywhere."""
+    pending: list[tuple[Item, Any]] = []
+    for item in items:
+        if item.story is not None:
+            pending.append((item, publisher.publish(item.story)))
+        elif item.dead_letter is not None:
+            pending.append((item, publisher.dead_letter(item.dead_letter)))
+    sent = Sent()
+    for item, future in pending:
+        if publisher.acknowledged(future, timeout_s):
+            sent.acknowledged.append(item.key)
+            if item.story is not None:
+                sent.published += 1
+            else:
+                sent.dead_lettered += 1
+        else:
+            sent.unacknowledged.append(item.key)
+    return sent
+
+
 def deliver(publisher: Publisher, seen: dict[str, Any], items: Iterable[Item], now: str) -> DeliveryReport:
     """Send every unseen item, wait for acknowledgements, then mark the acknowledged ones seen.
 

@@ -1,54 +1,57 @@
-"""RSS and Atom feeds over HTTP, parsed by feedparser, one raw story per entry.
+"""Feeds over HTTP (RSS, Atom, JSON Feed, ninjs, NewsML-G2), polled once or continuously.
 
-Conditional GET (ETag / Last-Modified) makes an unchanged feed cost a 304; entry ids already
-published are remembered in connector state, so a restart republishes nothing.
+Each feed has its own interval (with jitter), conditional GET (an unchanged feed costs a 304),
+exponential backoff with a cap while it fails, and optionally the full article fetched behind each
+new entry. Entries are remembered by story id in the feed state (``connectors.feedstate``), so a
+restart, a reordered feed or a re-dated entry republishes nothing. State advances only after Kafka
+acknowledged: validators move only once every new entry of the document is acknowledged, so an
+entry that failed is fetched again instead of hiding behind a 304.
 """
 
 from __future__ import annotations
 
-import calendar
-import gzip
-import ipaddress
+import heapq
 import json
 import logging
+import multiprocessing
 import os
-import re
-import socket
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import feedparser
-
-from connectors.delivery import DeliveryReport, Item, deliver
+from connectors.delivery import DeliveryReport, Item, send
+from connectors.encoding import EncodingError, decode
+from connectors.feedstate import FeedStore, Outcome
+from connectors.fetch import ARTICLE_ACCEPT, Fetcher, FetchError, Limits, check_address
+from connectors.formats import ParsedDocument, parse_document
+from connectors.formats.common import problems
+from connectors.formats.syndication import story_from_entry
+from connectors.observability import FeedMetrics
 from connectors.publisher import DeadLetter, Publisher
-from connectors.state import ConnectorState
-from schemas import RAW_SCHEMA_VERSION, rfc3339, story_id, validate_raw
+from schemas import rfc3339
 from wirestream.errors import UserError
+
+__all__ = [
+    "FeedConnector",
+    "FeedSettings",
+    "FeedSpec",
+    "check_address",
+    "default_source",
+    "items_from_feed",
+    "next_delay",
+    "poll_feeds",
+    "story_from_entry",
+]
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "wirestream/0.1 (+news ingestion)"
-_TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
-
-
-@dataclass(frozen=True)
-class FeedSpec:
-    url: str
-    name: str
-
-    @staticmethod
-    def from_config(entry: dict[str, Any] | str) -> FeedSpec:
-        if isinstance(entry, str):
-            entry = {"url": entry}
-        url = entry.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise UserError(f"feed entry {entry!r} needs an http(s) 'url'")
-        return FeedSpec(url=url, name=str(entry.get("name") or default_source(url)))
+_SPEC_KEYS = ("url", "name", "interval_s", "fetch_article", "encodings")
 
 
 def default_source(url: str) -> str:
@@ -57,131 +60,469 @@ def default_source(url: str) -> str:
     return f"{parts.hostname or ''}{parts.path}".rstrip("/") or url
 
 
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed: where it is, the stable name its state and stories carry, and its own settings."""
+
+    url: str
+    name: str
+    interval_s: float | None = None
+    """Seconds between polls; None takes the connector's ``feed_interval_s``."""
+    fetch_article: bool = False
+    """Fetch the page behind each new entry and publish its HTML (for summary-only feeds)."""
+    encodings: tuple[str, ...] | None = None
+    """Encodings to try when the feed declares none and is not UTF-8 (default: the usual legacy ones)."""
+
+    def __post_init__(self) -> None:
+        if self.interval_s is not None and self.interval_s <= 0:
+            raise ValueError(f"feed {self.name}: interval_s must be positive")
+
+    @staticmethod
+    def from_config(entry: dict[str, Any] | str) -> FeedSpec:
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        if not isinstance(entry, dict):
+            raise UserError(f"feed entry {entry!r} must be a URL or a mapping with 'url'")
+        unknown = sorted(set(entry) - set(_SPEC_KEYS))
+        if unknown:
+            raise UserError(f"feed entry {entry!r}: unknown keys {unknown}; known keys: {list(_SPEC_KEYS)}")
+        url = entry.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise UserError(f"feed entry {entry!r} needs an http(s) 'url'")
+        interval = entry.get("interval_s")
+        if interval is not None and (
+            isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0
+        ):
+            raise UserError(f"feed entry {entry!r}: interval_s must be a positive number of seconds")
+        encodings = entry.get("encodings")
+        if isinstance(encodings, str):
+            encodings = [encodings]
+        if encodings is not None and not (
+            isinstance(encodings, list) and all(isinstance(e, str) for e in encodings)
+        ):
+            raise UserError(f"feed entry {entry!r}: encodings must be a list of encoding names")
+        return FeedSpec(
+            url=url,
+            name=str(entry.get("name") or default_source(url)),
+            interval_s=float(interval) if interval is not None else None,
+            fetch_article=bool(entry.get("fetch_article", False)),
+            encodings=tuple(encodings) if encodings else None,
+        )
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """How the connector polls; one object so the CLI, the demo and tests build it the same way."""
+
+    limits: Limits = field(default_factory=Limits)
+    interval_s: float = 300.0
+    jitter: float = 0.1
+    """Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]."""
+    max_backoff_s: float = 3600.0
+    seen_ttl_s: float = 90 * 86400.0
+    """How long an entry is remembered after it last appeared in its feed."""
+    workers: int = 8
+    """Feeds polled at the same time (the per-host limit applies within this)."""
+    parse_workers: int = 0
+    """Processes that parse documents; 0 parses in the connector's own process."""
+    parse_timeout_s: float = 120.0
+    ack_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
+        if self.interval_s <= 0 or self.max_backoff_s <= 0 or self.seen_ttl_s <= 0:
+            raise ValueError("interval_s, max_backoff_s and seen_ttl_s must be positive")
+        if self.workers < 1 or self.parse_workers < 0:
+            raise ValueError("workers must be >= 1 and parse_workers >= 0")
+
+    @staticmethod
+    def from_config(config: Any) -> FeedSettings:
+        return FeedSettings(
+            limits=Limits(
+                connect_timeout_s=config.http_connect_timeout_s,
+                read_timeout_s=config.http_timeout_s,
+                deadline_s=config.http_deadline_s,
+                max_bytes=config.max_body_bytes,
+                max_redirects=config.max_redirects,
+                per_host=config.per_host_concurrency,
+                allow_private=config.allow_private_networks,
+            ),
+            interval_s=config.feed_interval_s,
+            jitter=config.feed_jitter,
+            max_backoff_s=config.max_backoff_s,
+            seen_ttl_s=config.seen_ttl_days * 86400.0,
+            workers=config.feed_workers,
+            parse_workers=config.parse_workers,
+        )
+
+
 @dataclass
-class FetchResult:
-    status: int
-    body: bytes
-    etag: str | None
-    last_modified: str | None
-    content_type: str | None
+class PollReport:
+    feed: str
+    status: str  # ok | not_modified | failed | interrupted
+    next_due: float
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+    error: str | None = None
 
 
-def check_address(url: str, allow_private: bool) -> None:
-    """Refuse loopback, private, link-local and metadata addresses unless explicitly allowed."""
-    host = urlsplit(url).hostname
-    if not host:
-        raise ValueError(f"URL has no host: {url}")
-    if allow_private:
-        return
-    for info in socket.getaddrinfo(host, None):
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
-            raise ValueError(
-                f"{host} resolves to {address}, a non-public address; pass --allow-private-networks to allow it"
-            )
+def next_delay(
+    interval_s: float, failures: int, settings: FeedSettings, retry_after: float | None = None
+) -> float:
+    """Seconds until the next poll: the interval, doubled per failure up to the cap, then jittered.
+
+    A server's Retry-After is honoured (up to the cap) when it asks for longer.
+    """
+    delay = interval_s if failures == 0 else min(settings.max_backoff_s, interval_s * 2 ** min(failures, 30))
+    if retry_after is not None:
+        delay = min(settings.max_backoff_s, max(delay, retry_after))
+    jitter = settings.jitter
+    return delay * random.uniform(1 - jitter, 1 + jitter) if jitter else delay
 
 
-def fetch(url: str, validators: dict[str, Any], timeout_s: float, max_bytes: int) -> FetchResult:
-    headers = {
-        "User-Agent": USER_AGENT,
-        "Accept-Encoding": "gzip",
-        "Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml;q=0.9, */*;q=0.5",
-    }
-    if validators.get("etag"):
-        headers["If-None-Match"] = validators["etag"]
-    if validators.get("last_modified"):
-        headers["If-Modified-Since"] = validators["last_modified"]
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            body = response.read(max_bytes + 1)
-            if len(body) > max_bytes:
-                raise ValueError(f"body larger than {max_bytes} bytes")
-            if response.headers.get("Content-Encoding", "").lower() == "gzip":
-                body = gzip.decompress(body)
-                if len(body) > max_bytes:
-                    raise ValueError(f"decompressed body larger than {max_bytes} bytes")
-            return FetchResult(
-                status=response.status,
-                body=body,
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
-                content_type=response.headers.get("Content-Type"),
-            )
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304:
-            return FetchResult(304, b"", validators.get("etag"), validators.get("last_modified"), None)
-        raise
+def _parse_job(kwargs: dict[str, Any]) -> ParsedDocument:
+    return parse_document(**kwargs)
 
 
-def _when(entry: Any, *keys: str) -> str | None:
-    for key in keys:
-        parsed = entry.get(key)
-        if parsed:
-            return rfc3339(datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC))
-    return None
+class ParseTimeout(Exception):
+    pass
 
 
-def story_from_entry(entry: Any, source: str, fetched_at: str) -> dict[str, Any]:
-    guid = entry.get("id") or entry.get("link") or ""
-    body, body_type = "", "text/plain"
-    if entry.get("content"):
-        body = entry["content"][0].get("value", "")
-        body_type = entry["content"][0].get("type", "text/html")
-    elif entry.get("summary"):
-        body = entry["summary"]
-        body_type = entry.get("summary_detail", {}).get("type", "text/html")
-    body_format = "text/html" if body_type == "text/html" and _TAG.search(body) else "text/plain"
-    message: dict[str, Any] = {
-        "schema_version": RAW_SCHEMA_VERSION,
-        "id": story_id(source, guid) if guid else "",
-        "source": source,
-        "uri": entry.get("id"),
-        "url": entry.get("link"),
-        "headline": (entry.get("title") or "").strip(),
-        "body": body.strip(),
-        "body_format": body_format,
-        "summary": entry.get("summary") if entry.get("content") else None,
-        "byline": entry.get("author"),
-        "firstcreated": _when(entry, "published_parsed", "created_parsed", "updated_parsed"),
-        "versioncreated": _when(entry, "updated_parsed", "published_parsed"),
-        "fetched_at": fetched_at,
-        "categories": [t.get("term") for t in entry.get("tags", []) if t.get("term")],
-    }
-    language = entry.get("language")
-    if language:
-        message["language"] = language.lower()
-    return message
+class _Parser:
+    """Parses in worker processes when asked to: feedparser is CPU-bound and holds the GIL.
 
+    A document that makes a parser hang costs one worker pool (terminated and replaced), never the
+    scheduler.
+    """
 
-def items_from_feed(data: bytes, source: str, url: str, fetched_at: str) -> Iterator[Item]:
-    parsed = feedparser.parse(data)
-    if parsed.bozo and not parsed.entries:
-        reason = f"not a parseable feed: {parsed.get('bozo_exception')!r}"
-        yield Item(f"feed-error:{url}:{hash(data)}", dead_letter=DeadLetter(source, url, reason, data))
-        return
-    feed_language = (parsed.feed.get("language") or "").split("-")[0].lower() or None
-    for index, entry in enumerate(parsed.entries):
-        origin = f"{url}#entry-{index}"
-        payload = json.dumps(entry, default=str, ensure_ascii=False).encode("utf-8")
+    def __init__(self, workers: int, timeout_s: float) -> None:
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def parse(self, **kwargs: Any) -> ParsedDocument:
+        if self.workers == 0:
+            return parse_document(**kwargs)
+        with self._lock:
+            if self._pool is None:
+                self._pool = multiprocessing.get_context("forkserver").Pool(
+                    self.workers, maxtasksperchild=500
+                )
+            pool = self._pool
+        pending = pool.apply_async(_parse_job, (kwargs,))
         try:
-            message = story_from_entry(entry, source, fetched_at)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            yield Item(
-                f"bad:{url}:{index}",
-                dead_letter=DeadLetter(source, origin, f"unreadable entry: {exc}", payload),
+            return pending.get(self.timeout_s)  # type: ignore[no-any-return]
+        except multiprocessing.TimeoutError:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+                    pool.terminate()
+            raise ParseTimeout(f"parsing took longer than {self.timeout_s:.0f}s") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool.join()
+                self._pool = None
+
+
+class FeedConnector:
+    """Polls feeds and publishes their new entries; ``run_once`` for one pass, ``run`` until stopped."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        state_dir: str | os.PathLike[str],
+        feeds: list[FeedSpec],
+        settings: FeedSettings | None = None,
+        metrics: FeedMetrics | None = None,
+    ) -> None:
+        names = Counter(spec.name for spec in feeds)
+        twice = sorted(name for name, count in names.items() if count > 1)
+        if twice:
+            raise UserError(f"feed names must be unique; used more than once: {twice}")
+        self.publisher = publisher
+        self.feeds = list(feeds)
+        self.settings = settings or FeedSettings()
+        self.metrics = metrics or FeedMetrics()
+        self.store = FeedStore(state_dir)
+        for spec in self.feeds:
+            self.store.register(spec.name, spec.url)
+        self.fetcher = Fetcher(self.settings.limits)
+        self._parser = _Parser(self.settings.parse_workers, self.settings.parse_timeout_s)
+        self.stopping = threading.Event()
+
+    def close(self) -> None:
+        self._parser.close()
+        self.store.close()
+
+    def __enter__(self) -> FeedConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _delay(self, spec: FeedSpec, failures: int, retry_after: float | None = None) -> float:
+        return next_delay(spec.interval_s or self.settings.interval_s, failures, self.settings, retry_after)
+
+    def poll(self, spec: FeedSpec) -> PollReport:
+        """Fetch, parse and publish one feed; every outcome is recorded, nothing raises."""
+        try:
+            return self._poll(spec)
+        except Exception as exc:  # a bug must cost one feed one poll, not the scheduler
+            log.exception("feed %s: unexpected failure", spec.name, extra={"feed": spec.name})
+            now = time.time()
+            return self._failed(spec, now, "internal", f"{exc.__class__.__name__}: {exc}")
+
+    def _failed(
+        self, spec: FeedSpec, now: float, kind: str, message: str, retry_after: float | None = None
+    ) -> PollReport:
+        failures = self.store.get(spec.name).consecutive_failures + 1
+        next_due = now + self._delay(spec, failures, retry_after)
+        log.error(
+            "feed %s failed (%s): %s; retry in %.0fs",
+            spec.name,
+            kind,
+            message,
+            next_due - now,
+            extra={"feed": spec.name, "url": spec.url, "kind": kind},
+        )
+        self.store.record(
+            spec.name,
+            Outcome(
+                at=now, status="failed", next_due=next_due, errors={kind: 1}, error=message, error_kind=kind
+            ),
+        )
+        self.metrics.errors.labels(spec.name, kind).inc()
+        self.metrics.consecutive_failures.labels(spec.name).set(failures)
+        report = DeliveryReport(failed=1, failures=[spec.url])
+        return PollReport(spec.name, "failed", next_due, report, message)
+
+    def _poll(self, spec: FeedSpec) -> PollReport:
+        record = self.store.get(spec.name)
+        now = time.time()
+        self.metrics.fetches.labels(spec.name).inc()
+        try:
+            response = self.fetcher.get(spec.url, etag=record.etag, last_modified=record.last_modified)
+        except FetchError as exc:
+            return self._failed(spec, now, exc.kind, str(exc), exc.retry_after)
+        if response.status == 304:
+            next_due = now + self._delay(spec, 0)
+            self.store.record(spec.name, Outcome(at=now, status="not_modified", next_due=next_due))
+            self.metrics.not_modified.labels(spec.name).inc()
+            self.metrics.last_success.labels(spec.name).set(now)
+            self.metrics.consecutive_failures.labels(spec.name).set(0)
+            return PollReport(spec.name, "not_modified", next_due)
+        fetched_at = rfc3339(datetime.fromtimestamp(now, UTC))
+        try:
+            parsed = self._parser.parse(
+                data=response.body,
+                source=spec.name,
+                origin=spec.url,
+                fetched_at=fetched_at,
+                content_type=response.content_type,
+                fallback_encodings=spec.encodings,
             )
-            continue
-        if feed_language and "language" not in message:
-            message["language"] = feed_language
-        problems = validate_raw(message)
-        if not message["id"]:
-            problems.insert(0, "entry has no id and no link")
-        key = message["id"] or "dl:" + story_id(source, payload.decode("utf-8", "replace"))
-        if problems:
-            yield Item(key, dead_letter=DeadLetter(source, origin, "; ".join(problems), payload))
-        else:
-            yield Item(key, story=message)
+        except ParseTimeout as exc:
+            return self._failed(spec, now, "parse_timeout", str(exc))
+        errors: Counter[str] = Counter()
+        for warning in parsed.warnings:
+            log.warning("feed %s: %s", spec.name, warning, extra={"feed": spec.name, "kind": "malformed"})
+            errors["malformed"] += 1
+        keys = [item.key for item in parsed.items]
+        fresh_keys = self.store.unseen(spec.name, keys)
+        fresh: list[Item] = []
+        for item in parsed.items:
+            if item.key in fresh_keys:
+                fresh.append(item)
+                fresh_keys.discard(item.key)  # the same entry twice in one document publishes once
+        complete = True
+        if spec.fetch_article:
+            fresh, deferred, article_errors = self._with_articles(spec, fresh)
+            errors.update(article_errors)
+            complete = not deferred
+        if self.stopping.is_set():
+            return PollReport(spec.name, "interrupted", now)  # nothing sent: all left for the next run
+        sent = send(self.publisher, fresh, self.settings.ack_timeout_s)
+        complete = complete and not sent.unacknowledged
+        if sent.unacknowledged:
+            errors["kafka"] += 1
+        if parsed.error is not None:
+            errors["invalid_document"] += 1
+            log.error(
+                "feed %s: %s",
+                spec.name,
+                parsed.error,
+                extra={"feed": spec.name, "url": spec.url, "kind": "invalid_document"},
+            )
+        failures = record.consecutive_failures + 1 if parsed.error else 0
+        next_due = now + self._delay(spec, failures)
+        acknowledged = set(sent.acknowledged)
+        outcome = Outcome(
+            at=now,
+            status="failed" if parsed.error else "ok",
+            next_due=next_due,
+            acknowledged=sent.acknowledged,
+            present=[key for key in keys if key not in acknowledged],
+            # A refused document keeps its validators stale: the next poll fetches it again and the
+            # feed stays unhealthy until it changes (its dead letter is not sent twice).
+            validators=(response.etag, response.last_modified) if complete and not parsed.error else None,
+            published=sent.published,
+            dead_lettered=sent.dead_lettered,
+            new_entries=len(fresh),
+            errors=dict(errors),
+            error=parsed.error,
+            error_kind="invalid_document" if parsed.error else None,
+        )
+        self.store.record(spec.name, outcome)
+        metrics = self.metrics
+        metrics.new_entries.labels(spec.name).inc(len(fresh))
+        metrics.published.labels(spec.name).inc(sent.published)
+        metrics.dead_lettered.labels(spec.name).inc(sent.dead_lettered)
+        for kind, count in errors.items():
+            metrics.errors.labels(spec.name, kind).inc(count)
+        metrics.consecutive_failures.labels(spec.name).set(failures)
+        if not parsed.error:
+            metrics.last_success.labels(spec.name).set(now)
+        report = DeliveryReport(
+            published=sent.published,
+            dead_lettered=sent.dead_lettered,
+            skipped=len(parsed.items) - len(fresh),
+            failed=len(sent.unacknowledged),
+            failures=list(sent.unacknowledged),
+        )
+        return PollReport(spec.name, outcome.status, next_due, report, parsed.error)
+
+    def _with_articles(
+        self, spec: FeedSpec, items: list[Item]
+    ) -> tuple[list[Item], list[Item], Counter[str]]:
+        """Each new story with the HTML of the page it links to; (ready, deferred, errors).
+
+        A permanent failure (404, a refused address, a page too large) turns the entry into a dead
+        letter; a transient one defers it, unrecorded, to the next poll.
+        """
+        ready: list[Item] = []
+        deferred: list[Item] = []
+        errors: Counter[str] = Counter()
+        for item in items:
+            story = item.story
+            if story is None or not story.get("url"):
+                ready.append(item)
+                continue
+            if self.stopping.is_set():
+                deferred.append(item)
+                continue
+            payload = json.dumps(story, ensure_ascii=False).encode("utf-8")
+            try:
+                page = self.fetcher.get(story["url"], accept=ARTICLE_ACCEPT)
+                decoded = decode(page.body, content_type=page.content_type)
+            except FetchError as exc:
+                errors[f"article_{exc.kind}"] += 1
+                if not exc.permanent:
+                    log.error(
+                        "feed %s: article %s deferred (%s): %s",
+                        spec.name,
+                        story["url"],
+                        exc.kind,
+                        exc,
+                        extra={"feed": spec.name, "kind": f"article_{exc.kind}"},
+                    )
+                    deferred.append(item)
+                    continue
+                reason = f"article fetch failed ({exc.kind}): {exc}"
+                ready.append(Item(item.key, dead_letter=DeadLetter(spec.name, story["url"], reason, payload)))
+                continue
+            except EncodingError as exc:
+                errors["article_encoding"] += 1
+                reason = f"article undecodable: {exc}"
+                ready.append(Item(item.key, dead_letter=DeadLetter(spec.name, story["url"], reason, payload)))
+                continue
+            article = dict(story)
+            article["summary"] = story.get("summary") or story.get("body") or None
+            article["body"] = decoded.text
+            article["body_format"] = "text/html"
+            article["encoding"] = decoded.record()
+            found = problems(article)
+            if found:
+                reason = "article: " + "; ".join(found)
+                ready.append(
+                    Item(item.key, dead_letter=DeadLetter(spec.name, story["url"], reason, page.body))
+                )
+            else:
+                ready.append(Item(item.key, story=article))
+        return ready, deferred, errors
+
+    def run_once(self) -> DeliveryReport:
+        """Poll every feed once (concurrently), whatever its schedule."""
+        total = DeliveryReport()
+        with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="feed") as pool:
+            for result in pool.map(self.poll, self.feeds):
+                total.add(result.report)
+        return total
+
+    def run(self, stop: threading.Event, *, max_polls: int | None = None) -> DeliveryReport:
+        """Poll each feed when it is due until ``stop`` is set (or ``max_polls`` polls finished).
+
+        On stop, no new poll starts; polls in flight finish what Kafka already has and record it, or
+        leave their entries for the next run. Nothing is half-recorded.
+        """
+        total = DeliveryReport()
+        now = time.time()
+        due: list[tuple[float, int]] = []
+        for index, spec in enumerate(self.feeds):
+            record = self.store.get(spec.name)
+            interval = spec.interval_s or self.settings.interval_s
+            # A persisted next_due survives a restart, but a shortened interval takes effect at once.
+            start = now if record.next_due is None else min(record.next_due, now + interval)
+            heapq.heappush(due, (start, index))
+        in_flight: dict[Future[PollReport], int] = {}
+        polls = 0
+        next_expiry = now
+        with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="feed") as pool:
+            while not stop.is_set() and (max_polls is None or polls < max_polls):
+                now = time.time()
+                if now >= next_expiry:
+                    expired = self.store.expire(now - self.settings.seen_ttl_s)
+                    if expired:
+                        log.info(
+                            "forgot %d entries not listed for %.0f days",
+                            expired,
+                            self.settings.seen_ttl_s / 86400,
+                        )
+                    next_expiry = now + 3600
+                while due and due[0][0] <= now and len(in_flight) < self.settings.workers:
+                    _, index = heapq.heappop(due)
+                    in_flight[pool.submit(self.poll, self.feeds[index])] = index
+                wake = min(1.0, max(0.0, due[0][0] - now)) if due else 1.0
+                if not in_flight:
+                    stop.wait(wake)
+                    continue
+                done, _ = wait(list(in_flight), timeout=wake, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = in_flight.pop(future)
+                    polls += 1
+                    try:
+                        result = future.result()
+                    except Exception:  # poll() records its own failures; this is the state store failing
+                        log.exception("feed %s: poll could not be recorded", self.feeds[index].name)
+                        heapq.heappush(due, (time.time() + self.settings.max_backoff_s, index))
+                        continue
+                    total.add(result.report)
+                    heapq.heappush(due, (result.next_due, index))
+            self.stopping.set()
+            for future in in_flight:
+                try:
+                    total.add(future.result().report)
+                except Exception:
+                    log.exception("feed %s: poll could not be recorded", self.feeds[in_flight[future]].name)
+        return total
+
+
+def items_from_feed(data: bytes, source: str, url: str, fetched_at: str) -> list[Item]:
+    """Stories and dead letters from one feed document (RSS, Atom, JSON Feed, ninjs, NewsML-G2)."""
+    return parse_document(data, source=source, origin=url, fetched_at=fetched_at).items
 
 
 def poll_feeds(
@@ -192,34 +533,16 @@ def poll_feeds(
     allow_private: bool,
     timeout_s: float,
     max_bytes: int,
+    settings: FeedSettings | None = None,
 ) -> DeliveryReport:
-    """One pass over every feed; a failing feed is logged and skipped, never stops the others."""
-    state = ConnectorState(state_dir, "feeds")
-    report = DeliveryReport()
-    for feed in feeds:
-        feed_state = state.section(feed.name)  # the stable identity: a local port may change between runs
-        seen = feed_state.setdefault("seen", {})
-        now = rfc3339(datetime.now(UTC))
-        try:
-            check_address(feed.url, allow_private)
-            result = fetch(feed.url, feed_state, timeout_s, max_bytes)
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            log.error("feed %s failed: %s", feed.url, exc)
-            feed_state["last_error"] = f"{now} {exc}"
-            report.failed += 1
-            report.failures.append(feed.url)
-            continue
-        if result.status == 304:
-            feed_state["last_success"] = now
-            continue
-        delivered = deliver(publisher, seen, items_from_feed(result.body, feed.name, feed.url, now), now)
-        report.add(delivered)
-        if not delivered.failed:
-            # Validators only move forward once every new entry is acknowledged, so a failed publish
-            # is retried on the next fetch instead of hiding behind a 304.
-            feed_state["etag"] = result.etag
-            feed_state["last_modified"] = result.last_modified
-        feed_state["last_success"] = now
-        state.save()
-    state.save()
-    return report
+    """One pass over every feed; a failing feed is logged and recorded, never stops the others."""
+    base = settings or FeedSettings()
+    limits = replace(
+        base.limits,
+        allow_private=allow_private,
+        connect_timeout_s=timeout_s,
+        read_timeout_s=timeout_s,
+        max_bytes=max_bytes,
+    )
+    with FeedConnector(publisher, state_dir, feeds, replace(base, limits=limits)) as connector:
+        return connector.run_once()

@@ -11,8 +11,9 @@ from typing import Any
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from connectors.observability import protect_secrets
 from schemas import RAW_SCHEMA_NAME, rfc3339
 from wirestream.config import Config
 from wirestream.errors import UserError
@@ -44,18 +45,26 @@ class DeadLetter:
 
 
 def unreachable(config: Config, exc: Exception) -> UserError:
+    """The error for a broker that does not answer; names no secret (only the exception's class)."""
+    hint = ""
+    if config.security_protocol.upper().startswith("SASL"):
+        hint = (
+            f" With SASL ({config.sasl_mechanism}, user {config.sasl_username!r}) this is also what refused "
+            "credentials look like: check WIRESTREAM_SASL_USERNAME / WIRESTREAM_SASL_PASSWORD."
+        )
     return UserError(
         f"cannot reach Kafka at {config.bootstrap_servers} ({exc.__class__.__name__}). "
         "Start the local broker with `wirestream kafka up`, or pass --bootstrap-servers / "
-        "set WIRESTREAM_BOOTSTRAP_SERVERS."
+        "set WIRESTREAM_BOOTSTRAP_SERVERS." + hint
     )
 
 
 def ensure_topics(config: Config, topics: list[str]) -> None:
     """Create missing topics; a no-op where they exist (or where the cluster creates them itself)."""
+    protect_secrets(config.sasl_password, config.ssl_password)
     try:
         admin = KafkaAdminClient(**config.kafka_client_options(), request_timeout_ms=15000)
-    except KafkaTimeoutError as exc:
+    except (KafkaError, OSError) as exc:
         raise unreachable(config, exc) from None
     try:
         existing = set(admin.list_topics())
@@ -87,7 +96,7 @@ class Publisher:
                 batch_size=256 * 1024,
                 max_request_size=4 * 1024 * 1024,
             )
-        except KafkaTimeoutError as exc:
+        except (KafkaError, OSError) as exc:
             raise unreachable(config, exc) from None
 
     def publish(self, message: dict[str, Any]) -> Any:

@@ -62,12 +62,12 @@ class Dataset:
         self.staging_root = self.root / "_staging"
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """One writer at a time per dataset; a second run fails fast instead of interleaving."""
+    def lock(self, wait: bool = False) -> Iterator[None]:
+        """One writer at a time per dataset: a second one waits, or fails fast unless ``wait``."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "_lock", "a+") as handle:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 raise UserError(
                     f"another wirestream run is writing to {self.root}; wait for it to finish"
@@ -90,18 +90,51 @@ class Dataset:
         return manifests[-1]["batch"] + 1 if manifests else 1
 
     def committed_offsets(self, topic: str) -> dict[int, int]:
-        """Next offset to read per partition: the furthest end any manifest recorded."""
+        """Next offset to read per partition: the furthest end any ingest manifest recorded.
+
+        Backfills re-read old offsets and compactions read none, so neither moves this position.
+        """
         position: dict[int, int] = {}
         for manifest in self.manifests():
+            if manifest.get("kind", "ingest") != "ingest":
+                continue
             for rng in manifest.get("offsets", []):
                 if rng["topic"] == topic:
                     position[rng["partition"]] = max(position.get(rng["partition"], 0), rng["stop"])
         return position
 
+    def live(self) -> dict[str, dict[str, Any]]:
+        """Relative path -> file entry, for every file a reader must see now.
+
+        Manifests apply in batch order: each adds its files and retires the ones it ``removes``
+        (a backfill replacing partitions, a compaction merging files).
+        """
+        files: dict[str, dict[str, Any]] = {}
+        for manifest in self.manifests():
+            for path in manifest.get("removes", []):
+                files.pop(path, None)
+            for entry in manifest.get("files", []):
+                files[entry["path"]] = entry
+        return files
+
     def committed_files(self, kind: str = "data") -> list[Path]:
-        return [
-            self.root / f["path"] for m in self.manifests() for f in m.get("files", []) if f["kind"] == kind
-        ]
+        return [self.root / path for path, entry in sorted(self.live().items()) if entry["kind"] == kind]
+
+    def vacuum(self, older_than_s: float) -> list[Path]:
+        """Delete files retired longer ago than ``older_than_s``, once no reader should still hold them."""
+        live = self.live()
+        now = datetime.now(UTC)
+        removed = []
+        for manifest in self.manifests():
+            committed = datetime.fromisoformat(manifest["committed_at"].replace("Z", "+00:00"))
+            if (now - committed).total_seconds() < older_than_s:
+                continue
+            for path in manifest.get("removes", []):
+                target = self.root / path
+                if path not in live and target.exists():
+                    target.unlink()
+                    removed.append(target)
+        return removed
 
     def staging_dir(self, batch: int) -> Path:
         path = self.staging_root / f"batch-{batch:06d}"
@@ -129,19 +162,34 @@ class Dataset:
         return removed
 
     def commit(
-        self, batch: int, staging: Path, offsets: list[dict[str, Any]], extra: dict[str, Any]
+        self,
+        batch: int,
+        staging: Path,
+        offsets: list[dict[str, Any]],
+        extra: dict[str, Any],
+        *,
+        kind: str = "ingest",
+        removes: list[str] | None = None,
+        carried: set[str] | None = None,
     ) -> dict[str, Any]:
-        """Move the staged files into place, then publish the manifest: the single commit point."""
+        """Move the staged files into place, then publish the manifest: the single commit point.
+
+        ``carried`` names staged files that only carry rows over from files this commit ``removes``
+        (a backfill keeping the rest of a partition); they do not count as newly written rows.
+        """
         files = []
-        for kind in ("data", "dead_letters"):
-            for staged in sorted((staging / kind).rglob("*.parquet")) if (staging / kind).exists() else []:
-                relative = staged.relative_to(staging)
+        for folder in ("data", "dead_letters"):
+            for staged in (
+                sorted((staging / folder).rglob("*.parquet")) if (staging / folder).exists() else []
+            ):
+                relative = staged.relative_to(staging).as_posix()
                 rows = pq.ParquetFile(staged).metadata.num_rows
-                files.append(
-                    {"kind": kind, "path": relative.as_posix(), "rows": rows, "bytes": staged.stat().st_size}
-                )
+                entry = {"kind": folder, "path": relative, "rows": rows, "bytes": staged.stat().st_size}
+                if carried and relative in carried:
+                    entry["carried"] = True
+                files.append(entry)
         records = sum(r["stop"] - r["start"] for r in offsets)
-        rows = sum(f["rows"] for f in files if f["kind"] == "data")
+        rows = sum(f["rows"] for f in files if f["kind"] == "data" and not f.get("carried"))
         dead = sum(f["rows"] for f in files if f["kind"] == "dead_letters")
         stats = BatchStats(records=records, rows=rows, dead_letters=dead)
         for f in files:
@@ -154,7 +202,9 @@ class Dataset:
             "manifest_version": MANIFEST_VERSION,
             "schema_version": CLEAN_SCHEMA_VERSION,
             "batch": batch,
+            "kind": kind,
             "committed_at": rfc3339(datetime.now(UTC)),
+            "removes": sorted(removes or []),
             "offsets": offsets,
             "files": files,
             "stats": {

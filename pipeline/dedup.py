@@ -1,52 +1,129 @@
-"""Deduplicate stories: re-deliveries of a story id are dropped, copies of the same text are flagged.
+"""Deduplicate stories: re-deliveries of a story id are dropped, near-duplicate copies are flagged.
 
-A re-delivered id (a connector restart, a republished file) is the same story: one row survives.
-The same words under another id are syndication, which is information: those rows are kept, with
-``duplicate_of`` naming the first-seen story and ``cluster_id`` shared by the group. Both checks
-run against stories already committed by earlier batches as well as within the batch.
+A re-delivered id (a connector restart, a republished file, a backfill) is the same story: one row
+survives, and an id committed by an earlier batch is dropped. The same wire copy under another id,
+with other furniture, headline or light edits, is syndication, which is information: those rows are
+kept, with ``duplicate_of`` naming the first-seen story and ``cluster_id`` shared by the group.
+
+Near-duplicates are texts whose MinHash signatures (`pipeline.minhash`, over word shingles of the
+clean body) estimate a Jaccard similarity of at least ``threshold``, published at most ``lookback``
+apart; groups are the connected components of such pairs. Stories committed by earlier batches
+within the look-back take part with their stored ``minhash`` signatures; a committed story keeps
+its flags, so it is the canonical whenever it is in a group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow.parquet as pq
 
-__all__ = ["DeduplicateStories", "CommittedIndex", "LoadCommitted", "first_delivery", "assign_clusters"]
+from pipeline import minhash
+
+__all__ = [
+    "DEFAULT_LOOKBACK",
+    "DEFAULT_THRESHOLD",
+    "DeduplicateStories",
+    "CommittedIndex",
+    "LoadCommitted",
+    "Verdict",
+    "first_delivery",
+    "sign_rows",
+    "cluster_stories",
+    "apply_verdict",
+    "published_us",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_THRESHOLD = 0.4
+DEFAULT_LOOKBACK = timedelta(days=7)
+_PARTITION = re.compile(r"published_date=(\d{4}-\d{2}-\d{2})")
+_US_PER_DAY = 86_400_000_000
 
 
+def published_us(row: dict[str, Any]) -> int:
+    """Publication time in UTC microseconds, as the dataset partitions it (0 when unknown)."""
+    moment = row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at") or _EPOCH
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+@dataclass
 class CommittedIndex:
-    """What earlier batches committed: story ids and the cluster each content hash belongs to."""
+    """What earlier batches committed: every story id, and the signed stories inside a time window."""
 
-    def __init__(
-        self, ids: set[str] | None = None, clusters: dict[str, tuple[str, str]] | None = None
-    ) -> None:
-        self.ids = ids or set()
-        self.clusters = clusters or {}  # content_hash -> (canonical id, cluster id)
+    ids: set[str] = field(default_factory=set)
+    story_ids: list[str] = field(default_factory=list)
+    canonical: list[str] = field(default_factory=list)  # duplicate_of, or the story's own id
+    clusters: list[str] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)  # published, UTC microseconds
+    signatures: list[bytes] = field(default_factory=list)
+
+    def add(self, story: str, signature: bytes, canonical: str, cluster: str, published: int) -> None:
+        self.story_ids.append(story)
+        self.signatures.append(signature)
+        self.canonical.append(canonical)
+        self.clusters.append(cluster)
+        self.times.append(published)
+
+
+def _partition_day(path: str) -> date | None:
+    found = _PARTITION.search(path)
+    return date.fromisoformat(found.group(1)) if found else None
 
 
 class LoadCommitted:
-    """Picklable loader of the `CommittedIndex`: reads only three columns of committed files."""
+    """Picklable loader of the `CommittedIndex` from committed Parquet files.
+
+    Called with a window ``(earliest, latest)`` in UTC microseconds, it reads signatures only from
+    partitions that can hold stories published inside it; ids are always read from every file.
+    Rows committed before the ``minhash`` column existed are signed from their body.
+    """
 
     def __init__(self, files: list[str]) -> None:
-        self._files = files
+        self._files = list(files)
 
-    def __call__(self) -> CommittedIndex:
+    def __call__(self, window: tuple[int, int] | None = None) -> CommittedIndex:
         index = CommittedIndex()
         for path in self._files:
-            table = pq.read_table(path, columns=["id", "content_hash", "duplicate_of", "cluster_id"])
-            for story, digest, dup, cluster in zip(
-                *(table.column(c).to_pylist() for c in table.column_names), strict=True
-            ):
-                index.ids.add(story)
-                if dup is None and digest not in index.clusters:
-                    index.clusters[digest] = (story, cluster or story)
+            index.ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+            day = _partition_day(path)
+            if window is not None and day is not None:
+                start = (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // timedelta(
+                    microseconds=1
+                )
+                if start > window[1] or start + _US_PER_DAY <= window[0]:
+                    continue
+            _add_signed(index, path, window)
         return index
+
+
+def _add_signed(index: CommittedIndex, path: str, window: tuple[int, int] | None) -> None:
+    names = set(pq.read_schema(path).names)
+    stored = "minhash" in names
+    columns = ["id", "duplicate_of", "cluster_id", "firstcreated", "kafka_timestamp", "fetched_at", "body"]
+    columns = [c for c in columns if c in names and not (stored and c == "body")]
+    rows = pq.read_table(path, columns=columns + (["minhash"] if stored else [])).to_pylist()
+    rows = [r for r in rows if window is None or window[0] <= published_us(r) <= window[1]]
+    missing = [r for r in rows if not r.get("minhash")]
+    for row, signature in zip(
+        missing, minhash.signatures([r.get("body") or "" for r in missing]), strict=True
+    ):
+        row["minhash"] = signature
+    for row in rows:
+        if row["minhash"] and len(row["minhash"]) == minhash.SIGNATURE_BYTES:
+            index.add(
+                row["id"],
+                row["minhash"],
+                row.get("duplicate_of") or row["id"],
+                row.get("cluster_id") or row["id"],
+                published_us(row),
+            )
 
 
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -72,53 +149,141 @@ def first_delivery(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def assign_clusters(rows: Iterable[dict[str, Any]], committed: CommittedIndex) -> list[dict[str, Any]]:
-    """Rows sharing one content hash: drop ids committed before, flag all but the first-seen copy."""
-    fresh = sorted((r for r in rows if r["id"] not in committed.ids), key=_order)
-    if not fresh:
+def sign_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with ``minhash`` set from their clean body (None for a body without words)."""
+    sigs = minhash.signatures([r.get("body") or "" for r in rows])
+    return [{**row, "minhash": sig} for row, sig in zip(rows, sigs, strict=True)]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What dedup decided for one story id: drop it, or keep it with these flags."""
+
+    keep: bool
+    duplicate_of: str | None = None
+    cluster_id: str | None = None
+
+
+# What one story contributes to clustering: (order, id, published_us, signature).
+Summary = tuple[tuple[Any, ...], str, int, bytes | None]
+
+
+def summarise(row: dict[str, Any]) -> Summary:
+    return (_order(row), row["id"], published_us(row), row.get("minhash"))
+
+
+def cluster_stories(
+    stories: Iterable[Summary], committed: CommittedIndex, threshold: float, lookback: timedelta
+) -> dict[str, Verdict]:
+    """A verdict for every story id: committed ids are dropped; the rest are grouped with each other
+    and with committed stories, the earliest (a committed story first) being the canonical."""
+    verdicts: dict[str, Verdict] = {}
+    fresh: list[str] = []
+    sigs = list(committed.signatures)
+    times = list(committed.times)
+    for _order_key, story, published, signature in sorted(stories, key=lambda s: s[0]):
+        if story in committed.ids:
+            verdicts[story] = Verdict(keep=False)
+        elif signature is None or len(signature) != minhash.SIGNATURE_BYTES:
+            verdicts[story] = Verdict(keep=True, cluster_id=story)
+        else:
+            fresh.append(story)
+            sigs.append(signature)
+            times.append(published)
+    # Committed stories take the lowest indexes, so a group's smallest index is its canonical.
+    base = len(committed.story_ids)
+    window = lookback // timedelta(microseconds=1)
+    pairs = minhash.near_duplicate_pairs(sigs, threshold, np.array(times, np.int64), window)
+    pairs = pairs[pairs[:, 1] >= base]  # committed pairs were settled when they were committed
+    label = minhash.connected_components(len(sigs), pairs)
+    for i, story in enumerate(fresh, start=base):
+        head = int(label[i])
+        if head < base:
+            canonical, cluster = committed.canonical[head], committed.clusters[head]
+        else:
+            canonical = cluster = fresh[head - base]
+        verdicts[story] = Verdict(True, None if canonical == story else canonical, cluster)
+    return verdicts
+
+
+def apply_verdict(story_id: str, joined: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The row of one story id with its verdict applied: empty when the verdict drops it."""
+    rows, verdicts = joined["row"], joined["verdict"]
+    if not rows or not verdicts or not verdicts[0].keep:
         return []
-    known = committed.clusters.get(fresh[0]["content_hash"])
-    canonical, cluster = known if known else (fresh[0]["id"], fresh[0]["id"])
-    out = []
-    for row in fresh:
-        duplicate_of = None if row["id"] == canonical else canonical
-        out.append({**row, "duplicate_of": duplicate_of, "cluster_id": cluster})
-    return out
+    verdict = verdicts[0]
+    return [{**rows[0], "duplicate_of": verdict.duplicate_of, "cluster_id": verdict.cluster_id}]
 
 
-class _AssignClusters(beam.DoFn):
-    def __init__(self, load_committed: Any) -> None:
+class _ClusterStories(beam.DoFn):
+    def __init__(self, load_committed: Any, threshold: float, lookback: timedelta) -> None:
         self._load = load_committed
-        self._committed: CommittedIndex | None = None
+        self._threshold = threshold
+        self._lookback = lookback
 
-    def setup(self) -> None:
-        self._committed = self._load()
-
-    def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
-        assert self._committed is not None
-        yield from assign_clusters(element[1], self._committed)
+    def process(self, element: tuple[str, Iterable[Summary]]):  # type: ignore[no-untyped-def]
+        stories = list(element[1])
+        margin = self._lookback // timedelta(microseconds=1)
+        times = [s[2] for s in stories]
+        committed = self._load((min(times) - margin, max(times) + margin))
+        verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
+        yield from verdicts.items()
 
 
 class DeduplicateStories(beam.PTransform):
-    """Clean rows in, deduplicated rows out (bounded input; output is deterministic for a given input).
+    """Clean rows in, deduplicated rows out, with ``minhash``, ``duplicate_of`` and ``cluster_id`` set.
 
-    ``load_committed`` is a picklable callable returning the `CommittedIndex` of earlier batches;
-    it runs once per worker.
+    Bounded input; the output is deterministic for a given input and committed dataset.
+    ``load_committed`` is a picklable callable taking a ``(earliest, latest)`` window of publication
+    times (UTC microseconds) and returning the `CommittedIndex` of earlier batches. ``threshold`` is
+    the estimated Jaccard similarity of body shingles from which two stories are near-duplicates;
+    ``lookback`` is how far apart in publication time two copies may be (also against committed
+    stories). Rows stay distributed: only (order, id, time, 256-byte signature) tuples are gathered
+    in one place to be clustered, and the verdicts are joined back by id.
     """
 
-    def __init__(self, load_committed: Any) -> None:
+    def __init__(
+        self,
+        load_committed: Any,
+        threshold: float = DEFAULT_THRESHOLD,
+        lookback: timedelta = DEFAULT_LOOKBACK,
+    ) -> None:
         super().__init__()
         if not callable(load_committed):
             raise ValueError("load_committed must be callable")
+        if not 0 < threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
+        if lookback <= timedelta(0):
+            raise ValueError("lookback must be positive")
         self._load = load_committed
+        self._threshold = threshold
+        self._lookback = lookback
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        return (
+        signed = (
             rows
-            | "KeyById" >> beam.Map(lambda r: (r["id"], r))
+            # Keys are typed as str so every runner groups on a standard coder (Prism needs one).
+            | "KeyById" >> beam.Map(lambda r: (r["id"], r)).with_output_types(tuple[str, Any])
             | "GroupById" >> beam.GroupByKey()
             | "KeepFirstDelivery" >> beam.MapTuple(lambda _id, group: first_delivery(group))
-            | "KeyByContent" >> beam.Map(lambda r: (r["content_hash"], r))
-            | "GroupByContent" >> beam.GroupByKey()
-            | "AssignClusters" >> beam.ParDo(_AssignClusters(self._load))
+            | "BatchForSigning" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
+            | "Sign" >> beam.FlatMap(sign_rows)
+        )
+        verdicts = (
+            signed
+            | "Summarise" >> beam.Map(lambda r: ("batch", summarise(r))).with_output_types(tuple[str, Any])
+            | "GatherSummaries" >> beam.GroupByKey()
+            | "ClusterNearDuplicates"
+            >> beam.ParDo(_ClusterStories(self._load, self._threshold, self._lookback)).with_output_types(
+                tuple[str, Any]
+            )
+        )
+        return (
+            {
+                "row": signed
+                | "KeyRowsById" >> beam.Map(lambda r: (r["id"], r)).with_output_types(tuple[str, Any]),
+                "verdict": verdicts,
+            }
+            | "JoinVerdicts" >> beam.CoGroupByKey()
+            | "ApplyVerdicts" >> beam.FlatMapTuple(apply_verdict)
         )

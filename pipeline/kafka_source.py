@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
@@ -19,7 +20,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaConsumer, TopicPartition
 
-__all__ = ["OffsetRange", "ReadKafkaStories", "plan_ranges", "UNBOUNDED", "SPLIT_SIZE"]
+__all__ = ["OffsetRange", "ReadKafkaStories", "plan_ranges", "ranges_for_times", "UNBOUNDED", "SPLIT_SIZE"]
 
 UNBOUNDED = 2**63 - 1
 SPLIT_SIZE = 20_000  # offsets per initial split of a bounded range: parallelism without tiny bundles
@@ -76,6 +77,30 @@ def plan_ranges(
             if budget is not None:
                 budget -= stop - start
     return ranges, warnings
+
+
+def ranges_for_times(
+    client_options: dict[str, Any], topic: str, since: datetime, until: datetime | None
+) -> list[OffsetRange]:
+    """Offsets of the records Kafka appended (or producers stamped) within [since, until)."""
+    consumer = KafkaConsumer(**client_options, enable_auto_commit=False, request_timeout_ms=30000)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = consumer.end_offsets(tps)
+
+        def resolve(moment: datetime | None) -> dict[TopicPartition, int]:
+            if moment is None:
+                return dict(ends)
+            found = consumer.offsets_for_times({tp: int(moment.timestamp() * 1000) for tp in tps})
+            return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
+
+        starts, stops = resolve(since), resolve(until)
+    finally:
+        consumer.close()
+    return [OffsetRange(topic, tp.partition, starts[tp], stops[tp]) for tp in tps if stops[tp] > starts[tp]]
 
 
 class _PartitionRestrictions(RestrictionProvider):

@@ -1,15 +1,26 @@
-"""One batch run: plan offset ranges, run the Beam pipeline into staging, commit with a manifest."""
+"""Runs of the pipeline: one ingest batch, continuous ingestion, and backfills over a time range.
+
+Every run plans fixed Kafka offset ranges, runs Beam over them into a staging folder, and commits
+with a manifest. Large runs are cut into chunks of at most ``max_records_per_batch`` records, each
+one pipeline run, so memory stays flat however much a backfill covers.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaTimeoutError
 
@@ -17,15 +28,22 @@ from connectors.publisher import unreachable
 from pipeline.clean import CleanStories
 from pipeline.dataset import Dataset
 from pipeline.dedup import DeduplicateStories, LoadCommitted
-from pipeline.kafka_source import OffsetRange, ReadKafkaStories, plan_ranges
+from pipeline.kafka_source import OffsetRange, ReadKafkaStories, plan_ranges, ranges_for_times
 from pipeline.parse import DEAD_LETTERS, ParseRawStories
+from pipeline.runners import runner_options
 from pipeline.tagging import TagTopics, Taxonomy, load_taxonomy
 from pipeline.write import WriteParquetDataset
 from wirestream import __version__
 from wirestream.config import Config
-from wirestream.errors import UserError
 
-__all__ = ["run_batch", "RunReport", "build_pipeline", "runner_options"]
+__all__ = [
+    "run_batch",
+    "run_until_caught_up",
+    "run_continuous",
+    "run_backfill",
+    "RunReport",
+    "build_pipeline",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +62,6 @@ class RunReport:
     manifest: dict[str, Any] | None = None
 
 
-def runner_options(config: Config, runner: str) -> list[str]:
-    """Beam pipeline options for each supported runner (see deploy/ for Prism and Flink set-up)."""
-    if runner == "direct":
-        return ["--runner=DirectRunner"]
-    raise UserError(f"unknown runner {runner!r}; known runners: direct")
-
-
 def build_pipeline(
     pipeline: beam.Pipeline,
     client_options: dict[str, Any],
@@ -60,6 +71,7 @@ def build_pipeline(
     batch: int,
     shards: int,
     committed_files: list[str],
+    part: int = 0,
 ) -> None:
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
     parsed = records | "ParseRawStories" >> ParseRawStories()
@@ -69,66 +81,53 @@ def build_pipeline(
         | "DeduplicateStories" >> DeduplicateStories(LoadCommitted(committed_files))
         | "TagTopics" >> TagTopics(taxonomy)
     )
-    _ = (rows, parsed[DEAD_LETTERS]) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, shards)
+    _ = (rows, parsed[DEAD_LETTERS]) | "WriteParquetDataset" >> WriteParquetDataset(
+        staging, batch, shards, part
+    )
 
 
-def run_batch(config: Config, output: str, runner: str | None = None) -> RunReport:
-    """Process everything on the raw topic that the dataset has not committed; commit; return stats."""
-    started = time.monotonic()
-    dataset = Dataset(output)
-    runner = runner or config.runner
-    options = runner_options(config, runner)
-    taxonomy = load_taxonomy(config.taxonomy)
-    client_options = config.kafka_client_options()
-    with dataset.lock():
-        removed = dataset.recover()
-        if removed:
-            log.warning("discarded %d uncommitted file(s) left by an interrupted run", len(removed))
-        try:
-            ranges, warnings = plan_ranges(
-                client_options,
-                config.raw_topic,
-                dataset.committed_offsets(config.raw_topic),
-                config.max_records_per_batch,
-            )
-        except KafkaTimeoutError as exc:
-            raise unreachable(config, exc) from None
-        for warning in warnings:
-            log.warning(warning)
-        if not ranges:
-            return RunReport(batch=None, warnings=warnings, seconds=time.monotonic() - started)
-        batch = dataset.next_batch()
-        staging = dataset.staging_dir(batch)
-        total = sum(r.size for r in ranges)
-        shards = max(1, math.ceil(total / config.rows_per_file))
-        log.info(
-            "batch %d: reading %d record(s) from %d partition range(s) on %s",
+def _run_pipeline(
+    config: Config,
+    runner: str,
+    ranges: list[OffsetRange],
+    taxonomy: Taxonomy,
+    staging: Path,
+    batch: int,
+    committed_files: list[Path],
+    part: int = 0,
+) -> None:
+    total = sum(r.size for r in ranges)
+    shards = max(1, math.ceil(total / config.rows_per_file))
+    with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
+        build_pipeline(
+            pipeline,
+            config.kafka_client_options(),
+            ranges,
+            taxonomy,
+            staging,
             batch,
-            total,
-            len(ranges),
-            runner,
+            shards,
+            [str(p) for p in committed_files],
+            part,
         )
-        with beam.Pipeline(options=PipelineOptions(options)) as pipeline:
-            build_pipeline(
-                pipeline,
-                client_options,
-                ranges,
-                taxonomy,
-                staging,
-                batch,
-                shards,
-                [str(p) for p in dataset.committed_files()],
-            )
-        offsets = [
-            {"topic": r.topic, "partition": r.partition, "start": r.start, "stop": r.stop} for r in ranges
-        ]
-        manifest = dataset.commit(
-            batch, staging, offsets, {"runner": runner, "pipeline_version": PIPELINE_VERSION}
+
+
+def _plan(config: Config, dataset: Dataset) -> tuple[list[OffsetRange], list[str]]:
+    try:
+        return plan_ranges(
+            config.kafka_client_options(),
+            config.raw_topic,
+            dataset.committed_offsets(config.raw_topic),
+            config.max_records_per_batch,
         )
+    except KafkaTimeoutError as exc:
+        raise unreachable(config, exc) from None
+
+
+def _report(manifest: dict[str, Any], started: float, warnings: list[str]) -> RunReport:
     stats = manifest["stats"]
-    log.info("batch %d committed: %s", batch, stats)
     return RunReport(
-        batch=batch,
+        batch=manifest["batch"],
         records=stats["records"],
         rows=stats["rows"],
         dead_letters=stats["dead_letters"],
@@ -137,3 +136,222 @@ def run_batch(config: Config, output: str, runner: str | None = None) -> RunRepo
         warnings=warnings,
         manifest=manifest,
     )
+
+
+def _offsets(ranges: list[OffsetRange]) -> list[dict[str, Any]]:
+    return [{"topic": r.topic, "partition": r.partition, "start": r.start, "stop": r.stop} for r in ranges]
+
+
+def run_batch(config: Config, output: str, runner: str | None = None, wait: bool = False) -> RunReport:
+    """One ingest batch: up to ``max_records_per_batch`` records the dataset has not committed."""
+    started = time.monotonic()
+    dataset = Dataset(output)
+    runner = runner or config.runner
+    taxonomy = load_taxonomy(config.taxonomy)
+    with dataset.lock(wait=wait):
+        removed = dataset.recover()
+        if removed:
+            log.warning("discarded %d uncommitted file(s) left by an interrupted run", len(removed))
+        ranges, warnings = _plan(config, dataset)
+        for warning in warnings:
+            log.warning(warning)
+        if not ranges:
+            return RunReport(batch=None, warnings=warnings, seconds=time.monotonic() - started)
+        batch = dataset.next_batch()
+        staging = dataset.staging_dir(batch)
+        log.debug(
+            "batch %d: %d record(s) from %d range(s) on %s",
+            batch,
+            sum(r.size for r in ranges),
+            len(ranges),
+            runner,
+        )
+        _run_pipeline(config, runner, ranges, taxonomy, staging, batch, dataset.committed_files())
+        manifest = dataset.commit(
+            batch, staging, _offsets(ranges), {"runner": runner, "pipeline_version": PIPELINE_VERSION}
+        )
+    return _report(manifest, started, warnings)
+
+
+def run_until_caught_up(config: Config, output: str, runner: str | None = None) -> list[RunReport]:
+    """Ingest batches until the dataset holds what the topic held when the run began."""
+    reports: list[RunReport] = []
+    while True:
+        report = run_batch(config, output, runner)
+        if report.batch is None:
+            return reports
+        reports.append(report)
+        if config.max_records_per_batch is None or report.records < config.max_records_per_batch:
+            return reports
+
+
+def run_continuous(
+    config: Config,
+    output: str,
+    stop: threading.Event,
+    runner: str | None = None,
+    on_commit: Callable[[RunReport], None] | None = None,
+) -> int:
+    """Commit new stories every ``commit_interval_s`` until ``stop`` is set; returns batches committed.
+
+    Each commit is one bounded batch, so a commit is exactly as safe as a one-off run: a kill at any
+    point loses nothing Kafka acknowledged and doubles nothing. A quiet topic costs one offset query
+    per interval; data that arrives is committed within one interval plus one batch, never held
+    back waiting for a file to fill up.
+    """
+    committed = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        report = run_batch(config, output, runner, wait=True)
+        if report.batch is not None:
+            committed += 1
+            if on_commit:
+                on_commit(report)
+        full = config.max_records_per_batch is not None and report.records >= config.max_records_per_batch
+        if not full:
+            stop.wait(max(0.0, config.commit_interval_s - (time.monotonic() - started)))
+    return committed
+
+
+def _chunks(ranges: list[OffsetRange], size: int) -> list[list[OffsetRange]]:
+    """Cut ranges into groups of at most ``size`` offsets, preserving offset order per partition."""
+    chunks: list[list[OffsetRange]] = []
+    current: list[OffsetRange] = []
+    room = size
+    for rng in ranges:
+        start = rng.start
+        while start < rng.stop:
+            take = min(room, rng.stop - start)
+            current.append(OffsetRange(rng.topic, rng.partition, start, start + take))
+            start += take
+            room -= take
+            if room == 0:
+                chunks.append(current)
+                current, room = [], size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _partition_dir(path: str) -> str:
+    return path.rsplit("/", 1)[0]
+
+
+def run_backfill(
+    config: Config,
+    output: str,
+    since: datetime,
+    until: datetime | None,
+    runner: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    """Reprocess what Kafka holds for [since, until) and replace the affected partitions in one commit.
+
+    Offsets come from the Kafka record timestamps. Every live file of a partition the backfill
+    writes into (or that holds a story the backfill re-read) is retired by the same manifest that
+    adds the new files; rows of those files that the backfill did not re-read are carried over.
+    Running the same backfill twice gives the same rows.
+    """
+    started = time.monotonic()
+    dataset = Dataset(output)
+    runner = runner or config.runner
+    taxonomy = load_taxonomy(config.taxonomy)
+    chunk_size = config.max_records_per_batch or 50_000
+    with dataset.lock(wait=True):
+        dataset.recover()
+        try:
+            ranges = ranges_for_times(config.kafka_client_options(), config.raw_topic, since, until)
+        except KafkaTimeoutError as exc:
+            raise unreachable(config, exc) from None
+        if not ranges:
+            return RunReport(batch=None, seconds=time.monotonic() - started)
+        batch = dataset.next_batch()
+        staging = dataset.staging_dir(batch)
+        total = sum(r.size for r in ranges)
+        done = 0
+        # Stories the backfill re-reads must not count as already committed, or it would drop them.
+        committed = _committed_view(dataset, staging, config.raw_topic, ranges)
+        for part, chunk in enumerate(_chunks(ranges, chunk_size)):
+            staged = sorted((staging / "data").rglob("*.parquet")) if (staging / "data").exists() else []
+            _run_pipeline(config, runner, chunk, taxonomy, staging, batch, committed + staged, part)
+            done += sum(r.size for r in chunk)
+            if progress:
+                progress(done, total)
+        removes, carried = _carry_over(dataset, staging, batch)
+        manifest = dataset.commit(
+            batch,
+            staging,
+            _offsets(ranges),
+            {
+                "runner": runner,
+                "pipeline_version": PIPELINE_VERSION,
+                "since": since.isoformat(),
+                "until": until.isoformat() if until else None,
+            },
+            kind="backfill",
+            removes=removes,
+            carried=carried,
+        )
+    return _report(manifest, started, [])
+
+
+def _without_offsets(table: pa.Table, topic: str, ranges: list[OffsetRange]) -> pa.Table:
+    inside = pa.array([False] * table.num_rows)
+    for rng in ranges:
+        hit = pc.and_(
+            pc.and_(
+                pc.equal(table.column("kafka_topic"), topic),
+                pc.equal(table.column("kafka_partition"), rng.partition),
+            ),
+            pc.and_(
+                pc.greater_equal(table.column("kafka_offset"), rng.start),
+                pc.less(table.column("kafka_offset"), rng.stop),
+            ),
+        )
+        inside = pc.or_(inside, pc.fill_null(hit, False))
+    return table.filter(pc.invert(inside))
+
+
+def _committed_view(dataset: Dataset, staging: Path, topic: str, ranges: list[OffsetRange]) -> list[Path]:
+    """The live files, with rows from the re-read offsets filtered out (into staging copies)."""
+    view = []
+    for index, path in enumerate(dataset.committed_files()):
+        table = pq.read_table(path, partitioning=None)
+        kept = _without_offsets(table, topic, ranges)
+        if kept.num_rows == table.num_rows:
+            view.append(path)
+        elif kept.num_rows:
+            copy = staging / "_view" / f"{index:06d}.parquet"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(kept, copy)
+            view.append(copy)
+    return view
+
+
+def _carry_over(dataset: Dataset, staging: Path, batch: int) -> tuple[list[str], set[str]]:
+    """Retire live files the backfill supersedes; stage what they hold that it did not re-read."""
+    staged = sorted((staging / "data").rglob("*.parquet")) if (staging / "data").exists() else []
+    new_ids: set[str] = set()
+    partitions = set()
+    for path in staged:
+        new_ids.update(pq.read_table(path, columns=["id"], partitioning=None).column("id").to_pylist())
+        partitions.add(_partition_dir(path.relative_to(staging).as_posix()))
+    removes: list[str] = []
+    carried: set[str] = set()
+    for relative, entry in sorted(dataset.live().items()):
+        if entry["kind"] != "data":
+            continue
+        path = dataset.root / relative
+        ids = pq.read_table(path, columns=["id"], partitioning=None).column("id")
+        touches = bool(new_ids.intersection(ids.to_pylist()))
+        if _partition_dir(relative) not in partitions and not touches:
+            continue
+        removes.append(relative)
+        table = pq.read_table(path, partitioning=None)
+        keep = table.filter(pc.invert(pc.is_in(table.column("id"), pa.array(sorted(new_ids), pa.string()))))
+        if keep.num_rows:
+            target = f"{_partition_dir(relative)}/batch-{batch:06d}-carry-{len(carried):04d}.parquet"
+            (staging / target).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(keep, staging / target, compression="zstd")
+            carried.add(target)
+    return removes, carried

@@ -1,30 +1,43 @@
 """Tag topics from a taxonomy YAML with one Aho-Corasick automaton over every phrase.
 
-A phrase's literal prefix (up to its first ``*``) goes into the automaton; each candidate is then
-confirmed by that phrase's anchored pattern, which handles inflection wildcards and word boundaries.
-Each tag carries its score and the phrases, with character offsets, that fired it.
+The automaton (ahocorasick-rs, a compiled DFA) holds each phrase's literal prefix, lower-cased, up
+to its first ``*``; it finds every candidate in one pass over the text. A candidate then needs a word
+boundary before it and, by the phrase's kind, a word boundary after it (a plain phrase), the rest of
+the word (a phrase ending in ``*``), or its anchored pattern (a ``*`` inside the phrase). Names must
+also be capitalised in the text. Each tag carries its score and the phrases, with character
+offsets, that fired it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 import apache_beam as beam
 import yaml
 
-__all__ = ["TagTopics", "Taxonomy", "Topic", "load_taxonomy", "tag_text", "tag_row"]
+__all__ = ["TagTopics", "Taxonomy", "Topic", "build_taxonomy", "load_taxonomy", "tag_text", "tag_row"]
 
-_LETTER = r"[^\W\d_]"
-_FOLD = {0x130: "i"}  # 'İ'.lower() is two code points; keep offsets aligned with the original text
+_LETTERS = re.compile(r"[^\W\d_]*")
+_EXACT, _STEM, _PATTERN = 0, 1, 2
 
 
 def _fold(text: str) -> str:
-    return text.translate(_FOLD).lower()
+    """Lower case with every character kept in place, so offsets in the folded text are offsets in
+    the original. Azerbaijani and Turkish dotted and dotless i fold to 'i'."""
+    if "İ" in text:
+        text = text.replace("İ", "i")  # 'İ'.lower() is two code points
+    folded = text.lower()
+    if "ı" in folded:
+        folded = folded.replace("ı", "i")  # 'TAXIL' and 'taxıl' are the same word
+    if len(folded) != len(text):
+        folded = "".join(c if len(c.lower()) != 1 else c.lower() for c in text).replace("ı", "i")
+    return folded
 
 
 @dataclass(frozen=True)
@@ -32,94 +45,163 @@ class Phrase:
     topic: int
     text: str
     weight: float
-    pattern: re.Pattern[str]
-    exclusion: bool = False
+    kind: int
+    pattern: re.Pattern[str] | None = None
+    name: bool = False
+    role: str = "term"  # or "exclude" (cancels overlapping hits), "context" (lets weak terms count)
 
 
 @dataclass(frozen=True)
 class Topic:
     id: str
     label: str
+    description: str
     iptc: str | None
     threshold: float
     title_weight: float
+    needs_context: bool = False
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Phrases confirmed together (same key and kind): what each contributes once confirmed."""
+
+    terms: tuple[Phrase, ...] = ()
+    names: tuple[Phrase, ...] = ()
+    context: frozenset[int] = frozenset()
+    excludes: tuple[Phrase, ...] = ()
+
+
+def _group(phrases: list[Phrase]) -> _Group | None:
+    if not phrases:
+        return None
+    return _Group(
+        tuple(p for p in phrases if p.role == "term" and not p.name),
+        tuple(p for p in phrases if p.role == "term" and p.name),
+        frozenset(p.topic for p in phrases if p.role == "context"),
+        tuple(p for p in phrases if p.role == "exclude"),
+    )
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    """The phrases sharing one automaton key, by how a candidate is confirmed (each check runs once)."""
+
+    exact: _Group | None
+    stem: _Group | None
+    pattern: tuple[tuple[re.Pattern[str], _Group], ...]
+
+
+def _bucket(phrases: list[Phrase]) -> _Bucket:
+    patterns = []
+    for p in phrases:
+        if p.kind == _PATTERN:
+            assert p.pattern is not None
+            patterns.append((p.pattern, _group([p])))
+    return _Bucket(
+        _group([p for p in phrases if p.kind == _EXACT]),
+        _group([p for p in phrases if p.kind == _STEM]),
+        tuple((pattern, group) for pattern, group in patterns if group is not None),
+    )
 
 
 @dataclass
 class Taxonomy:
     topics: list[Topic]
     automaton: Any = field(repr=False)
+    byte_automaton: Any = field(repr=False)
+    buckets: list[_Bucket] = field(repr=False)
+    spec: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # pyahocorasick automatons pickle, but rebuilding from the spec is smaller and version-proof.
-        return (_rebuild, (self._spec,))
-
-    _spec: dict[str, Any] = field(default_factory=dict, repr=False)
+        # The compiled automaton does not pickle; rebuilding from the spec is small and version-proof.
+        return (build_taxonomy, (self.spec,))
 
 
-def _rebuild(spec: dict[str, Any]) -> Taxonomy:
-    return build_taxonomy(spec)
-
-
-def _phrase_pattern(phrase: str) -> tuple[str, re.Pattern[str]]:
-    """The literal prefix for the automaton, and the anchored pattern that confirms a hit."""
+def _compile(phrase: str) -> tuple[str, int, re.Pattern[str] | None]:
+    """The literal prefix for the automaton, the phrase's kind, and its anchored pattern if any."""
     words = _fold(phrase).split()
     if not words:
         raise ValueError("empty phrase")
-    parts = []
     for word in words:
-        stem = word.rstrip("*")
-        if not stem:
-            raise ValueError(f"phrase {phrase!r}: '*' must follow letters")
-        parts.append(re.escape(stem) + (f"{_LETTER}*" if word.endswith("*") else ""))
+        if not word.rstrip("*") or "*" in word.rstrip("*"):
+            raise ValueError(f"phrase {phrase!r}: '*' must follow letters and end a word")
     prefix = " ".join(words).split("*")[0]
-    return prefix, re.compile(r"\s+".join(parts) + r"(?!\w)")
+    if "*" not in phrase:
+        return prefix, _EXACT, None
+    if phrase.count("*") == 1 and words[-1].endswith("*"):
+        return prefix, _STEM, None
+    parts = [re.escape(w.rstrip("*")) + (r"[^\W\d_]*" if w.endswith("*") else "") for w in words]
+    return prefix, _PATTERN, re.compile(" ".join(parts) + r"(?!\w)")
+
+
+def _entries(items: Any, where: str) -> list[tuple[str, float]]:
+    """(surface form, weight) for each phrase entry: a string, or {phrase, weight, forms}."""
+    out = []
+    for item in items or []:
+        if isinstance(item, str):
+            out.append((item, 1.0))
+        elif isinstance(item, dict) and isinstance(item.get("phrase"), str):
+            weight = float(item.get("weight", 1))
+            if weight <= 0:
+                raise ValueError(f"{where}: weight of {item['phrase']!r} must be positive")
+            out.extend((form, weight) for form in [item["phrase"], *(item.get("forms") or [])])
+        else:
+            raise ValueError(f"{where}: a phrase is a string or a mapping with 'phrase', got {item!r}")
+    return out
 
 
 def build_taxonomy(spec: dict[str, Any]) -> Taxonomy:
+    """Validate a taxonomy spec (see pipeline/taxonomy.yaml) and compile its automaton."""
     if not isinstance(spec, dict) or not isinstance(spec.get("topics"), list) or not spec["topics"]:
         raise ValueError("taxonomy needs a non-empty 'topics' list")
-    automaton = ahocorasick.Automaton()
     topics: list[Topic] = []
     buckets: dict[str, list[Phrase]] = {}
     seen_ids: set[str] = set()
     for index, entry in enumerate(spec["topics"]):
-        topic_id = entry.get("id")
+        topic_id = entry.get("id") if isinstance(entry, dict) else None
         if not topic_id or topic_id in seen_ids:
             raise ValueError(f"taxonomy topic #{index}: missing or repeated id {topic_id!r}")
         seen_ids.add(topic_id)
+        threshold = float(entry.get("threshold", 2.0))
+        if threshold <= 0:
+            raise ValueError(f"taxonomy topic {topic_id!r}: threshold must be positive")
         topics.append(
             Topic(
                 id=topic_id,
                 label=str(entry.get("label") or topic_id),
+                description=str(entry.get("description") or ""),
                 iptc=entry.get("iptc"),
-                threshold=float(entry.get("threshold", 2.0)),
+                threshold=threshold,
                 title_weight=float(entry.get("title_weight", 2.0)),
             )
         )
-        terms = entry.get("terms") or {}
-        if not terms:
+        groups = [
+            (kind, language, items)
+            for kind in ("phrases", "terms", "names")
+            for language, items in (entry.get(kind) or {}).items()
+        ]
+        if not any(items for _kind, _language, items in groups):
             raise ValueError(f"taxonomy topic {topic_id!r} has no terms")
-        for language, phrases in terms.items():
-            for item in phrases or []:
-                text, weight = (
-                    (item, 1.0) if isinstance(item, str) else (item["phrase"], float(item.get("weight", 1)))
-                )
+        for kind in ("exclude", "context"):
+            groups += [(kind, language, items) for language, items in (entry.get(kind) or {}).items()]
+        if any(items for kind, _language, items in groups if kind == "context"):
+            topics[-1] = dataclasses.replace(topics[-1], needs_context=True)
+        for kind, language, items in groups:
+            where = f"taxonomy topic {topic_id!r} ({kind}, {language})"
+            for text, weight in _entries(items, where):
                 try:
-                    prefix, pattern = _phrase_pattern(text)
+                    prefix, match_kind, pattern = _compile(text)
                 except ValueError as exc:
-                    raise ValueError(f"taxonomy topic {topic_id!r} ({language}): {exc}") from None
-                buckets.setdefault(prefix, []).append(Phrase(index, text, weight, pattern))
-        for phrases in (entry.get("exclude") or {}).values():
-            for text in phrases or []:
-                prefix, pattern = _phrase_pattern(text)
-                buckets.setdefault(prefix, []).append(Phrase(index, text, 0.0, pattern, exclusion=True))
-    for prefix, phrases in buckets.items():
-        automaton.add_word(prefix, (len(prefix), tuple(phrases)))
-    automaton.make_automaton()
-    taxonomy = Taxonomy(topics=topics, automaton=automaton)
-    taxonomy._spec = spec
-    return taxonomy
+                    raise ValueError(f"{where}: {exc}") from None
+                role = kind if kind in ("exclude", "context") else "term"
+                phrase = Phrase(index, text, weight, match_kind, pattern, kind == "names", role)
+                buckets.setdefault(prefix, []).append(phrase)
+    prefixes = list(buckets)
+    dfa = ahocorasick_rs.Implementation.DFA
+    automaton = ahocorasick_rs.AhoCorasick(prefixes, implementation=dfa)
+    byte_automaton = ahocorasick_rs.BytesAhoCorasick([p.encode() for p in prefixes], implementation=dfa)
+    return Taxonomy(topics, automaton, byte_automaton, [_bucket(buckets[p]) for p in prefixes], spec)
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
@@ -132,61 +214,133 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         where = str(path)
     try:
         return build_taxonomy(yaml.safe_load(text))
-    except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
         raise ValueError(f"{where}: {exc}") from None
 
 
-def _hits(taxonomy: Taxonomy, text: str, field_name: str) -> list[tuple[Phrase, int, int]]:
-    folded = _fold(text)
-    hits: list[tuple[Phrase, int, int]] = []
-    for end_index, (length, phrases) in taxonomy.automaton.iter(folded):
-        start = end_index - length + 1
-        if start > 0 and (folded[start - 1].isalnum() or folded[start - 1] == "_"):
-            continue
-        for phrase in phrases:
-            match = phrase.pattern.match(folded, start)
-            if match:
-                hits.append((phrase, start, match.end()))
-    return hits
+def _capitalised(text: str) -> bool:
+    return all(word[:1].isupper() for word in text.split())
+
+
+_Hit = tuple[Phrase, int, int, int]  # phrase, field (0 headline, 1 body), start, end
+
+
+def _scan(taxonomy: Taxonomy, folded: str) -> list[tuple[_Bucket, int, int]]:
+    """(bucket, start, end) of every automaton key found at the start of a word of ``folded``."""
+    if folded.isascii():
+        # Byte offsets are character offsets, and the byte automaton skips the str round trip.
+        found = taxonomy.byte_automaton.find_matches_as_indexes(folded.encode(), overlapping=True)
+    else:
+        found = taxonomy.automaton.find_matches_as_indexes(folded, overlapping=True)
+    buckets = taxonomy.buckets
+    return [
+        (buckets[key], start, end) for key, start, end in found if not (start and folded[start - 1].isalnum())
+    ]
+
+
+_FIELDS = ("headline", "body")
+
+
+def _add(
+    group: _Group,
+    joined: str,
+    field_index: int,
+    start: int,
+    stop: int,
+    shift: int,
+    by_topic: dict[int, list[_Hit]],
+    context: set[int],
+    excluded: list[_Hit],
+) -> None:
+    """Record what a confirmed group contributes: term hits by topic, topics in context, exclusions."""
+    if group.context:
+        context |= group.context
+    terms = group.terms
+    if group.names and _capitalised(joined[start:stop]):
+        terms = terms + group.names
+    for phrase in terms:
+        hit = (phrase, field_index, start - shift, stop - shift)
+        found = by_topic.get(phrase.topic)
+        if found is None:
+            by_topic[phrase.topic] = [hit]
+        else:
+            found.append(hit)
+    for phrase in group.excludes:
+        excluded.append((phrase, field_index, start - shift, stop - shift))
 
 
 def tag_text(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any]]:
-    """Topics whose score reaches their threshold, each with score and evidence, best first."""
-    scores: dict[int, float] = {}
-    evidence: dict[int, list[dict[str, Any]]] = {}
-    for field_name, text in (("headline", headline), ("body", body)):
-        hits = _hits(taxonomy, text, field_name)
-        excluded = [(s, e) for phrase, s, e in hits if phrase.exclusion]
-        taken: dict[int, list[tuple[int, int]]] = {}
-        # Longest first, so "Paul Whelan" counts once rather than again as "Whelan".
-        for phrase, start, end in sorted(hits, key=lambda h: (h[1] - h[2], h[1])):
-            if phrase.exclusion or any(s < end and start < e for s, e in excluded):
-                continue
-            spans = taken.setdefault(phrase.topic, [])
-            if any(s <= start and end <= e for s, e in spans):
-                continue
-            spans.append((start, end))
-            topic = taxonomy.topics[phrase.topic]
-            weight = phrase.weight * (topic.title_weight if field_name == "headline" else 1.0)
-            scores[phrase.topic] = scores.get(phrase.topic, 0.0) + weight
-            evidence.setdefault(phrase.topic, []).append(
-                {"phrase": text[start:end], "field": field_name, "start": start, "end": end}
-            )
+    """Topics whose score reaches their threshold, each with score and evidence, best first.
+
+    A hit overlapping an exclusion of its own topic does not count; overlapping hits of one topic
+    count once (the strongest, then the longest); headline hits are multiplied by the topic's title weight; a topic with
+    context phrases counts its weak terms only when one of them occurs.
+    """
+    by_topic: dict[int, list[_Hit]] = {}
+    context: set[int] = set()
+    excluded: list[_Hit] = []
+    texts = (headline, body)
+    # One scan over both fields: the body's offsets start after the headline and a newline.
+    joined = f"{headline}\n{body}"
+    folded = _fold(joined)
+    size, offset = len(joined), len(headline) + 1
+    for bucket, start, end in _scan(taxonomy, folded):
+        field_index, shift = (0, 0) if start < offset else (1, offset)
+        # Confirm the candidate once per kind of phrase sharing its key (inlined: this loop is hot).
+        if bucket.exact and (end == size or not (folded[end].isalnum() or folded[end] == "_")):
+            _add(bucket.exact, joined, field_index, start, end, shift, by_topic, context, excluded)
+        if bucket.stem:
+            stop = _LETTERS.match(folded, end).end()  # type: ignore[union-attr]
+            if stop == size or not (folded[stop].isdigit() or folded[stop] == "_"):
+                _add(bucket.stem, joined, field_index, start, stop, shift, by_topic, context, excluded)
+        for pattern, group in bucket.pattern:
+            match = pattern.match(folded, start)
+            if match:
+                _add(group, joined, field_index, start, match.end(), shift, by_topic, context, excluded)
     tags: list[dict[str, Any]] = []
-    for index, score in scores.items():
+    for index, hits in by_topic.items():
         topic = taxonomy.topics[index]
-        if score >= topic.threshold:
+        threshold, title_weight = topic.threshold, topic.title_weight
+        if topic.needs_context and index not in context:
+            hits = [h for h in hits if h[0].weight >= threshold]
+        bound = 0.0
+        for hit in hits:
+            bound += hit[0].weight * (title_weight if hit[1] == 0 else 1.0)
+        if bound < threshold:
+            continue  # even every hit together falls short: skip the overlap bookkeeping
+        hits.sort(key=_strongest_first)
+        blocked = [(f, s, e) for phrase, f, s, e in excluded if phrase.topic == index] if excluded else []
+        counted = []
+        score = 0.0
+        for hit in hits:
+            _phrase, field_index, start, end = hit
+            if blocked and any(f == field_index and s < end and start < e for f, s, e in blocked):
+                continue
+            blocked.append((field_index, start, end))
+            counted.append(hit)
+            score += hit[0].weight * (title_weight if field_index == 0 else 1.0)
+        if score >= threshold:
+            counted.sort(key=lambda h: (h[1], h[2]))
             tags.append(
                 {
                     "topic": topic.id,
                     "label": topic.label,
                     "iptc": topic.iptc,
                     "score": round(score, 3),
-                    "evidence": sorted(evidence[index], key=_position),
+                    "evidence": [
+                        {"phrase": texts[f][s:e], "field": _FIELDS[f], "start": s, "end": e}
+                        for _p, f, s, e in counted
+                    ],
                 }
             )
     tags.sort(key=lambda t: (-t["score"], t["topic"]))
     return tags
+
+
+def _strongest_first(hit: _Hit) -> tuple[float, int, int, int]:
+    # Of overlapping hits the strongest, then the longest counts: "Paul Whelan" once, not again as
+    # "Whelan"; "hərbi yardım" (strong) rather than the weak "yardım paketi" it overlaps.
+    return (-hit[0].weight, hit[2] - hit[3], hit[1], hit[2])
 
 
 def tag_row(row: dict[str, Any], taxonomy: Taxonomy) -> dict[str, Any]:
@@ -204,7 +358,3 @@ class TagTopics(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         return rows | "MatchPhrases" >> beam.Map(tag_row, self._taxonomy)
-
-
-def _position(evidence: dict[str, Any]) -> tuple[bool, int]:
-    return (evidence["field"] != "headline", evidence["start"])

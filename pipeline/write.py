@@ -33,13 +33,16 @@ def shard_of(story_id: str, shards: int) -> int:
     return int(hashlib.sha256(story_id.encode()).hexdigest()[:8], 16) % shards
 
 
-def data_file_name(batch: int, shard: int) -> str:
-    return f"batch-{batch:06d}-shard-{shard:03d}.parquet"
+def data_file_name(batch: int, shard: int, part: int = 0) -> str:
+    """``part`` numbers the chunks of a batch that is processed in several pipeline runs (a backfill)."""
+    return f"batch-{batch:06d}-{part:04d}-{shard:03d}.parquet"
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str) -> int:
     """Write one Parquet file atomically (temp name, then rename); returns the row count."""
-    ordered = sorted(rows, key=lambda r: (r.get(sort_key) or "", r.get("kafka_offset") or 0))
+    ordered = sorted(
+        rows, key=lambda r: (r.get(sort_key) or "", r.get("kafka_partition") or 0, r.get("kafka_offset") or 0)
+    )
     table = pa.Table.from_pylist(ordered, schema=schema)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".tmp")
@@ -49,24 +52,28 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Schema, so
 
 
 class _WriteDataFile(beam.DoFn):
-    def __init__(self, staging: str, batch: int) -> None:
+    def __init__(self, staging: str, batch: int, part: int) -> None:
         self._staging = staging
         self._batch = batch
+        self._part = part
 
-    def process(self, element: tuple[tuple[str, int], Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
-        (partition, shard), rows = element
-        path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard)
+    def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
+        route, rows = element
+        partition, _, shard_text = route.rpartition("/")
+        shard = int(shard_text)
+        path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
         count = write_rows(path, rows, CLEAN_SCHEMA, "id")
         yield (str(path), count)
 
 
 class _WriteDeadLetters(beam.DoFn):
-    def __init__(self, staging: str, batch: int) -> None:
+    def __init__(self, staging: str, batch: int, part: int) -> None:
         self._staging = staging
         self._batch = batch
+        self._part = part
 
-    def process(self, element: tuple[None, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
-        path = Path(self._staging) / "dead_letters" / f"batch-{self._batch:06d}.parquet"
+    def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
+        path = Path(self._staging) / "dead_letters" / f"batch-{self._batch:06d}-{self._part:04d}.parquet"
         letters = [dict(d, story_id=d.get("story_id") or "") for d in element[1]]
         yield (str(path), write_rows(path, letters, DEAD_LETTER_SCHEMA, "kafka_topic"))
 
@@ -78,7 +85,7 @@ class WriteParquetDataset(beam.PTransform):
     Output is a PCollection of (path, rows) for each file written.
     """
 
-    def __init__(self, staging: str | Path, batch: int, shards: int = 1) -> None:
+    def __init__(self, staging: str | Path, batch: int, shards: int = 1, part: int = 0) -> None:
         super().__init__()
         if batch < 1:
             raise ValueError("batch numbers start at 1")
@@ -87,20 +94,26 @@ class WriteParquetDataset(beam.PTransform):
         self._staging = str(staging)
         self._batch = batch
         self._shards = shards
+        self._part = part
 
     def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         rows, dead_letters = inputs
         shards = self._shards
         written = (
             rows
-            | "RouteToFile" >> beam.Map(lambda r: ((partition_of(r), shard_of(r["id"], shards)), r))
+            # String keys: every runner (Prism included) can group on a standard coder.
+            | "RouteToFile"
+            >> beam.Map(
+                lambda r: (f"{partition_of(r)}/{shard_of(r['id'], shards):03d}", r)
+            ).with_output_types(tuple[str, Any])
             | "GroupByFile" >> beam.GroupByKey()
-            | "WriteDataFiles" >> beam.ParDo(_WriteDataFile(self._staging, self._batch))
+            | "WriteDataFiles" >> beam.ParDo(_WriteDataFile(self._staging, self._batch, self._part))
         )
         letters = (
             dead_letters
-            | "OneDeadLetterFile" >> beam.Map(lambda d: (None, d))
+            | "OneDeadLetterFile"
+            >> beam.Map(lambda d: ("dead_letters", d)).with_output_types(tuple[str, Any])
             | "GroupDeadLetters" >> beam.GroupByKey()
-            | "WriteDeadLetters" >> beam.ParDo(_WriteDeadLetters(self._staging, self._batch))
+            | "WriteDeadLetters" >> beam.ParDo(_WriteDeadLetters(self._staging, self._batch, self._part))
         )
         return (written, letters) | "AllFiles" >> beam.Flatten()

@@ -59,6 +59,9 @@ CLEAN_SCHEMA = pa.schema(
         pa.field("content_hash", pa.string()),
         pa.field("duplicate_of", pa.string()),
         pa.field("cluster_id", pa.string()),
+        # MinHash of the clean body's word shingles (pipeline/minhash.py: 128 little-endian uint16),
+        # kept so later batches can match near-duplicates against committed stories.
+        pa.field("minhash", pa.binary()),
         pa.field("topics", pa.list_(TOPIC_TYPE)),
         pa.field("firstcreated", _TS),
         pa.field("versioncreated", _TS),

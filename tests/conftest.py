@@ -75,3 +75,50 @@ def env_for(config: Config) -> dict[str, str]:
         "WIRESTREAM_DLQ_TOPIC": config.dlq_topic,
         "WIRESTREAM_STATE_DIR": config.state_dir,
     }
+
+
+def raw_story(
+    index: int, source: str = "synthetic", words: int = 60, when: str = "2022-07-29T12:00:00Z"
+) -> dict:
+    """A valid raw message with its own text, so no two synthetic stories are copies."""
+    from schemas import RAW_SCHEMA_VERSION, story_id
+
+    body = " ".join(f"word{(index * 7919 + k * 104729) % 1000003}" for k in range(words))
+    return {
+        "schema_version": RAW_SCHEMA_VERSION,
+        "id": story_id(source, f"story-{index}"),
+        "source": source,
+        "uri": f"story-{index}",
+        "headline": f"Synthetic story {index}",
+        "body": f"Story number {index} says: {body}.",
+        "body_format": "text/plain",
+        "firstcreated": when,
+        "fetched_at": when,
+    }
+
+
+def publish_raw(config: Config, stories: list[dict], timestamp_ms: int | None = None) -> list[str]:
+    """Publish raw messages the way the connectors do (keyed by id, acks=all); returns acknowledged ids."""
+    import json
+
+    from kafka import KafkaProducer
+
+    from connectors.publisher import ensure_topics
+
+    ensure_topics(config, [config.raw_topic, config.dlq_topic])
+    producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, acks="all", linger_ms=5)
+    futures = [
+        (
+            s["id"],
+            producer.send(
+                config.raw_topic,
+                key=s["id"].encode(),
+                value=json.dumps(s).encode(),
+                timestamp_ms=timestamp_ms,
+            ),
+        )
+        for s in stories
+    ]
+    acked = [story_id for story_id, future in futures if future.get(timeout=60)]
+    producer.close()
+    return acked

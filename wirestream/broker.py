@@ -7,7 +7,9 @@ a plain JVM process started in its own session; its pid, config and log live und
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,6 +24,7 @@ from wirestream.errors import UserError
 
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kafka"
 START_TIMEOUT_S = 90.0
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 @dataclass
@@ -31,15 +34,23 @@ class BrokerStatus:
     bootstrap: str
     data_dir: Path
     log_file: Path
+    sasl_bootstrap: str | None = None
+    sasl_credentials: Path | None = None
 
     def lines(self) -> list[str]:
         state = f"running (pid {self.pid})" if self.running else "not running"
-        return [
+        lines = [
             f"broker      {state}",
             f"bootstrap   {self.bootstrap}",
             f"data dir    {self.data_dir}",
             f"log file    {self.log_file}",
         ]
+        if self.sasl_bootstrap:
+            lines.append(
+                f"sasl        {self.sasl_bootstrap} (SASL_PLAINTEXT: {', '.join(SASL_MECHANISMS)}; "
+                f"user and password in {self.sasl_credentials})"
+            )
+        return lines
 
 
 class LocalBroker:
@@ -52,10 +63,78 @@ class LocalBroker:
         self.properties = self.home / "server.properties"
         self.lib_dir = Path(config.cache_dir) / "kafka-lib"
         self.bootstrap = f"127.0.0.1:{config.broker_port}"
+        sasl_port = config.broker_sasl_port if config.broker_sasl_port is not None else config.broker_port + 2
+        self.sasl_port: int | None = sasl_port or None
+        self.sasl_bootstrap = f"127.0.0.1:{sasl_port}" if sasl_port else None
+        self.credentials_file = self.home / "sasl-credentials.json"
 
     def status(self) -> BrokerStatus:
         pid = self._pid()
-        return BrokerStatus(pid is not None, pid, self.bootstrap, self.data_dir, self.log_dir / "server.log")
+        return BrokerStatus(
+            pid is not None,
+            pid,
+            self.bootstrap,
+            self.data_dir,
+            self.log_dir / "server.log",
+            self.sasl_bootstrap,
+            self.credentials_file if self.sasl_port else None,
+        )
+
+    def sasl_credentials(self) -> tuple[str, str]:
+        """The SASL listener's user and password: from config, else generated once and kept (mode 0600)."""
+        username = self.config.broker_sasl_username
+        if self.config.broker_sasl_password:
+            password = self.config.broker_sasl_password
+        else:
+            try:
+                stored = json.loads(self.credentials_file.read_text("utf-8"))
+                password = stored["password"] if stored["username"] == username else secrets.token_urlsafe(18)
+            except (OSError, ValueError, KeyError, TypeError):
+                password = secrets.token_urlsafe(18)
+        for value in (username, password):
+            if not value or any(c in value for c in '"\\\n;='):
+                raise UserError(
+                    'SASL user names and passwords of the local broker may not contain " \\ ; = or newlines'
+                )
+        self.home.mkdir(parents=True, exist_ok=True)
+        _write_private(self.credentials_file, json.dumps({"username": username, "password": password}))
+        return username, password
+
+    def _sasl_properties(self) -> tuple[str, str]:
+        if not self.sasl_port:
+            return "", ""
+        username, password = self.sasl_credentials()
+        listener = f",SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}"
+        prefix = "listener.name.sasl_plaintext"
+        block = "\n".join(
+            [
+                f"sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}",
+                f"{prefix}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+                f'required user_{username}="{password}";',
+                f"{prefix}.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"{prefix}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        )
+        return listener, block
+
+    def _add_scram_user(self) -> None:
+        """Create (or refresh) the SCRAM credentials of the SASL user, through the PLAINTEXT listener."""
+        from kafka import KafkaAdminClient
+        from kafka.admin import UserScramCredentialUpsertion
+
+        username, password = self.sasl_credentials()
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=15000)
+        failed: dict[str, str] = {}
+        try:
+            for mechanism in SASL_MECHANISMS[1:]:  # one credential change per request, says the broker
+                errors = admin.alter_user_scram_credentials(
+                    [UserScramCredentialUpsertion(username, mechanism, password)]
+                )
+                failed.update({f"{user} {mechanism}": error for user, error in errors.items() if error})
+        finally:
+            admin.close()
+        if failed:
+            raise UserError(f"creating the SCRAM user of the local broker failed: {failed}")
 
     def _pid(self) -> int | None:
         try:
@@ -129,13 +208,16 @@ class LocalBroker:
 
     def _write_properties(self) -> None:
         template = (DEPLOY_DIR / "server.properties.template").read_text()
+        sasl_listener, sasl_config = self._sasl_properties()
         text = (
             template.replace("${PORT}", str(self.config.broker_port))
             .replace("${CONTROLLER_PORT}", str(self.config.broker_controller_port))
             .replace("${DATA_DIR}", str(self.data_dir))
+            .replace("${SASL_LISTENER}", sasl_listener)
+            .replace("${SASL_CONFIG}", sasl_config)
         )
         self.home.mkdir(parents=True, exist_ok=True)
-        self.properties.write_text(text)
+        _write_private(self.properties, text)  # holds the SASL password
 
     def _format(self) -> None:
         if (self.data_dir / "meta.properties").exists():
@@ -163,6 +245,11 @@ class LocalBroker:
                 f"port {self.config.broker_port} is already in use by another process; "
                 "choose another with --port or WIRESTREAM_BROKER_PORT"
             )
+        if self.sasl_port and _port_open(self.sasl_port):
+            raise UserError(
+                f"port {self.sasl_port} (the SASL listener) is already in use by another process; choose another "
+                "with WIRESTREAM_BROKER_SASL_PORT, or 0 to run without it"
+            )
         self.fetch_jars()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._write_properties()
@@ -185,6 +272,8 @@ class LocalBroker:
                     f"the broker exited with code {process.returncode}; see {self.log_dir / 'server.log'}"
                 )
             if _answers_metadata(self.bootstrap):
+                if self.sasl_port:
+                    self._add_scram_user()
                 return True, time.monotonic() - started
             time.sleep(0.25)
         self.down()
@@ -207,6 +296,14 @@ class LocalBroker:
             os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds a password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
 
 
 def _alive(pid: int) -> bool:

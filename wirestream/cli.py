@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from wirestream.config import Config, load_config
+from wirestream.config import RUNNERS, Config, load_config
 from wirestream.errors import UserError
 
 log = logging.getLogger("wirestream")
@@ -59,28 +62,52 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--port", type=int, help="broker port (default 9092, env WIRESTREAM_BROKER_PORT)")
         sub.add_argument("--data-dir", metavar="DIR", help="broker data folder (kept across down/up)")
 
-    connect = commands.add_parser("connect", help="publish stories from a source to Kafka")
-    sources = connect.add_subparsers(dest="kind", required=True, metavar="SOURCE")
-    files = sources.add_parser("files", help="publish wire-story files: plain text, JSON or NDJSON")
-    _common(files)
-    files.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    files.add_argument("--source", help="source name recorded on each story (default: 'files')")
-    feeds = sources.add_parser("feeds", help="fetch RSS/Atom feeds and publish their entries")
-    _common(feeds)
-    feeds.add_argument(
-        "urls", nargs="*", metavar="URL", help="feed URLs (or list them under 'feeds' in --config)"
-    )
-    feeds.add_argument(
-        "--allow-private-networks",
-        action="store_true",
-        default=None,
-        help="allow loopback/private feed hosts",
-    )
+    from connectors.command import add_parsers as add_connect_parsers
+
+    add_connect_parsers(commands, _common)  # connect files | feeds | status
 
     run = commands.add_parser("run", help="process what Kafka holds that the dataset lacks, commit, exit")
     _common(run)
     run.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
-    run.add_argument("--runner", choices=["direct"], help="Beam runner (default direct)")
+    run.add_argument("--runner", choices=RUNNERS, help="Beam runner (default direct)")
+    run.add_argument(
+        "--continuous", action="store_true", help="keep committing new stories until SIGTERM/SIGINT"
+    )
+
+    backfill = commands.add_parser("backfill", help="reprocess a time range and replace its partitions")
+    _common(backfill)
+    backfill.add_argument(
+        "--since", required=True, type=_moment, metavar="T1", help="RFC 3339 time or date (UTC)"
+    )
+    backfill.add_argument(
+        "--until", type=_moment, metavar="T2", help="end of the range (exclusive; default now)"
+    )
+    backfill.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
+    backfill.add_argument("--runner", choices=RUNNERS, help="Beam runner (default direct)")
+
+    manifests = commands.add_parser("manifests", help="committed batches after a given one, as JSON lines")
+    manifests.add_argument("output", metavar="DIR")
+    manifests.add_argument(
+        "--since", type=int, default=0, metavar="BATCH", help="list batches after this one"
+    )
+    manifests.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+
+    load = commands.add_parser("load", help="load committed batches into a warehouse table, idempotently")
+    load.add_argument("warehouse", choices=["duckdb"])
+    load.add_argument("--db", required=True, metavar="FILE", help="DuckDB database file")
+    load.add_argument("--output", required=True, metavar="DIR", help="dataset folder")
+    load.add_argument("--table", default="stories", help="target table (default stories)")
+    load.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+
+    compact = commands.add_parser("compact", help="merge small files of closed partitions")
+    compact.add_argument("output", metavar="DIR")
+    compact.add_argument(
+        "--closed-after-days", type=int, default=1, help="partitions older than this are closed"
+    )
+    compact.add_argument(
+        "--vacuum-after", type=float, default=3600.0, metavar="S", help="delete retired files after S s"
+    )
+    compact.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
 
     demo = commands.add_parser("demo", help="broker + bundled sample feeds + pipeline, end to end")
     _common(demo)
@@ -121,46 +148,10 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(report: Any) -> int:
-    print(
-        f"published {report.published}, dead-lettered {report.dead_lettered}, "
-        f"already published {report.skipped}, failed {report.failed}"
-    )
-    if report.failed:
-        print(
-            f"error: {report.failed} item(s) were not acknowledged by Kafka; re-run to retry them",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
 def cmd_connect(args: argparse.Namespace) -> int:
-    from connectors.publisher import Publisher
+    from connectors.command import run as run_connect
 
-    if args.kind == "files":
-        from connectors.files import expand_paths, publish_files
-
-        config = _config(args, source_name=args.source)
-        paths = expand_paths(args.paths)
-        with Publisher(config) as publisher:
-            return _report(publish_files(publisher, config.state_dir, paths, config.source_name or "files"))
-    from connectors.feeds import FeedSpec, poll_feeds
-
-    config = _config(args, allow_private_networks=args.allow_private_networks)
-    specs = [FeedSpec.from_config(u) for u in args.urls] or [FeedSpec.from_config(f) for f in config.feeds]
-    if not specs:
-        raise UserError("no feeds given: pass URLs or list them under 'feeds:' in a --config file")
-    with Publisher(config) as publisher:
-        report = poll_feeds(
-            publisher,
-            config.state_dir,
-            specs,
-            allow_private=config.allow_private_networks,
-            timeout_s=config.http_timeout_s,
-            max_bytes=config.max_body_bytes,
-        )
-    return _report(report)
+    return run_connect(args, _config)
 
 
 def _output(args: argparse.Namespace, config: Config) -> str:
@@ -170,18 +161,103 @@ def _output(args: argparse.Namespace, config: Config) -> str:
     return str(output)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.run import run_batch
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time or a date (YYYY-MM-DD)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    config = _config(args, runner=args.runner)
-    report = run_batch(config, _output(args, config))
-    if report.batch is None:
-        print("nothing new on the raw topic; no batch written")
-        return 0
+
+def _print_batch(report: Any) -> None:
     print(
         f"batch {report.batch} committed in {report.seconds:.1f}s: read {report.records}, wrote {report.rows}, "
-        f"duplicates dropped {report.duplicates_dropped}, dead letters {report.dead_letters}"
+        f"duplicates dropped {report.duplicates_dropped}, dead letters {report.dead_letters}",
+        flush=True,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.run import run_continuous, run_until_caught_up
+
+    config = _config(args, runner=args.runner)
+    output = _output(args, config)
+    if args.continuous:
+        stop = threading.Event()
+
+        def finish(signum: int, _frame: Any) -> None:
+            if stop.is_set():  # a second signal abandons the batch in flight; the next start discards it
+                raise KeyboardInterrupt
+            log.info("signal %d: finishing the batch in flight, then stopping", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, finish)
+        signal.signal(signal.SIGINT, finish)
+        log.info("continuous run: committing to %s every %.1fs", output, config.commit_interval_s)
+        batches = run_continuous(config, output, stop, on_commit=_print_batch)
+        print(f"stopped after {batches} batch(es)")
+        return 0
+    reports = run_until_caught_up(config, output)
+    if not reports:
+        print("nothing new on the raw topic; no batch written")
+    for report in reports:
+        _print_batch(report)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from pipeline.run import run_backfill
+    from wirestream.progress import Progress
+
+    config = _config(args, runner=args.runner)
+    until = args.until or datetime.now(UTC)
+    if until <= args.since:
+        raise UserError("--until must be later than --since")
+    report = run_backfill(config, _output(args, config), args.since, until, progress=Progress("backfill"))
+    if report.batch is None:
+        print(f"Kafka holds no stories between {args.since.isoformat()} and {until.isoformat()}")
+        return 0
+    manifest = report.manifest or {}
+    print(
+        f"backfill batch {report.batch} committed in {report.seconds:.1f}s: read {report.records}, wrote {report.rows}, "
+        f"replaced {len(manifest.get('removes', []))} file(s), dead letters {report.dead_letters}"
+    )
+    return 0
+
+
+def cmd_manifests(args: argparse.Namespace) -> int:
+    from wirestream.warehouse import manifests_since
+
+    for manifest in manifests_since(args.output, args.since):
+        print(json.dumps(manifest, sort_keys=True))
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from wirestream.warehouse import load_duckdb
+
+    report = load_duckdb(args.output, args.db, args.table)
+    if not report.batches:
+        print(f"{args.db}: {args.table} is up to date; nothing to load")
+    else:
+        print(
+            f"{args.db}: loaded batches {report.batches[0]}..{report.batches[-1]} into {args.table}: "
+            f"+{report.rows_inserted} rows, -{report.rows_deleted} rows"
+        )
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from pipeline.compact import compact_dataset
+
+    report = compact_dataset(args.output, args.closed_after_days, args.vacuum_after)
+    if report.batch is None:
+        print(f"nothing to compact; vacuumed {report.vacuumed} retired file(s)")
+    else:
+        print(
+            f"compaction batch {report.batch}: merged {report.files_merged} file(s) of {report.partitions} "
+            f"partition(s), {report.rows} rows; vacuumed {report.vacuumed} retired file(s)"
+        )
     return 0
 
 
@@ -216,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kafka": cmd_kafka,
         "connect": cmd_connect,
         "run": cmd_run,
+        "backfill": cmd_backfill,
+        "manifests": cmd_manifests,
+        "load": cmd_load,
+        "compact": cmd_compact,
         "demo": cmd_demo,
         "inspect": cmd_inspect,
     }

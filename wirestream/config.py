@@ -17,7 +17,10 @@ import yaml
 from wirestream.errors import UserError
 
 ENV_PREFIX = "WIRESTREAM_"
-SECRET_KEYS = frozenset({"sasl_password", "ssl_password"})
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+RUNNERS = ("direct", "prism", "flink")
+SECRET_KEYS = frozenset({"sasl_password", "ssl_password", "broker_sasl_password"})
 
 
 def _default_state_dir() -> str:
@@ -49,25 +52,82 @@ class Config:
         "SASL password (secret: set WIRESTREAM_SASL_PASSWORD).", default=None, repr=False
     )
     ssl_cafile: str | None = doc("CA bundle for SSL listeners.", default=None)
+    ssl_certfile: str | None = doc(
+        "Client certificate (PEM) for SSL listeners that require one.", default=None
+    )
+    ssl_keyfile: str | None = doc("Private key (PEM) of the client certificate.", default=None)
+    ssl_password: str | None = doc(
+        "Password of the client key (secret: set WIRESTREAM_SSL_PASSWORD).", default=None, repr=False
+    )
+    ssl_check_hostname: bool = doc("Verify that the broker certificate matches its host name.", default=True)
     state_dir: str = doc("Connector state, local broker data and logs.", default_factory=_default_state_dir)
     cache_dir: str = doc("Downloaded jars and built binaries.", default_factory=_default_cache_dir)
     broker_port: int = doc("Port of the local broker started by `wirestream kafka up`.", default=9092)
     broker_controller_port: int = doc("KRaft controller port of the local broker.", default=9093)
     broker_data_dir: str | None = doc("Local broker data; default <state_dir>/kafka/data.", default=None)
     broker_heap: str = doc("JVM heap of the local broker.", default="768m")
+    broker_sasl_port: int | None = doc(
+        "SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256) listener of the local broker; default broker_port + 2, 0 = none.",
+        default=None,
+    )
+    broker_sasl_username: str = doc("User the local broker's SASL listener accepts.", default="wirestream")
+    broker_sasl_password: str | None = doc(
+        "That user's password (secret: WIRESTREAM_BROKER_SASL_PASSWORD; default generated once, kept in "
+        "<state_dir>/kafka/sasl-credentials.json).",
+        default=None,
+        repr=False,
+    )
     output: str | None = doc("Dataset folder the pipeline commits to.", default=None)
     runner: str = doc("Beam runner: direct, prism or flink.", default="direct")
     taxonomy: str | None = doc("Topic taxonomy YAML; default the bundled one.", default=None)
     rows_per_file: int = doc("Target rows per Parquet file (sets shards per batch).", default=200_000)
-    max_records_per_batch: int | None = doc("Cap on Kafka records one run reads.", default=None)
+    max_records_per_batch: int | None = doc(
+        "Most Kafka records one pipeline run reads; bigger runs are cut into batches (memory stays flat).",
+        default=50_000,
+    )
+    commit_interval_s: float = doc("Continuous mode: how often new stories are committed.", default=2.0)
+    prism_location: str | None = doc(
+        "Prism binary; default <cache_dir>/prism/<beam version>/prism.", default=None
+    )
+    flink_job_server_jar: str | None = doc(
+        "Flink job-server jar; default built by deploy/flink.", default=None
+    )
     source_name: str | None = doc(
         "Source name for `connect files` (default: derived from the path).", default=None
     )
-    allow_private_networks: bool = doc("Allow feed URLs on loopback/private addresses.", default=False)
-    http_timeout_s: float = doc("Connect/read timeout for feed fetches.", default=20.0)
-    max_body_bytes: int = doc("Largest feed or article body accepted.", default=10 * 1024 * 1024)
+    allow_private_networks: bool = doc(
+        "Allow feed and article URLs on loopback, private, link-local or metadata addresses.", default=False
+    )
+    http_connect_timeout_s: float = doc("Connect timeout for feed and article fetches.", default=10.0)
+    http_timeout_s: float = doc("Read timeout (per socket read) for feed and article fetches.", default=20.0)
+    http_deadline_s: float = doc(
+        "Longest one fetch may take, redirects and slow bodies included.", default=60.0
+    )
+    max_body_bytes: int = doc(
+        "Largest feed or article body accepted (after decompression).", default=10 * 1024 * 1024
+    )
+    max_redirects: int = doc("Redirects followed per fetch.", default=5)
+    per_host_concurrency: int = doc("Fetches at the same time against one host.", default=2)
+    feed_workers: int = doc("Feeds polled at the same time.", default=8)
+    parse_workers: int = doc(
+        "Processes parsing feed documents (0 = in the connector process): a hung parse is cut off, and "
+        "parsing uses more than one core.",
+        default=2,
+    )
+    feed_interval_s: float = doc(
+        "Default seconds between polls of a feed (per feed: interval_s).", default=300.0
+    )
+    feed_jitter: float = doc("Random spread of each poll delay, as a fraction of it.", default=0.1)
+    max_backoff_s: float = doc("Longest delay between polls of a failing feed.", default=3600.0)
+    seen_ttl_days: float = doc(
+        "Days an entry is remembered after it last appeared in its feed.", default=90.0
+    )
+    metrics_port: int | None = doc("Serve Prometheus metrics on this port (connect feeds).", default=None)
+    metrics_address: str = doc("Address the metrics endpoint binds to.", default="127.0.0.1")
+    log_format: str = doc("Log lines as 'text' or 'json'.", default="text")
     feeds: list[dict[str, Any]] = doc(
-        "Feeds for `connect feeds --config`: {url, name, ...}.", default_factory=list
+        "Feeds for `connect feeds --config`: {url, name, interval_s, fetch_article, encodings}.",
+        default_factory=list,
     )
 
     def redacted(self) -> dict[str, Any]:
@@ -84,11 +144,33 @@ class Config:
             "security_protocol": self.security_protocol,
             "bootstrap_timeout_ms": 10_000,
         }
-        if self.sasl_mechanism:
+        protocol = self.security_protocol.upper()
+        if protocol not in SECURITY_PROTOCOLS:
+            raise UserError(
+                f"security_protocol {self.security_protocol!r}: use one of {list(SECURITY_PROTOCOLS)}"
+            )
+        options["security_protocol"] = protocol
+        if protocol.startswith("SASL_") or self.sasl_mechanism:
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise UserError(
+                    f"security_protocol {protocol} needs sasl_mechanism, one of {list(SASL_MECHANISMS)} "
+                    "(config key sasl_mechanism or WIRESTREAM_SASL_MECHANISM)"
+                )
+            missing = [name for name in ("sasl_username", "sasl_password") if not getattr(self, name)]
+            if missing:
+                places = ", ".join(f"WIRESTREAM_{name.upper()}" for name in missing)
+                raise UserError(
+                    f"SASL needs {' and '.join(missing)}: looked in the environment ({places}) and the config file"
+                )
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username
             options["sasl_plain_password"] = self.sasl_password
-        if self.ssl_cafile:
+        if protocol in ("SSL", "SASL_SSL"):
+            options["ssl_check_hostname"] = self.ssl_check_hostname
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password"):
+                if getattr(self, name):
+                    options[name] = getattr(self, name)
+        elif self.ssl_cafile:
             options["ssl_cafile"] = self.ssl_cafile
         return options
 
@@ -141,6 +223,12 @@ def load_config(
         unknown = sorted(set(loaded) - fields.keys())
         if unknown:
             raise UserError(f"config file {file}: unknown keys {unknown}; known keys: {sorted(fields)}")
+        secrets = sorted(SECRET_KEYS & loaded.keys())
+        if secrets:
+            places = ", ".join(ENV_PREFIX + name.upper() for name in secrets)
+            raise UserError(
+                f"config file {file}: {secrets} are secrets; set them in the environment ({places}) instead"
+            )
         values.update(loaded)
     for name in fields:
         env = os.environ.get(ENV_PREFIX + name.upper())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from connectors.feeds import FeedSpec, poll_feeds
 from connectors.publisher import Publisher
-from pipeline.run import run_batch
+from pipeline.run import run_until_caught_up
 from wirestream.broker import LocalBroker
 from wirestream.config import Config
 from wirestream.localhttp import serve_folder
@@ -49,10 +49,10 @@ def run_demo(config: Config, output: str) -> int:
         f"connectors: published {report.published}, dead-lettered {report.dead_lettered}, "
         f"already published {report.skipped}, failed {report.failed}"
     )
-    result = run_batch(config, output)
-    if result.batch is None:
+    results = run_until_caught_up(config, output)
+    if not results:
         print("pipeline: nothing new on the raw topic (the demo's stories were committed by an earlier run)")
-    else:
+    for result in results:
         print(f"pipeline: batch {result.batch} committed in {result.seconds:.1f}s")
     print()
     for line in summarize(output).lines():

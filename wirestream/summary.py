@@ -62,6 +62,8 @@ def summarize(output: str) -> Summary:
     manifests = dataset.manifests()
     summary = Summary(output=str(Path(output).resolve()), batches=len(manifests))
     for manifest in manifests:
+        if manifest.get("kind", "ingest") != "ingest":
+            continue  # backfills re-read and compactions rewrite: counting them would double-count
         summary.records_read += manifest["stats"]["records"]
         summary.duplicates_dropped += manifest["stats"]["duplicates_dropped"]
     data = dataset.committed_files("data")

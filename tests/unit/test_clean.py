@@ -146,3 +146,127 @@ def test_clean_story_builds_a_full_row(seed_path):
     assert row["word_count"] == len(re.findall(r"\S+", row["body"]))
     assert row["firstcreated"].isoformat() == "2022-07-29T17:00:00+00:00"
     assert row["categories"] == ["Politics"]
+
+
+@pytest.mark.parametrize(
+    ("first", "dateline", "credit", "rest"),
+    [
+        (
+            "KYIV, Ukraine (AP) \u2014 Shelling went on overnight.",
+            "KYIV, Ukraine",
+            "AP",
+            "Shelling went on overnight.",
+        ),
+        (
+            "MOSCOW, July 29. /TASS/. The ministry said so.",
+            "MOSCOW, July 29",
+            "TASS",
+            "The ministry said so.",
+        ),
+        ("МОСКВА, 29 июля. /ТАСС/. В МИД заявили.", "МОСКВА, 29 июля", "ТАСС", "В МИД заявили."),
+        ("Bakı, 29 iyul (APA) - Nazir görüşüb.", "Bakı, 29 iyul", "APA", "Nazir görüşüb."),
+        ("Baku/29.07.22/Turan: The minister met his counterpart.", "Baku, 29.07.22", "Turan", "The minister"),
+    ],
+)
+def test_more_dateline_shapes(first, dateline, credit, rest):
+    cleaned = clean_text("A headline", first + "\n\nSecond paragraph of the story goes on here.")
+    assert (cleaned.dateline, cleaned.credit) == (dateline, credit)
+    assert cleaned.body.startswith(rest)
+
+
+@pytest.mark.parametrize(
+    ("body", "byline", "credit"),
+    [
+        ("By JANE ROE and JOHN DOE\n\nThe story text is here.", "JANE ROE, JOHN DOE", None),
+        ("By Jane Roe, Reuters\n\nThe story text is here.", "Jane Roe", "Reuters"),
+        (
+            "The story text is here.\n\nMore text.\n\n(Reporting by Jane Roe in Kyiv; Editing by John Doe)",
+            "Jane Roe",
+            None,
+        ),
+        ("Как сообщает корреспондент Turan из Вашингтона, встреча состоялась.\n\nЕще абзац.", None, "Turan"),
+        ("Turan-ın Vaşinqton müxbiri xəbər verir ki, görüş olub.\n\nİkinci abzas.", None, "Turan"),
+    ],
+)
+def test_bylines_and_credits(body, byline, credit):
+    cleaned = clean_text("A headline", body)
+    assert (cleaned.byline, cleaned.credit) == (byline, credit)
+    assert "Reporting by" not in cleaned.body and not cleaned.body.startswith("By ")
+
+
+def test_widgets_banners_and_labels_of_other_sites_go_and_story_lines_stay():
+    body = "\n".join(
+        [
+            "Экономика",
+            "29.07.2022 18:45",
+            "Просмотров: 1 254",
+            "Officials said the corridor would reopen.",
+            "Story continues below advertisement",
+            '"Subscribe to the city\'s channel for the schedule," the mayor said.',
+            "Support independent journalism: become a member today and get unlimited access.",
+            "Copyright 2022 Example Press. All rights reserved. This material may not be redistributed.",
+            "Latest news",
+            "14:05 Oil prices edge lower",
+            "Ports reopen after storm",
+        ]
+    )
+    cleaned = clean_text("Corridor reopens", body)
+    assert cleaned.body.split("\n\n") == [
+        "Officials said the corridor would reopen.",
+        '"Subscribe to the city\'s channel for the schedule," the mayor said.',
+    ]
+    assert cleaned.section == "Экономика"
+
+
+def test_html_pages_go_through_trafilatura_with_their_metadata():
+    page = (
+        "<html><head><title>Ships queue off Istanbul | Example</title>"
+        '<meta name="author" content="Sara Kim">'
+        '<meta property="article:published_time" content="2022-08-03T10:00:00Z"></head><body>'
+        "<nav><a>Home</a> <a>World</a></nav><article><h1>Ships queue off Istanbul</h1>"
+        "<p>Dozens of vessels are waiting off Istanbul for inspection under the grain deal, officials said.</p>"
+        "<p>The backlog has cut exports by a third this month, according to the officials in Kyiv.</p>"
+        "</article><footer>Subscribe to our newsletter</footer></body></html>"
+    )
+    cleaned = clean_text("", page, "text/html")
+    assert cleaned.body.split("\n\n") == [
+        "Dozens of vessels are waiting off Istanbul for inspection under the grain deal, officials said.",
+        "The backlog has cut exports by a third this month, according to the officials in Kyiv.",
+    ]
+    assert (cleaned.title, cleaned.byline, str(cleaned.published)) == (
+        "Ships queue off Istanbul",
+        "Sara Kim",
+        "2022-08-03",
+    )
+    row = clean_story(
+        {"id": "b" * 32, "source": "s", "headline": "", "body": page, "body_format": "text/html"}, "t"
+    )
+    assert row["headline"] == "Ships queue off Istanbul" and row["byline"] == "Sara Kim"
+    assert row["firstcreated"].isoformat() == "2022-08-03T00:00:00+00:00"
+
+
+def test_a_page_without_text_falls_back_to_the_feed_summary():
+    story = {
+        "id": "c" * 32,
+        "source": "s",
+        "headline": "H",
+        "body": "<html><body><nav>Home</nav></body></html>",
+        "body_format": "text/html",
+        "summary": "The summary of the story, as the feed gave it.",
+    }
+    assert clean_story(story, "t")["body"] == "The summary of the story, as the feed gave it."
+
+
+def test_bad_markup_does_not_raise():
+    for markup in ["<html><body><p>unclosed <b>tags", "<html>\x00\x01</html>", "<<<>>>", "<html></html>"]:
+        clean_text("H", markup, "text/html")
+
+
+def test_more_languages_are_detected_offline():
+    assert detect_language("Україна отримала нову партію допомоги від партнерів") == "uk"
+    assert detect_language("12345 --- !!!") is None
+
+
+def test_a_timeline_in_the_story_is_not_a_news_widget():
+    body = "Officials gave this account of the night.\n09:15 The first missile hit the port.\n09:40 A second strike cut power."
+    assert clean_text("Night of strikes", body).body.count("\n\n") == 2

@@ -107,3 +107,23 @@ def test_private_addresses_are_refused_unless_allowed(url):
     with pytest.raises(ValueError, match="allow-private-networks"):
         check_address(url, allow_private=False)
     check_address(url, allow_private=True)
+
+
+def test_agency_files_in_every_format(tmp_path):
+    cases = SAMPLES.parent.parent / "tests" / "cases" / "connectors" / "formats"
+    for name, count in (
+        ("ninjs-2.json", 1),
+        ("newsml-g2.xml", 2),
+        ("jsonfeed-1.1.json", 2),
+        ("rss-2.0.rss", 4),
+    ):
+        items = list(items_from_file(cases / name, "agency", NOW))
+        assert len(items) == count and all(i.story and validate_raw(i.story) == [] for i in items), name
+
+
+def test_an_oversized_file_is_one_dead_letter_with_its_head(tmp_path):
+    path = tmp_path / "huge.txt"
+    path.write_bytes(b"Headline\n" + b"x" * 200_000)
+    [item] = list(items_from_file(path, "turan", NOW, max_bytes=100_000))
+    assert "over the 100000-byte limit" in item.dead_letter.reason
+    assert item.dead_letter.payload == path.read_bytes()[: 64 * 1024]

@@ -1,35 +1,157 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from pipeline.dedup import CommittedIndex, assign_clusters, first_delivery
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.dedup import (
+    CommittedIndex,
+    DeduplicateStories,
+    LoadCommitted,
+    cluster_stories,
+    first_delivery,
+    published_us,
+    sign_rows,
+    summarise,
+)
+from schemas import CLEAN_SCHEMA
+
+WIRE = (
+    "Russia said on Saturday it was suspending its participation in the grain deal that allowed "
+    "Ukrainian grain exports through the Black Sea, citing a drone attack on its fleet in Sevastopol. "
+    "The United Nations said it was in contact with Moscow. Wheat futures jumped on the news as "
+    "traders feared the corridor could close, and shipping companies paused new charters."
+)
+EDITED = WIRE.replace("on Saturday", "on Oct. 29").replace("Wheat futures", "Chicago wheat futures")
+OTHER = (
+    "Moscow pulled out of the Black Sea export arrangement after explosions hit warships near Crimea, "
+    "officials in Kyiv and Ankara said, while the United Nations urged all sides to keep ships moving."
+)
+WEEK = timedelta(days=7)
 
 
-def row(story_id, digest="h1", offset=0, minute=0, partition=0):
+def row(story_id, body=WIRE, minute=0, offset=0, day=29, partition=0):
     return {
         "id": story_id,
-        "content_hash": digest,
+        "body": body,
         "kafka_partition": partition,
         "kafka_offset": offset,
-        "kafka_timestamp": datetime(2022, 7, 29, 12, minute, tzinfo=UTC),
-        "firstcreated": datetime(2022, 7, 29, 10, minute, tzinfo=UTC),
+        "kafka_timestamp": datetime(2022, 10, day, 12, minute, tzinfo=UTC),
+        "firstcreated": datetime(2022, 10, day, 10, minute, tzinfo=UTC),
+        "fetched_at": datetime(2022, 10, day, 12, minute, tzinfo=UTC),
     }
+
+
+def verdicts(rows, committed=None, threshold=0.4):
+    return cluster_stories(
+        [summarise(r) for r in sign_rows(rows)], committed or CommittedIndex(), threshold, WEEK
+    )
 
 
 def test_first_delivery_wins():
     assert first_delivery([row("a", offset=9, minute=5), row("a", offset=3, minute=1)])["kafka_offset"] == 3
 
 
-def test_same_text_under_other_ids_is_flagged_not_dropped():
-    out = assign_clusters([row("b", minute=7), row("a", minute=2), row("c", minute=9)], CommittedIndex())
-    assert [r["id"] for r in out] == ["a", "b", "c"]
-    assert [r["duplicate_of"] for r in out] == [None, "a", "a"]
-    assert {r["cluster_id"] for r in out} == {"a"}
+def test_light_edits_are_flagged_against_the_first_seen_copy_and_kept():
+    out = verdicts([row("b", EDITED, minute=7), row("a", WIRE, minute=2), row("c", OTHER, minute=9)])
+    assert out["a"].keep and out["a"].duplicate_of is None and out["a"].cluster_id == "a"
+    assert (out["b"].duplicate_of, out["b"].cluster_id) == ("a", "a")
+    assert (out["c"].duplicate_of, out["c"].cluster_id) == (None, "c")  # same event, other words
 
 
-def test_committed_ids_are_dropped_and_committed_text_is_the_canonical():
-    committed = CommittedIndex(ids={"a"}, clusters={"h1": ("a", "a")})
-    out = assign_clusters([row("a"), row("z", minute=30)], committed)
-    assert [(r["id"], r["duplicate_of"], r["cluster_id"]) for r in out] == [("z", "a", "a")]
+def test_threshold_decides():
+    assert verdicts([row("a"), row("b", EDITED, minute=1)], threshold=0.99)["b"].duplicate_of is None
 
 
-def test_everything_already_committed_gives_nothing():
-    assert assign_clusters([row("a")], CommittedIndex(ids={"a"})) == []
+def test_clustering_is_transitive_and_order_independent():
+    chain = [row("a", WIRE), row("b", EDITED, minute=1), row("c", EDITED + " Prices rose.", minute=2)]
+    assert verdicts(chain) == verdicts(list(reversed(chain)))
+    assert {v.cluster_id for v in verdicts(chain).values()} == {"a"}
+
+
+def test_bodies_without_words_are_never_duplicates():
+    out = verdicts([row("a", ""), row("b", "", minute=1)])
+    assert out["a"].duplicate_of is None and out["b"].duplicate_of is None
+    assert out["b"].cluster_id == "b"
+
+
+def committed_with(story_id="a", body=WIRE, day=29, cluster=None, duplicate_of=None):
+    index = CommittedIndex(ids={story_id})
+    [signed] = sign_rows([row(story_id, body, day=day)])
+    index.add(
+        story_id, signed["minhash"], duplicate_of or story_id, cluster or story_id, published_us(signed)
+    )
+    return index
+
+
+def test_committed_ids_are_dropped_and_committed_copies_are_the_canonical():
+    committed = committed_with("a", cluster="k", duplicate_of="root")
+    out = verdicts([row("a"), row("z", EDITED, minute=30)], committed)
+    assert not out["a"].keep
+    assert (out["z"].duplicate_of, out["z"].cluster_id) == ("root", "k")
+
+
+def test_committed_story_wins_even_when_a_backfilled_copy_is_older():
+    out = verdicts([row("old", EDITED, day=28)], committed_with("a", day=29))
+    assert out["old"].duplicate_of == "a"
+
+
+def test_copies_further_apart_than_the_lookback_are_not_duplicates():
+    out = verdicts([row("z", EDITED, day=20)], committed_with("a", day=29))
+    assert out["z"].duplicate_of is None
+
+
+def write_committed(path, rows, with_signature=True):
+    full = [{name: None for name in CLEAN_SCHEMA.names} | r | {"source": "s"} for r in rows]
+    table = pa.Table.from_pylist(full, schema=CLEAN_SCHEMA)
+    if not with_signature:
+        table = table.drop_columns(["minhash"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return str(path)
+
+
+def test_load_committed_reads_signatures_inside_the_window_and_every_id(tmp_path):
+    near = sign_rows([row("a", WIRE, day=29)])[0] | {"cluster_id": "a"}
+    far = sign_rows([row("f", OTHER, day=1)])[0] | {"cluster_id": "f"}
+    files = [
+        write_committed(tmp_path / "data/published_date=2022-10-29/b1.parquet", [near]),
+        write_committed(tmp_path / "data/published_date=2022-10-01/b1.parquet", [far]),
+    ]
+    start = published_us(row("x", day=27))
+    index = LoadCommitted(files)((start, start + 4 * 86_400_000_000))
+    assert index.ids == {"a", "f"}
+    assert index.story_ids == ["a"] and index.signatures == [near["minhash"]]
+    assert set(LoadCommitted(files)().story_ids) == {"a", "f"}
+
+
+def test_rows_committed_before_signatures_existed_are_signed_from_their_body(tmp_path):
+    path = write_committed(tmp_path / "old.parquet", [row("a") | {"cluster_id": "a"}], with_signature=False)
+    index = LoadCommitted([path])()
+    assert index.signatures == [sign_rows([row("a")])[0]["minhash"]]
+
+
+def test_constructor_validates():
+    with pytest.raises(ValueError, match="callable"):
+        DeduplicateStories(None)
+    with pytest.raises(ValueError, match="threshold"):
+        DeduplicateStories(LoadCommitted([]), threshold=0)
+    with pytest.raises(ValueError, match="lookback"):
+        DeduplicateStories(LoadCommitted([]), lookback=timedelta(0))
+
+
+def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
+    committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
+    rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
+    with beam.Pipeline() as p:
+        out = (
+            p
+            | beam.Create(rows)
+            | DeduplicateStories(LoadCommitted([committed]))
+            | beam.Map(
+                lambda r: (r["id"], r["kafka_offset"], r["duplicate_of"], r["cluster_id"], len(r["minhash"]))
+            )
+        )
+        assert_that(out, equal_to([("a", 1, None, "a", 256), ("b", 0, "a", "a", 256)]))

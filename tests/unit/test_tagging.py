@@ -105,3 +105,72 @@ def test_bundled_taxonomy_has_the_topics_coverage_needs(taxonomy):
     ids = {t.id for t in taxonomy.topics}
     assert {"detainees", "grain_deal", "annexation"} <= ids
     assert len(ids) >= 8
+
+
+def test_weak_terms_need_the_topics_context(taxonomy):
+    swiss = "Swiss voters approved the pension reform in a referendum. Unions fought the referendum."
+    assert "annexation" not in topics(tag_text(taxonomy, "Referendum result", swiss))
+    occupied = "Russia staged a referendum in occupied Kherson. Kyiv said the referendum was void."
+    assert "annexation" in topics(tag_text(taxonomy, "Referendum result", occupied))
+
+
+def test_names_must_be_capitalised(taxonomy):
+    assert "detainees" not in topics(
+        tag_text(taxonomy, "", "The champion won a blitz bout. Russia detained nobody.")
+    )
+    spec = {
+        "topics": [{"id": "t", "threshold": 1, "names": {"en": ["Viktor Bout"]}, "phrases": {"en": ["bout"]}}]
+    }
+    small = build_taxonomy(spec)
+    [tag] = tag_text(small, "", "viktor bout; Viktor Bout")
+    assert [e["phrase"] for e in tag["evidence"]] == ["bout", "Viktor Bout"]
+
+
+def test_forms_and_dotless_i_match():
+    spec = {
+        "topics": [
+            {
+                "id": "t",
+                "threshold": 2,
+                "phrases": {
+                    "ru": [{"phrase": "Пол Уилан", "weight": 2, "forms": ["Пола Уилана"]}],
+                    "az": [{"phrase": "taxıl sazişi*", "weight": 2}],
+                },
+            }
+        ]
+    }
+    small = build_taxonomy(spec)
+    assert (
+        tag_text(small, "", "Освобождения Пола Уилана добиваются")[0]["evidence"][0]["phrase"]
+        == "Пола Уилана"
+    )
+    evidence = tag_text(small, "TAXIL SAZIŞININ UZADILMASI", "")[0]["evidence"][0]
+    assert evidence["phrase"] == "TAXIL SAZIŞININ"
+
+
+def test_exclusions_only_cancel_their_own_topic():
+    spec = {
+        "topics": [
+            {"id": "a", "threshold": 1, "phrases": {"en": ["annex*"]}, "exclude": {"en": ["annex building"]}},
+            {"id": "b", "threshold": 1, "phrases": {"en": ["annex building"]}},
+        ]
+    }
+    assert topics(tag_text(build_taxonomy(spec), "", "The annex building opens.")) == {"b"}
+
+
+def test_overlapping_hits_count_once_and_evidence_offsets_hold(taxonomy):
+    headline = "Paul Whelan moved"
+    body = "Paul Whelan, the detainee, was moved. Whelan's family spoke."
+    [tag] = [t for t in tag_text(taxonomy, headline, body) if t["topic"] == "detainees"]
+    for e in tag["evidence"]:
+        text = headline if e["field"] == "headline" else body
+        assert text[e["start"] : e["end"]] == e["phrase"]
+    assert [e["phrase"] for e in tag["evidence"]].count("Paul Whelan") == 2
+    assert "Whelan" not in [e["phrase"] for e in tag["evidence"] if e["start"] == 0]
+
+
+def test_unknown_entry_shapes_fail_at_load():
+    with pytest.raises(ValueError, match="a phrase is a string"):
+        build_taxonomy({"topics": [{"id": "x", "phrases": {"en": [42]}}]})
+    with pytest.raises(ValueError, match="must be positive"):
+        build_taxonomy({"topics": [{"id": "x", "phrases": {"en": [{"phrase": "y", "weight": 0}]}}]})

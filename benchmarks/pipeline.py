@@ -1,0 +1,272 @@
+"""Pipeline benchmarks: backfill throughput and memory, continuous latency, the three runners.
+
+    python -m benchmarks.pipeline [--sizes 100000,1000000] [--runners direct,prism,flink]
+
+Starts (or reuses) the local broker on --port, publishes synthetic ~4 KB stories to fresh topics,
+and prints medians with the floor measured in the same run: a plain kafka-python consume of the
+same records plus a pyarrow write of them, no processing. Nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from connectors.publisher import ensure_topics
+from pipeline.dataset import Dataset
+from schemas import RAW_SCHEMA_VERSION, story_id
+from wirestream.config import Config, load_config
+
+WORDS = [
+    "minister",
+    "talks",
+    "ceasefire",
+    "grain",
+    "corridor",
+    "exports",
+    "port",
+    "shipment",
+    "sanctions",
+    "energy",
+    "pipeline",
+    "delegation",
+    "agreement",
+    "parliament",
+    "election",
+    "observers",
+    "referendum",
+    "region",
+    "border",
+    "troops",
+    "aid",
+    "package",
+    "officials",
+    "statement",
+    "negotiations",
+    "prisoners",
+    "exchange",
+    "court",
+    "verdict",
+    "embassy",
+]
+
+
+def synthetic(index: int, size: int = 4096) -> bytes:
+    words = [WORDS[(index * 31 + k * 17 + k * k) % len(WORDS)] for k in range(size // 7)]
+    body = f"Story {index}. " + " ".join(words)
+    message = {
+        "schema_version": RAW_SCHEMA_VERSION,
+        "id": story_id("bench", str(index)),
+        "source": "bench",
+        "uri": str(index),
+        "headline": f"Benchmark story {index}",
+        "body": body[:size],
+        "body_format": "text/plain",
+        "firstcreated": f"2022-07-{1 + index % 28:02d}T12:00:00Z",
+        "fetched_at": "2022-07-29T12:00:00Z",
+    }
+    return json.dumps(message).encode()
+
+
+def publish(config: Config, count: int) -> float:
+    ensure_topics(config, [config.raw_topic, config.dlq_topic])
+    producer = KafkaProducer(
+        **config.kafka_client_options(), acks="all", linger_ms=50, batch_size=1 << 20, compression_type="gzip"
+    )
+    started = time.perf_counter()
+    for index in range(count):
+        value = synthetic(index)
+        producer.send(config.raw_topic, key=story_id("bench", str(index)).encode(), value=value)
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - started
+
+
+def floor(config: Config, count: int, folder: Path) -> float:
+    """Consume every record with kafka-python and write them with pyarrow: the work any chain must do."""
+    started = time.perf_counter()
+    consumer = KafkaConsumer(
+        **config.kafka_client_options(), enable_auto_commit=False, max_partition_fetch_bytes=8 << 20
+    )
+    tps = [
+        TopicPartition(config.raw_topic, p) for p in sorted(consumer.partitions_for_topic(config.raw_topic))
+    ]
+    ends = consumer.end_offsets(tps)
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    keys, values, offsets = [], [], []
+    writer = None
+    seen = 0
+    while seen < count:
+        for records in consumer.poll(timeout_ms=1000, max_records=5000).values():
+            for record in records:
+                keys.append(record.key.decode())
+                values.append(record.value)
+                offsets.append(record.offset)
+                seen += 1
+        if len(keys) >= 50_000 or seen >= count:
+            table = pa.table({"id": keys, "value": values, "offset": offsets})
+            if writer is None:
+                writer = pq.ParquetWriter(folder / "floor.parquet", table.schema, compression="zstd")
+            writer.write_table(table)
+            keys, values, offsets = [], [], []
+        if all(consumer.position(tp) >= ends[tp] for tp in tps):
+            break
+    if writer is not None:
+        writer.close()
+    consumer.close()
+    return time.perf_counter() - started
+
+
+def chain_in_child(config: Config, output: Path, runner: str) -> tuple[float, int]:
+    """The full chain in a child process: (seconds, peak RSS in KiB of the child)."""
+    env = {
+        **os.environ,
+        "WIRESTREAM_BOOTSTRAP_SERVERS": config.bootstrap_servers,
+        "WIRESTREAM_RAW_TOPIC": config.raw_topic,
+        "WIRESTREAM_DLQ_TOPIC": config.dlq_topic,
+    }
+    code = (
+        "import resource, sys, time\n"
+        "from pipeline.run import run_until_caught_up\n"
+        "from wirestream.config import load_config\n"
+        "t = time.perf_counter()\n"
+        f"run_until_caught_up(load_config(), {str(output)!r}, {runner!r})\n"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    seconds, rss = result.stdout.split()[-2:]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return float(seconds), max(int(rss), 0) or children
+
+
+def bench_backfill(base: Config, sizes: list[int], repeats: int, runner: str) -> None:
+    print(f"\n== backfill throughput, runner={runner} (median of {repeats}) ==")
+    print(f"{'stories':>9} {'floor/s':>9} {'chain/s':>9} {'ratio':>6} {'peak RSS MiB':>13}")
+    rss_by_size = {}
+    for size in sizes:
+        config = replace(
+            base, raw_topic=f"bench-{uuid.uuid4().hex[:8]}.raw", dlq_topic=f"bench-{uuid.uuid4().hex[:8]}.dlq"
+        )
+        publish(config, size)
+        floors, chains, rss = [], [], []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as scratch:
+                floors.append(size / floor(config, size, Path(scratch)))
+                seconds, peak = chain_in_child(config, Path(scratch) / "out", runner)
+                chains.append(size / seconds)
+                rss.append(peak / 1024)
+                assert sum(m["stats"]["rows"] for m in Dataset(Path(scratch) / "out").manifests()) == size
+        f, c, r = statistics.median(floors), statistics.median(chains), statistics.median(rss)
+        rss_by_size[size] = r
+        print(f"{size:>9} {f:>9.0f} {c:>9.0f} {c / f:>6.2f} {r:>13.0f}")
+    if len(rss_by_size) > 1:
+        small, large = min(rss_by_size), max(rss_by_size)
+        print(f"peak RSS {large} vs {small}: {rss_by_size[large] / rss_by_size[small]:.2f}x")
+
+
+def bench_latency(base: Config, rate: int, seconds: int) -> None:
+    """Kafka append -> row visible in committed Parquet, at a steady publish rate, default settings."""
+    config = replace(
+        base, raw_topic=f"lat-{uuid.uuid4().hex[:8]}.raw", dlq_topic=f"lat-{uuid.uuid4().hex[:8]}.dlq"
+    )
+    ensure_topics(config, [config.raw_topic, config.dlq_topic])
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "out"
+        env = {
+            **os.environ,
+            "WIRESTREAM_BOOTSTRAP_SERVERS": config.bootstrap_servers,
+            "WIRESTREAM_RAW_TOPIC": config.raw_topic,
+            "WIRESTREAM_DLQ_TOPIC": config.dlq_topic,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wirestream", "run", "--continuous", "--output", str(output)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+
+        def watch() -> None:
+            # Visibility as a reader sees it: a row counts once a manifest names its file.
+            known: set[str] = set()
+            while not stop.is_set():
+                for path in Dataset(output).committed_files():
+                    if str(path) in known:
+                        continue
+                    known.add(str(path))
+                    now = time.time()
+                    for story in (
+                        pq.read_table(path, columns=["id"], partitioning=None).column("id").to_pylist()
+                    ):
+                        seen.setdefault(story, now)
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        time.sleep(8)  # let the continuous run start before the clock starts
+        producer = KafkaProducer(**config.kafka_client_options(), acks="all", linger_ms=0)
+        sent: dict[str, float] = {}
+        started = time.time()
+        for index in range(rate * seconds):
+            target = started + index / rate
+            time.sleep(max(0.0, target - time.time()))
+            key = story_id("bench", str(index))
+            producer.send(config.raw_topic, key=key.encode(), value=synthetic(index)).get(timeout=30)
+            sent[key] = time.time()
+        producer.close()
+        deadline = time.time() + 60
+        while len(seen.keys() & sent.keys()) < len(sent) and time.time() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        process.terminate()
+        process.wait(timeout=120)
+        latencies = sorted(seen[k] - sent[k] for k in sent if k in seen)
+    missing = len(sent) - len(latencies)
+    p50 = latencies[len(latencies) // 2]
+    p95 = latencies[int(len(latencies) * 0.95)]
+    print(f"\n== continuous latency at {rate} stories/s for {seconds}s (append -> committed) ==")
+    print(f"p50 {p50:.2f}s  p95 {p95:.2f}s  max {latencies[-1]:.2f}s  not visible after 60s: {missing}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bootstrap-servers", default=None)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--runners", default="direct,prism,flink")
+    parser.add_argument("--runner-size", type=int, default=20000)
+    parser.add_argument("--latency-rate", type=int, default=100)
+    parser.add_argument("--latency-seconds", type=int, default=60)
+    parser.add_argument("--skip", default="", help="comma-separated: backfill,latency,runners")
+    args = parser.parse_args()
+    config = load_config(overrides={"bootstrap_servers": args.bootstrap_servers})
+    skip = set(filter(None, args.skip.split(",")))
+    print(f"machine: {os.cpu_count()} cores; bootstrap {config.bootstrap_servers}")
+    if "backfill" not in skip:
+        bench_backfill(config, [int(s) for s in args.sizes.split(",")], args.repeats, "direct")
+    if "latency" not in skip:
+        bench_latency(config, args.latency_rate, args.latency_seconds)
+    if "runners" not in skip:
+        for runner in args.runners.split(","):
+            bench_backfill(config, [args.runner_size], 1, runner)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Speed of the dedup and tagging stages: `python -m benchmarks.stages [--stories N] [--repeats R]`.
+
+Synthetic 400-word stories (news vocabulary from the evaluation set plus invented words, with topic
+phrases at about the rate real copy carries them). Rates are stories per CPU-second of this process
+(time.process_time), so they read as stories/s/core even on a shared machine; each figure is the
+median of the repeats. The baseline is measured in the same run: datasketch's MinHash (128
+permutations) over the same 5-word shingles, as the stage would use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from pipeline import minhash
+from pipeline.dedup import CommittedIndex, cluster_stories
+from pipeline.tagging import load_taxonomy, tag_text
+
+PHRASES = [
+    "grain deal", "talks", "sanctions", "Paul Whelan", "annexation", "natural gas", "diplomats",
+    "referendum", "Russia", "Ukraine", "prisoner swap", "military aid", "detained", "Lavrov",
+    "price cap", "disinformation", "Black Sea", "foreign minister",
+]  # fmt: skip
+
+
+def synthetic_stories(n: int, words: int = 400, seed: int = 1, dense: bool = True) -> list[tuple[str, str]]:
+    """(headline, body) pairs: topic phrases at 1% of words among real words of the labelled set and
+    invented ones (``dense``: the labelled set is all about these topics, so its words alone hit the
+    taxonomy far more often than general news), or among invented words only."""
+    from benchmarks.quality import _load
+
+    rng = random.Random(seed)
+    stories = _load("stories.yaml")["stories"]
+    real = sorted({w for s in stories for w in re.findall(r"[A-Za-z']+", s["body"])}) if dense else []
+    vocab = real + [
+        "".join(rng.choice("abcdefghiklmnoprstuvw") for _ in range(rng.randint(3, 9))) for _ in range(4000)
+    ]
+    out = []
+    for _ in range(n):
+        body = []
+        for i in range(words):
+            body.append(rng.choice(PHRASES) if rng.random() < 0.01 else rng.choice(vocab))
+            if i % 18 == 17:
+                body[-1] += "."
+        out.append((" ".join(rng.choice(vocab) for _ in range(8)).capitalize(), " ".join(body)))
+    return out
+
+
+def rate(work: Callable[[], int], repeats: int) -> float:
+    """Median stories per CPU-second over ``repeats`` runs of ``work`` (which returns its count)."""
+    rates = []
+    for _ in range(repeats):
+        start = time.process_time()
+        count = work()
+        rates.append(count / (time.process_time() - start))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__)
+    parser.add_argument("--stories", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    stories = synthetic_stories(args.stories)
+    bodies = [b for _h, b in stories]
+    print(f"{len(stories)} synthetic stories of 400 words, median of {args.repeats} runs, stories/s per core")
+
+    def ours() -> int:
+        for i in range(0, len(bodies), 256):  # the Sign step's batches (BatchElements)
+            minhash.signatures(bodies[i : i + 256])
+        return len(bodies)
+
+    ours_rate = rate(ours, args.repeats)
+    print(f"  MinHash (pipeline.minhash, 128 bins, batches of 256)   {ours_rate:10,.0f}")
+    single = bodies[:500]
+    single_rate = rate(lambda: sum(1 for b in single if minhash.signature(b) is not None), args.repeats)
+    print(f"  MinHash, one story per call                            {single_rate:10,.0f}")
+    try:
+        import datasketch
+    except ImportError:
+        print("  datasketch not installed (pip install -e '.[dev]'): no baseline")
+    else:
+        sample = bodies[:300]
+
+        def baseline() -> int:
+            for body in sample:
+                words = re.findall(r"\w+", body.lower())
+                m = datasketch.MinHash(num_perm=128)
+                m.update_batch([" ".join(words[i : i + 5]).encode() for i in range(len(words) - 4)])
+            return len(sample)
+
+        base_rate = rate(baseline, max(3, args.repeats // 2))
+        print(f"  MinHash (datasketch 128 permutations, baseline)        {base_rate:10,.0f}")
+        print(f"  ratio                                                  {ours_rate / base_rate:10.1f}x")
+
+    sigs = minhash.signatures(bodies)
+    summaries = [
+        ((i, s), s, 0, sig) for i, (s, sig) in enumerate(zip(map(str, range(len(sigs))), sigs, strict=True))
+    ]
+    cluster = rate(
+        lambda: len(cluster_stories(summaries, CommittedIndex(), 0.4, timedelta(days=7))), args.repeats
+    )
+    print(f"  LSH candidates + verification + components (threshold 0.4) {cluster:10,.0f}")
+
+    taxonomy = load_taxonomy()
+    for label, sample in (
+        ("topic-dense words", stories),
+        ("neutral words", synthetic_stories(args.stories, dense=False)),
+    ):
+        tagging = rate(
+            lambda s=sample: sum(1 for h, b in s if tag_text(taxonomy, h, b) is not None), args.repeats
+        )
+        tags = sum(len(tag_text(taxonomy, h, b)) for h, b in sample) / len(sample)
+        print(f"  Tagging, {label:18s} ({tags:.1f} tags/story)           {tagging:10,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Bytes to text for every source format, recording what the source declared and what was used.
+
+Agencies and feeds in the region still publish in windows-1251, koi8-r and iso-8859-9, and often
+declare the wrong one (a server default of iso-8859-1, a template that says utf-8). Each declared
+encoding is therefore checked, not trusted: it must decode strictly and the result must not look
+like mojibake. Undeclared bytes that are not UTF-8 go to the candidate with the least mojibake;
+charset-normalizer's mess ratio does the judging.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from charset_normalizer.md import mess_ratio
+
+# Single-byte encodings decode any bytes, so the order breaks ties between equally clean results:
+# Turkish text reads the same in iso-8859-9 and windows-1252 except for the letters that matter.
+FALLBACK_ENCODINGS = ("windows-1251", "koi8-r", "iso-8859-9", "windows-1252")
+_MESS_SAMPLE_CHARS = 65536
+_CLEAN = 0.05  # a mess ratio at or below this reads as the language it claims to be
+_BETTER_BY = 0.1  # a candidate replaces a declared encoding only when this much cleaner
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_XML_DECL = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
+_XML_DECL_TEXT = re.compile(r"""^(<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._:-]{1,40})(["'])""")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+_CONTENT_TYPE_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+
+# Python's codec names -> the labels people (and the IANA registry) use.
+_LABELS = {
+    "cp1251": "windows-1251",
+    "cp1252": "windows-1252",
+    "cp1254": "windows-1254",
+    "iso8859-1": "iso-8859-1",
+    "latin-1": "iso-8859-1",
+    "iso8859-5": "iso-8859-5",
+    "iso8859-9": "iso-8859-9",
+    "utf-16-le": "utf-16le",
+    "utf-16-be": "utf-16be",
+    "utf-32-le": "utf-32le",
+    "utf-32-be": "utf-32be",
+}
+
+
+class EncodingError(ValueError):
+    """No encoding turns these bytes into text."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    declared: str | None
+    """What the source said: BOM, HTTP charset or in-document declaration (None when silent)."""
+    detected: str
+    """The encoding the text was actually decoded with."""
+
+    def record(self) -> dict[str, str | None]:
+        """The raw message's ``encoding`` field."""
+        return {"declared": self.declared, "detected": self.detected}
+
+
+def label(name: str) -> str | None:
+    """Canonical label of an encoding name, or None when Python has no such codec."""
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    return _LABELS.get(codec, codec)
+
+
+def charset_of(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = _CONTENT_TYPE_CHARSET.search(content_type)
+    return match.group(1) if match else None
+
+
+def _declared_in_document(data: bytes) -> str | None:
+    head = data[:1024]
+    match = _XML_DECL.match(head.lstrip())
+    if match:
+        return match.group(1).decode("ascii")
+    match = _META_CHARSET.search(head)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _mess(text: str) -> float:
+    return float(mess_ratio(text[:_MESS_SAMPLE_CHARS], maximum_threshold=1.0))
+
+
+def _cleanest(data: bytes, candidates: tuple[str, ...]) -> tuple[str, str, float] | None:
+    best: tuple[str, str, float] | None = None
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        mess = _mess(text)
+        if best is None or mess < best[2]:
+            best = (encoding, text, mess)
+        if mess == 0.0:
+            break
+    return best
+
+
+def decode(
+    data: bytes,
+    *,
+    content_type: str | None = None,
+    fallbacks: tuple[str, ...] = FALLBACK_ENCODINGS,
+) -> Decoded:
+    """Decode ``data``; raises EncodingError when nothing decodes it."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return Decoded(
+                    data[len(bom) :].decode(encoding), label(encoding), label(encoding) or encoding
+                )
+            except UnicodeDecodeError as exc:
+                raise EncodingError(f"byte-order mark says {encoding} but the bytes are not: {exc}") from None
+    said = [name for name in (charset_of(content_type), _declared_in_document(data)) if name]
+    declared = [lab for lab in (label(name) for name in said) if lab]
+    declared_label = declared[0] if declared else (said[0] if said else None)
+    ascii_only = data.isascii()
+    for encoding in dict.fromkeys(declared):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if ascii_only or encoding.startswith("utf-") or _mess(text) <= _CLEAN:
+            return Decoded(text, declared_label, encoding)
+        # The declared single-byte encoding decodes, but into mojibake: see whether another reads clean.
+        better = _cleanest(data, tuple(f for f in fallbacks if f != encoding))
+        if better is not None and better[2] + _BETTER_BY <= _mess(text):
+            return Decoded(better[1], declared_label, label(better[0]) or better[0])
+        return Decoded(text, declared_label, encoding)
+    try:
+        return Decoded(data.decode("utf-8"), declared_label, "utf-8")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    best = _cleanest(data, fallbacks)
+    if best is None:
+        raise EncodingError(f"not UTF-8 ({utf8_error}) and not any of {', '.join(fallbacks)}")
+    return Decoded(best[1], declared_label, label(best[0]) or best[0])
+
+
+def xml_as_utf8(text: str) -> bytes:
+    """The decoded document as UTF-8 bytes whose XML declaration (if any) says so."""
+    return _XML_DECL_TEXT.sub(r"\g<1>utf-8\g<3>", text.lstrip("\ufeff \t\r\n"), count=1).encode("utf-8")

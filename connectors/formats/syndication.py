@@ -1,0 +1,116 @@
+"""RSS 0.9x/1.0/2.0 and Atom 0.3/1.0, read by feedparser: one raw story per entry.
+
+The document reaches feedparser already decoded (see ``connectors.encoding``), re-encoded as UTF-8
+and screened for entity declarations (``connectors.safexml``). feedparser is given a stream, never
+bytes: it treats a bytes argument that names a file or URL as something to open. HTML is passed
+through unsanitised: the raw message keeps what the source sent, and the pipeline cleans it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import feedparser
+
+from connectors.delivery import Item
+from connectors.encoding import Decoded, xml_as_utf8
+from connectors.formats import fastfeed
+from connectors.formats.common import (
+    FormatError,
+    checked,
+    entry_payload,
+    identity,
+    language,
+    text,
+    when_struct,
+)
+from connectors.safexml import screen
+from schemas import RAW_SCHEMA_VERSION
+
+_TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
+
+
+def _body(entry: Any) -> tuple[str, str]:
+    content = entry.get("content")
+    if content:
+        return text(content[0].get("value")) or "", content[0].get("type", "text/html")
+    summary = text(entry.get("summary"))
+    if summary:
+        return summary, entry.get("summary_detail", {}).get("type", "text/html")
+    return "", "text/plain"
+
+
+def story_from_entry(entry: Any, source: str, fetched_at: str) -> dict[str, Any]:
+    """The raw message for one feedparser entry (not yet validated)."""
+    guid = text(entry.get("id")) or text(entry.get("link")) or ""
+    body, body_type = _body(entry)
+    body_format = (
+        "text/html"
+        if body_type in ("text/html", "application/xhtml+xml") and _TAG.search(body)
+        else "text/plain"
+    )
+    message: dict[str, Any] = {
+        "schema_version": RAW_SCHEMA_VERSION,
+        "id": identity(source, guid),
+        "source": source,
+        "uri": text(entry.get("id")),
+        "url": text(entry.get("link")),
+        "headline": (text(entry.get("title")) or "").strip(),
+        "body": body.strip(),
+        "body_format": body_format,
+        "summary": text(entry.get("summary")) if entry.get("content") else None,
+        "byline": text(entry.get("author")),
+        "firstcreated": when_struct(entry.get("published_parsed") or entry.get("created_parsed"))
+        or when_struct(entry.get("updated_parsed")),
+        "versioncreated": when_struct(entry.get("updated_parsed") or entry.get("published_parsed")),
+        "fetched_at": fetched_at,
+        "categories": [
+            t["term"] for t in entry.get("tags") or [] if isinstance(t.get("term"), str) and t["term"]
+        ],
+    }
+    entry_language = language(entry.get("language"))
+    if entry_language:
+        message["language"] = entry_language
+    return message
+
+
+def parse(decoded: Decoded, source: str, origin: str, fetched_at: str, warnings: list[str]) -> Iterator[Item]:
+    document = xml_as_utf8(decoded.text)
+    screen(document)
+    fast = fastfeed.read(document, origin)
+    if fast is not None:
+        entries, fast_language = fast
+        yield from _stories(entries, language(fast_language), decoded, source, origin, fetched_at)
+        return
+    parsed = feedparser.parse(
+        io.BytesIO(document),
+        response_headers={"content-type": "application/xml; charset=utf-8", "content-location": origin},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    problem = parsed.get("bozo_exception")
+    if not parsed.entries:
+        if problem is not None:
+            raise FormatError(f"not a parseable RSS/Atom feed: {problem}")
+        if not parsed.get("version"):
+            raise FormatError("not an RSS or Atom feed (no channel, feed or items)")
+        return  # a well-formed feed that has no entries right now
+    if problem is not None:
+        warnings.append(f"feed is not well-formed XML, read leniently: {problem}")
+    yield from _stories(
+        parsed.entries, language(parsed.feed.get("language")), decoded, source, origin, fetched_at
+    )
+
+
+def _stories(
+    entries: list[Any], feed_language: str | None, decoded: Decoded, source: str, origin: str, fetched_at: str
+) -> Iterator[Item]:
+    for index, entry in enumerate(entries):
+        message = story_from_entry(entry, source, fetched_at)
+        if feed_language and "language" not in message:
+            message["language"] = feed_language
+        message["encoding"] = decoded.record()
+        yield checked(message, f"{origin}#entry-{index}", entry_payload(entry))

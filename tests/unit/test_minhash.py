@@ -1,0 +1,101 @@
+import random
+import re
+
+import numpy as np
+import pytest
+
+from pipeline import minhash
+
+
+def shingles(text, k=minhash.SHINGLE):
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + k]) for i in range(max(1, len(words) - k + 1))} if words else set()
+
+
+def jaccard(a, b):
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    rng = random.Random(7)
+    vocab = [
+        "".join(rng.choice("abcdefghijklmnoprstuvyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)
+    ]
+    out = []
+    for _ in range(60):
+        words = [rng.choice(vocab) for _ in range(300)]
+        cut = rng.randint(0, 250)
+        edited = (
+            words[:cut]
+            + [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
+            + words[cut + rng.randint(0, 60) :]
+        )
+        out.append((" ".join(words), " ".join(edited)))
+    return out
+
+
+def test_estimates_track_exact_jaccard(texts):
+    errors = [
+        minhash.similarity(minhash.signature(a), minhash.signature(b)) - jaccard(a, b) for a, b in texts
+    ]
+    assert abs(np.mean(errors)) < 0.02
+    assert np.sqrt(np.mean(np.square(errors))) < 0.06  # 128 bins: standard error <= 0.045
+
+
+def test_signatures_are_deterministic_and_batch_independent(texts):
+    flat = [t for pair in texts[:10] for t in pair] + [
+        "",
+        "two words",
+        "Русский текст, азербайджанский: Bakı",
+    ]
+    batch = minhash.signatures(flat)
+    assert batch == [minhash.signature(t) for t in flat]
+    assert all(len(s) == minhash.SIGNATURE_BYTES for s in batch if s is not None)
+
+
+def test_signature_values_are_pinned():
+    # Fixed arithmetic, no per-process seed: these bytes must never change, or signatures committed
+    # by earlier batches stop matching new ones (change them only with a migration that re-signs).
+    text = "The grain deal was extended for another four months, the United Nations said on Thursday."
+    assert minhash.signature(text)[:16].hex() == "8edcc0e9a6bf8577315013dee93548a7"
+
+
+def test_case_punctuation_and_spacing_do_not_matter():
+    a = minhash.signature("Grain ship leaves Odesa, officials say.")
+    assert a == minhash.signature("grain  ship\nleaves ODESA officials say")
+    assert minhash.similarity(a, minhash.signature("Grain ship leaves Izmail, officials say.")) < 0.5
+
+
+def test_texts_without_words_have_no_signature_and_short_texts_one_shingle():
+    assert minhash.signature("") is None and minhash.signature(" -- !! ") is None
+    short = minhash.signature("Kremlin says no")
+    assert minhash.similarity(short, minhash.signature("kremlin SAYS no.")) == 1.0
+    assert minhash.similarity(short, minhash.signature("Kremlin says yes")) == 0.0
+
+
+def test_lsh_bands_fit_the_signature():
+    for threshold in (0.2, 0.4, 0.5, 0.8, 1.0):
+        bands, rows = minhash.lsh_bands(threshold)
+        assert bands * rows <= minhash.BINS and bands >= 1 and rows >= 1
+    with pytest.raises(ValueError):
+        minhash.lsh_bands(0)
+
+
+def test_near_duplicate_pairs_respect_threshold_and_time_window(texts):
+    a, b = texts[0]
+    sigs = [minhash.signature(t) for t in (a, b, texts[1][0])]
+    expected = jaccard(a, b) >= 0.3
+    pairs = minhash.near_duplicate_pairs(sigs, 0.3)
+    assert ([0, 1] in pairs.tolist()) == expected
+    assert [0, 2] not in pairs.tolist() and [1, 2] not in pairs.tolist()
+    same = [sigs[0], sigs[0], sigs[0]]
+    times = np.array([0, 5, 100], np.int64)
+    assert minhash.near_duplicate_pairs(same, 0.5, times, window=10).tolist() == [[0, 1]]
+
+
+def test_connected_components_label_each_node_with_its_smallest_member():
+    pairs = np.array([[3, 4], [1, 3], [5, 6]])
+    assert minhash.connected_components(7, pairs).tolist() == [0, 1, 2, 1, 1, 5, 5]
+    assert minhash.connected_components(3, np.zeros((0, 2), np.intp)).tolist() == [0, 1, 2]
