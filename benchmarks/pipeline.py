@@ -2,7 +2,7 @@
 
     python -m benchmarks.pipeline [--sizes 100000,1000000] [--runners direct,prism,flink]
 
-Starts (or reuses) the local broker on --port, publishes synthetic ~4 KB stories to fresh topics,
+Starts (or reuses) the local broker unless --bootstrap-servers is given, publishes synthetic ~4 KB stories to fresh topics,
 and prints medians with the floor measured in the same run: a plain kafka-python consume of the
 same records plus a pyarrow write of them, no processing. Nothing here is a pass/fail test.
 """
@@ -30,6 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from connectors.publisher import ensure_topics
 from pipeline.dataset import Dataset
 from schemas import RAW_SCHEMA_VERSION, story_id
+from wirestream.broker import LocalBroker
 from wirestream.config import Config, load_config
 
 WORDS = [
@@ -257,6 +258,8 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma-separated: backfill,latency,runners")
     args = parser.parse_args()
     config = load_config(overrides={"bootstrap_servers": args.bootstrap_servers})
+    if args.bootstrap_servers is None:
+        LocalBroker(config).up()  # idempotent: reuses a running local broker
     skip = set(filter(None, args.skip.split(",")))
     print(f"machine: {os.cpu_count()} cores; bootstrap {config.bootstrap_servers}")
     if "backfill" not in skip:

@@ -14,6 +14,8 @@ its flags, so it is the canonical whenever it is in a group.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -91,7 +93,7 @@ class LoadCommitted:
     def __call__(self, window: tuple[int, int] | None = None) -> CommittedIndex:
         index = CommittedIndex()
         for path in self._files:
-            index.ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+            index.ids.update(_committed_ids(path, *_identity(path)))
             day = _partition_day(path)
             if window is not None and day is not None:
                 start = (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // timedelta(
@@ -103,19 +105,39 @@ class LoadCommitted:
         return index
 
 
-def _add_signed(index: CommittedIndex, path: str, window: tuple[int, int] | None) -> None:
+def _identity(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+# Committed files never change in place (a retry rewrites a file with a new mtime), so what one
+# holds is read once per process: a continuous run re-reads nothing it loaded for earlier batches.
+@functools.lru_cache(maxsize=8192)
+def _committed_ids(path: str, _size: int, _mtime_ns: int) -> tuple[str, ...]:
+    return tuple(pq.read_table(path, columns=["id"], partitioning=None).column("id").to_pylist())
+
+
+@functools.lru_cache(maxsize=2048)
+def _signed_rows(path: str, _size: int, _mtime_ns: int) -> tuple[dict[str, Any], ...]:
     names = set(pq.read_schema(path).names)
     stored = "minhash" in names
     columns = ["id", "duplicate_of", "cluster_id", "firstcreated", "kafka_timestamp", "fetched_at", "body"]
     columns = [c for c in columns if c in names and not (stored and c == "body")]
-    rows = pq.read_table(path, columns=columns + (["minhash"] if stored else [])).to_pylist()
-    rows = [r for r in rows if window is None or window[0] <= published_us(r) <= window[1]]
+    rows = pq.read_table(
+        path, columns=columns + (["minhash"] if stored else []), partitioning=None
+    ).to_pylist()
     missing = [r for r in rows if not r.get("minhash")]
     for row, signature in zip(
-        missing, minhash.signatures([r.get("body") or "" for r in missing]), strict=True
+        missing, minhash.signatures([r.pop("body", None) or "" for r in missing]), strict=True
     ):
         row["minhash"] = signature
-    for row in rows:
+    return tuple(rows)
+
+
+def _add_signed(index: CommittedIndex, path: str, window: tuple[int, int] | None) -> None:
+    for row in _signed_rows(path, *_identity(path)):
+        if window is not None and not window[0] <= published_us(row) <= window[1]:
+            continue
         if row["minhash"] and len(row["minhash"]) == minhash.SIGNATURE_BYTES:
             index.add(
                 row["id"],

@@ -6,6 +6,7 @@ and adds the two helpers every producer and consumer needs (stable ids, full val
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 __all__ = [
@@ -60,8 +62,27 @@ def story_id(source: str, guid_or_url: str) -> str:
     return digest[:32]
 
 
+@cache
+def _fast_validator() -> Any:
+    """The same schema compiled by fastjsonschema: ~20x faster on the valid stories that dominate.
+
+    Only a pass is trusted; a failure is re-checked by jsonschema, which lists every problem.
+    """
+    schema = copy.deepcopy(raw_schema())
+    # The keywords the contract uses mean the same in draft 7, which fastjsonschema compiles.
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(
+        schema, formats={"date-time": lambda v: not isinstance(v, str) or _is_rfc3339(v)}
+    )
+
+
 def validate_raw(message: Any) -> list[str]:
     """Every problem with a raw message, as readable strings; empty when valid."""
+    try:
+        _fast_validator()(message)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass
     if not isinstance(message, dict):
         return [f"message must be a JSON object, got {type(message).__name__}"]
     problems = []
