@@ -7,6 +7,7 @@ run reads exactly what it will record in its manifest: the basis of the exactly-
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -169,6 +170,9 @@ class _ReadPartition(beam.DoFn):
         tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
         watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
     ):
+        yield from self._read(element, tracker, watermark)
+
+    def _read(self, element: OffsetRange, tracker: Any, watermark: Any) -> Iterator[TimestampedValue]:
         assert self._consumer is not None
         restriction = tracker.current_restriction()
         tp = TopicPartition(element.topic, element.partition)
@@ -216,7 +220,7 @@ class _ReadPartitionForever(_ReadPartition):
         tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
         watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
     ):
-        yield from super().process(element, tracker, watermark)
+        yield from self._read(element, tracker, watermark)
 
 
 class ReadKafkaStories(beam.PTransform):
