@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,3 +103,25 @@ def text(value: Any) -> str | None:
 
 class FormatError(ValueError):
     """A whole document that cannot be read as its format; the reason says why."""
+
+
+def json_items(
+    items: list[Any],
+    where: Callable[[int], str],
+    source: str,
+    decoded: Any,
+    wrong_types: Callable[[dict[str, Any]], list[str]],
+    to_story: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Iterator[Item]:
+    """One raw story (or dead letter with the reasons) per item of a JSON document."""
+    for index, item in enumerate(items):
+        payload = entry_payload(item)
+        wrong = [f"item is a {type(item).__name__}, not an object"] if not isinstance(item, dict) else []
+        wrong = wrong or wrong_types(item)
+        if wrong:
+            body = payload()
+            yield dead("dl:" + digest(body)[:32], source, where(index), "; ".join(wrong), body)
+            continue
+        message = to_story(item)
+        message["encoding"] = decoded.record()
+        yield checked(message, where(index), payload)

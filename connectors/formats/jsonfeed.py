@@ -9,11 +9,8 @@ from connectors.delivery import Item
 from connectors.encoding import Decoded
 from connectors.formats.common import (
     FormatError,
-    checked,
-    dead,
-    digest,
-    entry_payload,
     identity,
+    json_items,
     language,
     text,
     when,
@@ -95,15 +92,11 @@ def parse(document: Any, decoded: Decoded, source: str, origin: str, fetched_at:
     if not isinstance(items, list):
         raise FormatError("JSON Feed without an 'items' list")
     feed_language = language(document.get("language"))
-    for index, item in enumerate(items):
-        where = f"{origin}#items[{index}]"
-        payload = entry_payload(item)
-        wrong = [f"item is a {type(item).__name__}, not an object"] if not isinstance(item, dict) else []
-        wrong = wrong or _wrong_types(item)
-        if wrong:
-            body = payload()
-            yield dead("dl:" + digest(body)[:32], source, where, "; ".join(wrong), body)
-            continue
-        message = story_from_item(item, source, fetched_at, feed_language)
-        message["encoding"] = decoded.record()
-        yield checked(message, where, payload)
+    yield from json_items(
+        items,
+        lambda index: f"{origin}#items[{index}]",
+        source,
+        decoded,
+        _wrong_types,
+        lambda item: story_from_item(item, source, fetched_at, feed_language),
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 from connectors.delivery import Item
 from connectors.encoding import Decoded
-from connectors.formats.common import checked, dead, digest, entry_payload, identity, language, text, when
+from connectors.formats.common import identity, json_items, language, text, when
 from schemas import RAW_SCHEMA_VERSION
 
 # Keys only ninjs uses (a hand-written raw message has body/headline instead).
@@ -126,15 +126,11 @@ def story_from_item(item: dict[str, Any], source: str, fetched_at: str) -> dict[
 
 def parse(document: Any, decoded: Decoded, source: str, origin: str, fetched_at: str) -> Iterator[Item]:
     items = document if isinstance(document, list) else [document]
-    for index, item in enumerate(items):
-        where = f"{origin}[{index}]" if isinstance(document, list) else origin
-        payload = entry_payload(item)
-        wrong = [f"item is a {type(item).__name__}, not an object"] if not isinstance(item, dict) else []
-        wrong = wrong or _wrong_types(item)
-        if wrong:
-            body = payload()
-            yield dead("dl:" + digest(body)[:32], source, where, "; ".join(wrong), body)
-            continue
-        message = story_from_item(item, source, fetched_at)
-        message["encoding"] = decoded.record()
-        yield checked(message, where, payload)
+    yield from json_items(
+        items,
+        lambda index: f"{origin}[{index}]" if isinstance(document, list) else origin,
+        source,
+        decoded,
+        _wrong_types,
+        lambda item: story_from_item(item, source, fetched_at),
+    )
