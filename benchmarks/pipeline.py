@@ -68,8 +68,10 @@ WORDS = [
 
 
 def synthetic(index: int, size: int = 4096) -> bytes:
+    """A ~4 KB story shaped like wire copy: paragraphs of about forty words."""
     words = [WORDS[(index * 31 + k * 17 + k * k) % len(WORDS)] for k in range(size // 7)]
-    body = f"Story {index}. " + " ".join(words)
+    paragraphs = [" ".join(words[i : i + 40]) + "." for i in range(0, len(words), 40)]
+    body = f"Story {index}.\n\n" + "\n\n".join(paragraphs)
     message = {
         "schema_version": RAW_SCHEMA_VERSION,
         "id": story_id("bench", str(index)),

@@ -159,6 +159,12 @@ _CALL_TO_ACTION = re.compile(
     r"подпис\w+|наш (канал|телеграм)|abunə ol\w*|kanalımız\w*",
     re.IGNORECASE,
 )
+# Every alternative of _COOKIE and _CALL_TO_ACTION contains one of these (lower case).
+_BANNER_WORDS = (
+    "cookie", "куки", "subscri", "sign ", "log in", "newsletter", "inbox", "download", "notification",
+    "free article", "unlimited", "support", "become a", "donate", "channel", "blocker", "disable your",
+    "whitelist", "подпис", "наш ", "abunə", "kanalımız",
+)  # fmt: skip
 # A banner addresses the reader: in the second person, or with an imperative.
 _IMPERATIVE = re.compile(
     r"^(subscribe|support|become|sign up|sign in|log in|donate|join|download|get|register|install|enable|"
@@ -388,6 +394,10 @@ def _reads_like_reporting(line: str) -> bool:
     return line[:1] in "\"'«" or bool(_REPORTING.search(line))
 
 
+def _mentions_banner_words(lowered: str) -> bool:
+    return any(word in lowered for word in _BANNER_WORDS)
+
+
 def _is_furniture(line: str) -> bool:
     words = len(line.split())
     bare = line.strip(" |•·>»-–—*#")
@@ -401,12 +411,14 @@ def _is_furniture(line: str) -> bool:
         return True
     if words <= 12 and len(_BREADCRUMB.split(line)) >= 3 and not _ends_sentence(line):
         return all(len(part.split()) <= 3 for part in _BREADCRUMB.split(line))
+    # Most paragraphs mention neither cookies nor a call to action: a substring scan rules them out
+    # before any of the (much slower) case-insensitive patterns runs.
     if (
         words <= 45
-        and not _reads_like_reporting(line)
-        and (_SITE_VOICE.search(line) or _IMPERATIVE.match(line))
+        and _mentions_banner_words(line.lower())
+        and (_COOKIE.search(line) or _CALL_TO_ACTION.search(line))
     ):
-        return bool(_COOKIE.search(line) or _CALL_TO_ACTION.search(line))
+        return not _reads_like_reporting(line) and bool(_SITE_VOICE.search(line) or _IMPERATIVE.match(line))
     return False
 
 
@@ -419,7 +431,8 @@ def _is_widget_item(line: str) -> bool:
 
 
 def _is_headline_copy(line: str, head_key: str) -> bool:
-    if not head_key:
+    # A copy of the headline (perhaps with "| Site") is never much longer than the headline.
+    if not head_key or len(line) > 2 * len(head_key) + 60:
         return False
     key = _key(line)
     if key == head_key:

@@ -40,7 +40,12 @@ def _config(args: argparse.Namespace, **extra: Any) -> Config:
         "bootstrap_servers": getattr(args, "bootstrap_servers", None),
         **extra,
     }
-    return load_config(args.config, overrides)
+    config = load_config(args.config, overrides)
+    from connectors.observability import protect_secrets
+
+    # Every command: kafka-python logs its whole configuration, passwords included, at DEBUG.
+    protect_secrets(config.sasl_password, config.ssl_password, config.broker_sasl_password)
+    return config
 
 
 def build_parser() -> argparse.ArgumentParser:
