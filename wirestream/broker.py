@@ -67,6 +67,7 @@ class LocalBroker:
         self.sasl_port: int | None = sasl_port or None
         self.sasl_bootstrap = f"127.0.0.1:{sasl_port}" if sasl_port else None
         self.credentials_file = self.home / "sasl-credentials.json"
+        self.controller_port = config.broker_controller_port or config.broker_port + 1
 
     def status(self) -> BrokerStatus:
         pid = self._pid()
@@ -211,7 +212,7 @@ class LocalBroker:
         sasl_listener, sasl_config = self._sasl_properties()
         text = (
             template.replace("${PORT}", str(self.config.broker_port))
-            .replace("${CONTROLLER_PORT}", str(self.config.broker_controller_port))
+            .replace("${CONTROLLER_PORT}", str(self.controller_port))
             .replace("${DATA_DIR}", str(self.data_dir))
             .replace("${SASL_LISTENER}", sasl_listener)
             .replace("${SASL_CONFIG}", sasl_config)
@@ -244,6 +245,11 @@ class LocalBroker:
             raise UserError(
                 f"port {self.config.broker_port} is already in use by another process; "
                 "choose another with --port or WIRESTREAM_BROKER_PORT"
+            )
+        if _port_open(self.controller_port):
+            raise UserError(
+                f"port {self.controller_port} (the KRaft controller) is already in use by another process; "
+                "choose another with WIRESTREAM_BROKER_CONTROLLER_PORT (default: broker port + 1)"
             )
         if self.sasl_port and _port_open(self.sasl_port):
             raise UserError(

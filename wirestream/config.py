@@ -63,7 +63,9 @@ class Config:
     state_dir: str = doc("Connector state, local broker data and logs.", default_factory=_default_state_dir)
     cache_dir: str = doc("Downloaded jars and built binaries.", default_factory=_default_cache_dir)
     broker_port: int = doc("Port of the local broker started by `wirestream kafka up`.", default=9092)
-    broker_controller_port: int = doc("KRaft controller port of the local broker.", default=9093)
+    broker_controller_port: int | None = doc(
+        "KRaft controller port of the local broker; default broker_port + 1.", default=None
+    )
     broker_data_dir: str | None = doc("Local broker data; default <state_dir>/kafka/data.", default=None)
     broker_heap: str = doc("JVM heap of the local broker.", default="768m")
     broker_sasl_port: int | None = doc(
