@@ -34,7 +34,7 @@ class Summary:
             f"  unique             {self.unique_stories}",
             f"  syndicated copies  {self.duplicates_flagged}  (kept, duplicate_of set)",
             f"duplicates dropped   {self.duplicates_dropped}  (same story id delivered again)",
-            f"dead letters         {self.dead_letters}",
+            f"dead letters         {self.dead_letters}  (failed the contract in the pipeline; see dead_letters/)",
             "stories per topic",
         ]
         out += [
