@@ -228,13 +228,12 @@ def cluster_stories(
     return verdicts
 
 
-def apply_verdict(story_id: str, joined: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """The row of one story id with its verdict applied: empty when the verdict drops it."""
-    rows, verdicts = joined["row"], joined["verdict"]
-    if not rows or not verdicts or not verdicts[0].keep:
+def apply_verdict(row: dict[str, Any], verdicts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The row with its story's verdict applied: empty when the verdict drops it."""
+    verdict = verdicts.get(row["id"])
+    if verdict is None or not verdict.keep:
         return []
-    verdict = verdicts[0]
-    return [{**rows[0], "duplicate_of": verdict.duplicate_of, "cluster_id": verdict.cluster_id}]
+    return [{**row, "duplicate_of": verdict.duplicate_of, "cluster_id": verdict.cluster_id}]
 
 
 class _ClusterStories(beam.DoFn):
@@ -300,12 +299,6 @@ class DeduplicateStories(beam.PTransform):
                 tuple[str, Any]
             )
         )
-        return (
-            {
-                "row": signed
-                | "KeyRowsById" >> beam.Map(lambda r: (r["id"], r)).with_output_types(tuple[str, Any]),
-                "verdict": verdicts,
-            }
-            | "JoinVerdicts" >> beam.CoGroupByKey()
-            | "ApplyVerdicts" >> beam.FlatMapTuple(apply_verdict)
-        )
+        # Verdicts are small (id -> canonical, cluster): a side input joins them without shuffling
+        # the full rows a second time.
+        return signed | "ApplyVerdicts" >> beam.FlatMap(apply_verdict, beam.pvalue.AsDict(verdicts))
