@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,11 @@ def publish_raw(config: Config, stories: list[dict], timestamp_ms: int | None = 
     acked = [story_id for story_id, future in futures if future.get(timeout=60)]
     producer.close()
     return acked
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 60.0, what: str = "condition") -> None:
+    """Poll with a deadline instead of sleeping a fixed time."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        time.sleep(0.2)

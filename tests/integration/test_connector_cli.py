@@ -8,12 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import yaml
 
-from tests.conftest import env_for, wirestream
+from tests.conftest import env_for, wait_for, wirestream
 from tests.integration.test_connector_feeds import read_topic, rss
 from wirestream.localhttp import serve_folder
 
@@ -30,13 +29,6 @@ def metric_total(port: int, name: str) -> float:
     except OSError:
         return -1.0
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
-
-
-def wait_for(condition, timeout_s: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_continuous_feeds_with_metrics_json_logs_sigterm_and_status(kafka_config, tmp_path):

@@ -18,7 +18,7 @@ from kafka import KafkaProducer
 
 from pipeline.dataset import Dataset
 from pipeline.run import run_until_caught_up
-from tests.conftest import env_for, publish_raw, raw_story
+from tests.conftest import env_for, publish_raw, raw_story, wait_for
 
 
 def committed_ids(output: Path) -> list[str]:
@@ -37,15 +37,6 @@ def start_continuous(config, output: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_new_stories_become_visible_without_restart_and_sigterm_stops_cleanly(kafka_config, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import apache_beam as beam
@@ -10,7 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.kafka_source import UNBOUNDED, OffsetRange, ReadKafkaStories
 from pipeline.runners import runner_options
-from tests.conftest import publish_raw, raw_story
+from tests.conftest import publish_raw, raw_story, wait_for
 
 
 class _Append(beam.DoFn):
@@ -24,15 +23,6 @@ class _Append(beam.DoFn):
 
 def lines(path: Path) -> set[str]:
     return set(path.read_text().splitlines()) if path.exists() else set()
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def test_unbounded_read_keeps_up_with_new_records_on_prism(kafka_config, tmp_path):
@@ -50,10 +40,10 @@ def test_unbounded_read_keeps_up_with_new_records_on_prism(kafka_config, tmp_pat
     )
     result = pipeline.run()
     try:
-        assert wait_for(lambda: len(lines(seen)) == 6, 120), lines(seen)
+        wait_for(lambda: len(lines(seen)) == 6, 120, "the records published before the start")
         publish_raw(kafka_config, [raw_story(i) for i in range(6, 10)])
         # Records published after the pipeline started arrive without a restart: the restrictions
         # checkpoint themselves (defer_remainder) and the runner resumes them.
-        assert wait_for(lambda: len(lines(seen)) == 10, 120), lines(seen)
+        wait_for(lambda: len(lines(seen)) == 10, 120, "the records published after the start")
     finally:
         result.cancel()
