@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO_OUTPUT ?= wirestream-demo-output
-CACHE ?= $(or $(WIRESTREAM_CACHE_DIR),$(HOME)/.cache/wirestream)
+CACHE ?= $(or $(WIRESTREAM_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wirestream)
 # The Prism binary and the Flink job server are built for the Beam version pyproject.toml pins.
 BEAM_VERSION := $(shell sed -n 's/.*"apache-beam==\([0-9.]*\)".*/\1/p' pyproject.toml)
 

@@ -33,38 +33,14 @@ from schemas import RAW_SCHEMA_VERSION, story_id
 from wirestream.broker import LocalBroker
 from wirestream.config import Config, load_config
 
-WORDS = [
-    "minister",
-    "talks",
-    "ceasefire",
-    "grain",
-    "corridor",
-    "exports",
-    "port",
-    "shipment",
-    "sanctions",
-    "energy",
-    "pipeline",
-    "delegation",
-    "agreement",
-    "parliament",
-    "election",
-    "observers",
-    "referendum",
-    "region",
-    "border",
-    "troops",
-    "aid",
-    "package",
-    "officials",
-    "statement",
-    "negotiations",
-    "prisoners",
-    "exchange",
-    "court",
-    "verdict",
-    "embassy",
-]
+# Mostly ordinary words with a sprinkling of the coverage's vocabulary, as in real wire copy.
+_VOCABULARY = (
+    "the of and to in a said on for that with was as by at from is it he his were which be this has "
+    "have but not are an had they their its after also been more one two new would who will year "
+    "people government officials week told city country state president minister talks ceasefire "
+    "grain corridor exports port shipment sanctions energy pipeline delegation agreement parliament"
+)
+WORDS = _VOCABULARY.split()
 
 
 def synthetic(index: int, size: int = 4096) -> bytes:
