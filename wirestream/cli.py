@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     load = commands.add_parser("load", help="load committed batches into a warehouse table, idempotently")
     load.add_argument("warehouse", choices=["duckdb"])
     load.add_argument("--db", required=True, metavar="FILE", help="DuckDB database file")
-    load.add_argument("--output", required=True, metavar="DIR", help="dataset folder")
+    load.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
+    load.add_argument("--config", metavar="FILE", help="YAML config; every key can be overridden by WIRESTREAM_<KEY>")
     load.add_argument("--table", default="stories", help="target table (default stories)")
     load.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
 
@@ -241,7 +242,8 @@ def cmd_manifests(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from wirestream.warehouse import load_duckdb
 
-    report = load_duckdb(args.output, args.db, args.table)
+    output = _output(args, load_config(args.config))
+    report = load_duckdb(output, args.db, args.table)
     if not report.batches:
         print(f"{args.db}: {args.table} is up to date; nothing to load")
     else:
