@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("warehouse", choices=["duckdb"])
     load.add_argument("--db", required=True, metavar="FILE", help="DuckDB database file")
     load.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
-    load.add_argument("--config", metavar="FILE", help="YAML config; every key can be overridden by WIRESTREAM_<KEY>")
+    load.add_argument(
+        "--config", metavar="FILE", help="YAML config; every key can be overridden by WIRESTREAM_<KEY>"
+    )
     load.add_argument("--table", default="stories", help="target table (default stories)")
     load.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
 
