@@ -11,6 +11,8 @@ offsets, that fired it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -115,7 +117,13 @@ class Taxonomy:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The compiled automaton does not pickle; rebuilding from the spec is small and version-proof.
-        return (build_taxonomy, (self.spec,))
+        return (_from_spec_text, (json.dumps(self.spec, sort_keys=True, default=str),))
+
+
+@functools.lru_cache(maxsize=8)
+def _from_spec_text(text: str) -> Taxonomy:
+    """Rebuild once per process: every batch of a continuous run unpickles the same taxonomy."""
+    return build_taxonomy(json.loads(text))
 
 
 def _compile(phrase: str) -> tuple[str, int, re.Pattern[str] | None]:
@@ -213,9 +221,14 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         text = Path(path).read_text("utf-8")
         where = str(path)
     try:
-        return build_taxonomy(yaml.safe_load(text))
+        return _parsed(text)
     except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
         raise ValueError(f"{where}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str) -> Taxonomy:
+    return build_taxonomy(yaml.safe_load(text))
 
 
 def _capitalised(text: str) -> bool:
