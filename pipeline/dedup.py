@@ -228,10 +228,29 @@ def cluster_stories(
     return verdicts
 
 
+def first_deliveries(stories: Iterable[Summary]) -> list[Summary]:
+    """One summary per story id: the delivery read first from Kafka, as `first_delivery` picks rows."""
+    best: dict[str, Summary] = {}
+    for summary in stories:
+        current = best.get(summary[1])
+        # order = (published, kafka timestamp, partition, offset, id): compare the Kafka part.
+        if current is None or summary[0][1:4] < current[0][1:4]:
+            best[summary[1]] = summary
+    return list(best.values())
+
+
+def _delivery(row: dict[str, Any]) -> tuple[int, int]:
+    return (row.get("kafka_partition") or 0, row.get("kafka_offset") or 0)
+
+
 def apply_verdict(row: dict[str, Any], verdicts: dict[str, Any]) -> list[dict[str, Any]]:
-    """The row with its story's verdict applied: empty when the verdict drops it."""
-    verdict = verdicts.get(row["id"])
-    if verdict is None or not verdict.keep:
+    """The row with its story's verdict applied: empty when the verdict drops it, or when the row is
+    a later delivery of a story whose first delivery is kept."""
+    entry = verdicts.get(row["id"])
+    if entry is None:
+        return []
+    verdict, delivery = entry
+    if not verdict.keep or _delivery(row) != delivery:
         return []
     return [{**row, "duplicate_of": verdict.duplicate_of, "cluster_id": verdict.cluster_id}]
 
@@ -243,12 +262,14 @@ class _ClusterStories(beam.DoFn):
         self._lookback = lookback
 
     def process(self, element: tuple[str, Iterable[Summary]]):  # type: ignore[no-untyped-def]
-        stories = list(element[1])
+        stories = first_deliveries(element[1])
         margin = self._lookback // timedelta(microseconds=1)
         times = [s[2] for s in stories]
         committed = self._load((min(times) - margin, max(times) + margin))
         verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
-        yield from verdicts.items()
+        kept = {s[1]: (s[0][2], s[0][3]) for s in stories}
+        for story, verdict in verdicts.items():
+            yield story, (verdict, kept[story])
 
 
 class DeduplicateStories(beam.PTransform):
@@ -283,10 +304,8 @@ class DeduplicateStories(beam.PTransform):
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         signed = (
             rows
-            # Keys are typed as str so every runner groups on a standard coder (Prism needs one).
-            | "KeyById" >> beam.Map(lambda r: (r["id"], r)).with_output_types(tuple[str, Any])
-            | "GroupById" >> beam.GroupByKey()
-            | "KeepFirstDelivery" >> beam.MapTuple(lambda _id, group: first_delivery(group))
+            # Re-deliveries are signed too (they are rare); the clustering step keeps the first
+            # delivery of each id, so full rows cross only one shuffle (in the Parquet writer).
             | "BatchForSigning" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
             | "Sign" >> beam.FlatMap(sign_rows)
         )
