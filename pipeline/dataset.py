@@ -60,6 +60,7 @@ class Dataset:
         self.root = Path(root)
         self.manifest_dir = self.root / "_manifests"
         self.staging_root = self.root / "_staging"
+        self._parsed: dict[str, dict[str, Any]] = {}
 
     @contextlib.contextmanager
     def lock(self, wait: bool = False) -> Iterator[None]:
@@ -80,9 +81,13 @@ class Dataset:
     def manifests(self) -> list[dict[str, Any]]:
         if not self.manifest_dir.is_dir():
             return []
+        # A manifest never changes once renamed into place, so each is parsed once per Dataset:
+        # one run asks for them several times (recover, offsets, next batch, live files).
         found = []
         for path in sorted(self.manifest_dir.glob("batch-*.json")):
-            found.append(json.loads(path.read_text("utf-8")))
+            if path.name not in self._parsed:
+                self._parsed[path.name] = json.loads(path.read_text("utf-8"))
+            found.append(self._parsed[path.name])
         return sorted(found, key=lambda m: m["batch"])
 
     def next_batch(self) -> int:

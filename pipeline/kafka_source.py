@@ -6,6 +6,7 @@ run reads exactly what it will record in its manifest: the basis of the exactly-
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,19 @@ class OffsetRange:
         return max(0, self.stop - self.start)
 
 
+@contextlib.contextmanager
+def _partitions_of(
+    client_options: dict[str, Any], topic: str
+) -> Iterator[tuple[KafkaConsumer, list[TopicPartition]]]:
+    """A short-lived consumer for offset look-ups, and the topic's partitions (empty if no topic)."""
+    consumer = KafkaConsumer(**client_options, enable_auto_commit=False, request_timeout_ms=30000)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        yield consumer, [TopicPartition(topic, p) for p in sorted(partitions)]
+    finally:
+        consumer.close()
+
+
 def plan_ranges(
     client_options: dict[str, Any], topic: str, committed: dict[int, int], max_records: int | None = None
 ) -> tuple[list[OffsetRange], list[str]]:
@@ -51,16 +65,11 @@ def plan_ranges(
     A partition whose committed position fell below the log start (retention deleted records that
     were never processed) is read from the log start and reported: that loss happened in Kafka.
     """
-    consumer = KafkaConsumer(**client_options, enable_auto_commit=False, request_timeout_ms=30000)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
+    with _partitions_of(client_options, topic) as (consumer, tps):
+        if not tps:
             return [], [f"topic {topic} does not exist yet"]
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = consumer.end_offsets(tps)
         begins = consumer.beginning_offsets(tps)
-    finally:
-        consumer.close()
     ranges, warnings = [], []
     budget = max_records
     for tp in tps:
@@ -84,12 +93,9 @@ def ranges_for_times(
     client_options: dict[str, Any], topic: str, since: datetime, until: datetime | None
 ) -> list[OffsetRange]:
     """Offsets of the records Kafka appended (or producers stamped) within [since, until)."""
-    consumer = KafkaConsumer(**client_options, enable_auto_commit=False, request_timeout_ms=30000)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
+    with _partitions_of(client_options, topic) as (consumer, tps):
+        if not tps:
             return []
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = consumer.end_offsets(tps)
 
         def resolve(moment: datetime | None) -> dict[TopicPartition, int]:
@@ -99,8 +105,6 @@ def ranges_for_times(
             return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
 
         starts, stops = resolve(since), resolve(until)
-    finally:
-        consumer.close()
     return [OffsetRange(topic, tp.partition, starts[tp], stops[tp]) for tp in tps if stops[tp] > starts[tp]]
 
 

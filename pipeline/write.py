@@ -51,12 +51,16 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Schema, so
     return table.num_rows
 
 
-class _WriteDataFile(beam.DoFn):
+class _WriteFiles(beam.DoFn):
+    """Where a batch's files go: its staging folder, its batch number and (for backfills) its part."""
+
     def __init__(self, staging: str, batch: int, part: int) -> None:
         self._staging = staging
         self._batch = batch
         self._part = part
 
+
+class _WriteDataFile(_WriteFiles):
     def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
         route, rows = element
         partition, _, shard_text = route.rpartition("/")
@@ -66,12 +70,7 @@ class _WriteDataFile(beam.DoFn):
         yield (str(path), count)
 
 
-class _WriteDeadLetters(beam.DoFn):
-    def __init__(self, staging: str, batch: int, part: int) -> None:
-        self._staging = staging
-        self._batch = batch
-        self._part = part
-
+class _WriteDeadLetters(_WriteFiles):
     def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
         path = Path(self._staging) / "dead_letters" / f"batch-{self._batch:06d}-{self._part:04d}.parquet"
         letters = [dict(d, story_id=d.get("story_id") or "") for d in element[1]]
