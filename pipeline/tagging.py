@@ -321,19 +321,14 @@ def tag_text(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any
             bound += hit[0].weight * (title_weight if hit[1] == 0 else 1.0)
         if bound < threshold:
             continue  # even every hit together falls short: skip the overlap bookkeeping
-        hits.sort(key=_strongest_first)
-        blocked = [(f, s, e) for phrase, f, s, e in excluded if phrase.topic == index] if excluded else []
-        counted = []
+        exclusions = [(f, s, e) for phrase, f, s, e in excluded if phrase.topic == index] if excluded else []
+        counted = _count(hits, exclusions)
+        counted.sort(key=_strongest_first)  # the sum in one fixed order, whatever the text's order
         score = 0.0
-        for hit in hits:
-            _phrase, field_index, start, end = hit
-            if blocked and any(f == field_index and s < end and start < e for f, s, e in blocked):
-                continue
-            blocked.append((field_index, start, end))
-            counted.append(hit)
-            score += hit[0].weight * (title_weight if field_index == 0 else 1.0)
+        for hit in counted:
+            score += hit[0].weight * (title_weight if hit[1] == 0 else 1.0)
         if score >= threshold:
-            counted.sort(key=lambda h: (h[1], h[2]))
+            counted.sort(key=_in_text_order)
             tags.append(
                 {
                     "topic": topic.id,
@@ -348,6 +343,40 @@ def tag_text(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any
             )
     tags.sort(key=lambda t: (-t["score"], t["topic"]))
     return tags
+
+
+def _count(hits: list[_Hit], exclusions: list[tuple[int, int, int]]) -> list[_Hit]:
+    """The hits that count: of overlapping hits the strongest first, none overlapping an exclusion.
+
+    Hits are taken in runs of mutually overlapping ones, in text order; hits of different runs never
+    overlap, so choosing strongest-first inside each run is the same as across all hits, without
+    comparing every pair (a long story repeating its topic's words has hundreds of hits).
+    """
+    counted: list[_Hit] = []
+    hits.sort(key=_in_text_order)
+    run: list[_Hit] = []
+    run_field, run_end = -1, -1
+    for hit in [*hits, None]:
+        if hit is not None and hit[1] == run_field and hit[2] < run_end:
+            run.append(hit)
+            run_end = max(run_end, hit[3])
+            continue
+        if len(run) == 1 and not exclusions:
+            counted.append(run[0])
+        elif run:
+            blocked = [e for e in exclusions if e[0] == run_field]
+            for candidate in sorted(run, key=_strongest_first):
+                _phrase, field_index, start, end = candidate
+                if not any(s < end and start < e for _f, s, e in blocked):
+                    blocked.append((field_index, start, end))
+                    counted.append(candidate)
+        if hit is not None:
+            run, run_field, run_end = [hit], hit[1], hit[3]
+    return counted
+
+
+def _in_text_order(hit: _Hit) -> tuple[int, int]:
+    return (hit[1], hit[2])
 
 
 def _strongest_first(hit: _Hit) -> tuple[float, int, int, int]:
