@@ -2,7 +2,8 @@
 
     python -m benchmarks.pipeline [--sizes 100000,1000000] [--runners direct,prism,flink]
 
-Starts (or reuses) the local broker unless --bootstrap-servers is given, publishes synthetic ~4 KB stories to fresh topics,
+Starts (or reuses) the local broker unless --bootstrap-servers is given, publishes synthetic ~4 KB stories to fresh topics
+(each its own Zipf-distributed text; 1 in 20 a republished copy, so dedup does real work),
 and prints medians with the floor measured in the same run: a plain kafka-python consume of the
 same records plus a pyarrow write of them, no processing. Nothing here is a pass/fail test.
 """
@@ -23,6 +24,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -33,21 +35,43 @@ from schemas import RAW_SCHEMA_VERSION, story_id
 from wirestream.broker import LocalBroker
 from wirestream.config import Config, load_config
 
-# Mostly ordinary words with a sprinkling of the coverage's vocabulary, as in real wire copy.
-_VOCABULARY = (
+# Ordinary words first (they take most of the text, as in real copy), then the coverage's
+# vocabulary, then invented words standing for the long tail of names and rarer words.
+_COMMON = (
     "the of and to in a said on for that with was as by at from is it he his were which be this has "
     "have but not are an had they their its after also been more one two new would who will year "
     "people government officials week told city country state president minister talks ceasefire "
     "grain corridor exports port shipment sanctions energy pipeline delegation agreement parliament"
 )
-WORDS = _VOCABULARY.split()
+_VOCABULARY = _COMMON.split()
+_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+_TAIL = [
+    _SYLLABLES[i % 70] + _SYLLABLES[(i // 70) % 70] + _SYLLABLES[(i * 7) % 70][: 1 + i % 2]
+    for i in range(5000)
+]
+WORDS = np.array(_VOCABULARY + _TAIL)
+# Word frequencies fall with rank as in natural text (Zipf); syndication: every 20th story is a
+# republished copy (new id, new headline, a changed first paragraph) of a story published earlier.
+_ZIPF = np.cumsum(1.0 / np.arange(1, len(WORDS) + 1))
+_ZIPF /= _ZIPF[-1]
+COPY_EVERY = 20
+
+
+def _body(index: int, size: int) -> str:
+    rng = np.random.default_rng(index)
+    words = WORDS[np.searchsorted(_ZIPF, rng.random(size // 5))].tolist()
+    paragraphs = [" ".join(words[i : i + 40]) + "." for i in range(0, len(words), 40)]
+    return "\n\n".join(paragraphs)
 
 
 def synthetic(index: int, size: int = 4096) -> bytes:
-    """A ~4 KB story shaped like wire copy: paragraphs of about forty words."""
-    words = [WORDS[(index * 31 + k * 17 + k * k) % len(WORDS)] for k in range(size // 7)]
-    paragraphs = [" ".join(words[i : i + 40]) + "." for i in range(0, len(words), 40)]
-    body = f"Story {index}.\n\n" + "\n\n".join(paragraphs)
+    """A ~4 KB story shaped like wire copy: paragraphs of about forty words, each story its own
+    text except the 1 in `COPY_EVERY` that republishes an earlier one."""
+    if index % COPY_EVERY == COPY_EVERY - 1:
+        original = _body(index - 7, size)
+        body = f"Republished {index}: as reported earlier.\n\n" + original.split("\n\n", 1)[-1]
+    else:
+        body = f"Story {index}.\n\n" + _body(index, size)
     message = {
         "schema_version": RAW_SCHEMA_VERSION,
         "id": story_id("bench", str(index)),

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline import minhash
+from pipeline.rows import StoryRow
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -51,8 +52,7 @@ _US_PER_DAY = 86_400_000_000
 
 def published_us(row: dict[str, Any]) -> int:
     """Publication time in UTC microseconds, as the dataset partitions it (0 when unknown)."""
-    moment = row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at") or _EPOCH
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return _micros(row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at"))
 
 
 @dataclass
@@ -148,11 +148,16 @@ def _add_signed(index: CommittedIndex, path: str, window: tuple[int, int] | None
             )
 
 
+def _micros(moment: datetime | None) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1) if moment else 0
+
+
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:
-    seen = row.get("firstcreated") or row.get("kafka_timestamp") or _EPOCH
+    """(seen, Kafka time, partition, offset, id): times in UTC microseconds, so summaries cross a
+    shuffle as plain integers."""
     return (
-        seen,
-        row.get("kafka_timestamp") or _EPOCH,
+        _micros(row.get("firstcreated") or row.get("kafka_timestamp")),
+        _micros(row.get("kafka_timestamp")),
         row.get("kafka_partition") or 0,
         row.get("kafka_offset") or 0,
         row["id"],
@@ -249,10 +254,10 @@ def apply_verdict(row: dict[str, Any], verdicts: dict[str, Any]) -> list[dict[st
     entry = verdicts.get(row["id"])
     if entry is None:
         return []
-    verdict, delivery = entry
-    if not verdict.keep or _delivery(row) != delivery:
+    keep, duplicate_of, cluster_id, partition, offset = entry
+    if not keep or _delivery(row) != (partition, offset):
         return []
-    return [{**row, "duplicate_of": verdict.duplicate_of, "cluster_id": verdict.cluster_id}]
+    return [{**row, "duplicate_of": duplicate_of, "cluster_id": cluster_id}]
 
 
 class _ClusterStories(beam.DoFn):
@@ -269,7 +274,8 @@ class _ClusterStories(beam.DoFn):
         verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
         kept = {s[1]: (s[0][2], s[0][3]) for s in stories}
         for story, verdict in verdicts.items():
-            yield story, (verdict, kept[story])
+            # A plain tuple: verdicts cross to every worker as a side input, without pickling.
+            yield story, (verdict.keep, verdict.duplicate_of, verdict.cluster_id, *kept[story])
 
 
 class DeduplicateStories(beam.PTransform):
@@ -307,7 +313,7 @@ class DeduplicateStories(beam.PTransform):
             # Re-deliveries are signed too (they are rare); the clustering step keeps the first
             # delivery of each id, so full rows cross only one shuffle (in the Parquet writer).
             | "BatchForSigning" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
-            | "Sign" >> beam.FlatMap(sign_rows)
+            | "Sign" >> beam.FlatMap(sign_rows).with_output_types(StoryRow)
         )
         verdicts = (
             signed
@@ -320,4 +326,6 @@ class DeduplicateStories(beam.PTransform):
         )
         # Verdicts are small (id -> canonical, cluster): a side input joins them without shuffling
         # the full rows a second time.
-        return signed | "ApplyVerdicts" >> beam.FlatMap(apply_verdict, beam.pvalue.AsDict(verdicts))
+        return signed | "ApplyVerdicts" >> beam.FlatMap(
+            apply_verdict, beam.pvalue.AsDict(verdicts)
+        ).with_output_types(StoryRow)

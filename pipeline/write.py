@@ -17,6 +17,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.rows import StoryRow
 from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA, PARTITION_COLUMN
 
 __all__ = ["WriteParquetDataset", "partition_of", "shard_of", "write_rows", "data_file_name"]
@@ -104,7 +105,7 @@ class WriteParquetDataset(beam.PTransform):
             | "RouteToFile"
             >> beam.Map(
                 lambda r: (f"{partition_of(r)}/{shard_of(r['id'], shards):03d}", r)
-            ).with_output_types(tuple[str, Any])
+            ).with_output_types(tuple[str, StoryRow])
             | "GroupByFile" >> beam.GroupByKey()
             | "WriteDataFiles" >> beam.ParDo(_WriteDataFile(self._staging, self._batch, self._part))
         )
