@@ -165,8 +165,11 @@ def chain_in_child(config: Config, output: Path, runner: str) -> tuple[float, in
     return float(seconds), max(int(rss), 0) or children
 
 
-def bench_backfill(base: Config, sizes: list[int], repeats: int, runner: str) -> None:
-    print(f"\n== backfill throughput, runner={runner} (median of {repeats}) ==")
+def bench_backfill(
+    base: Config, sizes: list[int], repeats: int, runner: str, large_repeats: int | None = None
+) -> None:
+    large = f"; {large_repeats} at 1M and up" if large_repeats not in (None, repeats) else ""
+    print(f"\n== backfill throughput, runner={runner} (median of {repeats}{large}) ==")
     print(f"{'stories':>9} {'floor/s':>9} {'chain/s':>9} {'ratio':>6} {'peak RSS MiB':>13}")
     rss_by_size = {}
     for size in sizes:
@@ -175,7 +178,7 @@ def bench_backfill(base: Config, sizes: list[int], repeats: int, runner: str) ->
         )
         publish(config, size)
         floors, chains, rss = [], [], []
-        for _ in range(repeats):
+        for _ in range(large_repeats if large_repeats and size >= 1_000_000 else repeats):
             with tempfile.TemporaryDirectory() as scratch:
                 floors.append(size / floor(config, size, Path(scratch)))
                 seconds, peak = chain_in_child(config, Path(scratch) / "out", runner)
@@ -260,6 +263,9 @@ def main() -> None:
     parser.add_argument("--bootstrap-servers", default=None)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--large-repeats", type=int, default=1, help="repeats for sizes of 1M and up (~20 min each here)"
+    )
     parser.add_argument("--runners", default="direct,prism,flink")
     parser.add_argument("--runner-size", type=int, default=20000)
     parser.add_argument("--latency-rate", type=int, default=100)
@@ -272,12 +278,13 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     print(f"machine: {os.cpu_count()} cores; bootstrap {config.bootstrap_servers}")
     if "backfill" not in skip:
-        bench_backfill(config, [int(s) for s in args.sizes.split(",")], args.repeats, "direct")
+        sizes = [int(s) for s in args.sizes.split(",")]
+        bench_backfill(config, sizes, args.repeats, "direct", args.large_repeats)
     if "latency" not in skip:
         bench_latency(config, args.latency_rate, args.latency_seconds)
     if "runners" not in skip:
         for runner in args.runners.split(","):
-            bench_backfill(config, [args.runner_size], 1, runner)
+            bench_backfill(config, [args.runner_size], args.repeats, runner)
 
 
 if __name__ == "__main__":
