@@ -10,6 +10,7 @@ permutations) over the same 5-word shingles, as the stage would use it.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import re
 import statistics
@@ -61,11 +62,70 @@ def rate(work: Callable[[], int], repeats: int) -> float:
     return statistics.median(rates)
 
 
+def _counted(work: Callable[[], object], count: int) -> int:
+    work()
+    return count
+
+
+def stage_costs(count: int, repeats: int) -> None:
+    """CPU per story of each pipeline stage's plain functions on the pipeline benchmark's 4 KB
+    stories, outside Beam: where a backfill's time goes, and the most one core could do."""
+    import json
+
+    import pyarrow as pa
+
+    from benchmarks.pipeline import synthetic
+    from pipeline.clean import clean_story, detect_language
+    from pipeline.dedup import sign_rows, summarise
+    from pipeline.parse import parse_record
+    from pipeline.tagging import tag_row
+    from schemas import CLEAN_SCHEMA
+
+    records = [
+        {"topic": "t", "partition": 0, "offset": i, "key": None, "value": synthetic(i), "timestamp_ms": 0}
+        for i in range(count)
+    ]
+    for record in records:
+        record["key"] = json.loads(record["value"])["id"].encode()
+    taxonomy = load_taxonomy()
+    parsed = [parse_record(r)[0] for r in records]
+    cleaned = [clean_story(s, "bench") for s in parsed if s is not None]
+    signed = [row for i in range(0, len(cleaned), 256) for row in sign_rows(cleaned[i : i + 256])]
+    tagged = [tag_row(r, taxonomy) for r in signed]
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("parse + validate", lambda: [parse_record(r) for r in records]),
+        ("clean (all of it)", lambda: [clean_story(s, "bench") for s in parsed if s is not None]),
+        (
+            "  of which language ID",
+            lambda: [detect_language(r["headline"] + "\n" + r["body"]) for r in cleaned],
+        ),
+        (
+            "MinHash signatures",
+            lambda: [sign_rows(cleaned[i : i + 256]) for i in range(0, len(cleaned), 256)],
+        ),
+        ("dedup summaries", lambda: [summarise(r) for r in signed]),
+        ("tag topics", lambda: [tag_row(r, taxonomy) for r in signed]),
+        ("rows to Arrow", lambda: pa.Table.from_pylist(tagged, schema=CLEAN_SCHEMA)),
+    ]
+    print(f"\n{count} pipeline-benchmark stories (~4 KB), CPU per story by stage, median of {repeats}")
+    total = 0.0
+    for label, work in steps:
+        micros = 1e6 / rate(functools.partial(_counted, work, count), repeats)
+        if not label.startswith(" "):
+            total += micros
+        print(f"  {label:26s} {micros:8.0f} us")
+    print(f"  {'sum':26s} {total:8.0f} us  -> at most {1e6 / total:,.0f} stories/s on one core before Beam")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__)
     parser.add_argument("--stories", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", choices=["costs"], help="only the pipeline's per-stage costs")
     args = parser.parse_args()
+    if args.only == "costs":
+        stage_costs(2000, args.repeats)
+        return
     stories = synthetic_stories(args.stories)
     bodies = [b for _h, b in stories]
     print(f"{len(stories)} synthetic stories of 400 words, median of {args.repeats} runs, stories/s per core")
@@ -117,6 +177,7 @@ def main() -> None:
         )
         tags = sum(len(tag_text(taxonomy, h, b)) for h, b in sample) / len(sample)
         print(f"  Tagging, {label:18s} ({tags:.1f} tags/story)           {tagging:10,.0f}")
+    stage_costs(min(args.stories, 2000), args.repeats)
 
 
 if __name__ == "__main__":

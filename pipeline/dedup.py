@@ -36,7 +36,7 @@ __all__ = [
     "CommittedIndex",
     "LoadCommitted",
     "Verdict",
-    "first_delivery",
+    "first_deliveries",
     "sign_rows",
     "cluster_stories",
     "apply_verdict",
@@ -164,18 +164,6 @@ def _order(row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def first_delivery(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Of several deliveries of one story id, the one read first from Kafka."""
-    return min(
-        rows,
-        key=lambda r: (
-            r.get("kafka_timestamp") or _EPOCH,
-            r.get("kafka_partition") or 0,
-            r.get("kafka_offset") or 0,
-        ),
-    )
-
-
 def sign_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows with ``minhash`` set from their clean body (None for a body without words)."""
     sigs = minhash.signatures([r.get("body") or "" for r in rows])
@@ -234,7 +222,8 @@ def cluster_stories(
 
 
 def first_deliveries(stories: Iterable[Summary]) -> list[Summary]:
-    """One summary per story id: the delivery read first from Kafka, as `first_delivery` picks rows."""
+    """One summary per story id: the delivery read first from Kafka (Kafka time, then partition and
+    offset)."""
     best: dict[str, Summary] = {}
     for summary in stories:
         current = best.get(summary[1])

@@ -11,7 +11,7 @@ from pipeline.dedup import (
     DeduplicateStories,
     LoadCommitted,
     cluster_stories,
-    first_delivery,
+    first_deliveries,
     published_us,
     sign_rows,
     summarise,
@@ -51,7 +51,9 @@ def verdicts(rows, committed=None, threshold=0.4):
 
 
 def test_first_delivery_wins():
-    assert first_delivery([row("a", offset=9, minute=5), row("a", offset=3, minute=1)])["kafka_offset"] == 3
+    deliveries = [summarise(row("a", offset=9, minute=5)), summarise(row("a", offset=3, minute=1))]
+    (first,) = first_deliveries(deliveries)
+    assert first[0][3] == 3  # order key: (seen, Kafka time, partition, offset, id)
 
 
 def test_light_edits_are_flagged_against_the_first_seen_copy_and_kept():
