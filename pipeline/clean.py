@@ -289,19 +289,30 @@ _AGENCY_SLUG = re.compile(
     rf"^(?P<place>[{_UPPER}][{_LOWER}]+)\s*/\s*(?:(?P<date>\d{{1,2}}\.\d{{1,2}}\.\d{{2,4}})\s*/\s*)?"
     rf"(?P<agency>[{_UPPER}][\w\-]{{1,20}})\s*:\s*"
 )
+# (words one of which every match contains, pattern): the words are checked first with a substring
+# test, which costs a fraction of a failed regex search over a paragraph.
 _CREDITS = [
-    re.compile(
-        rf"\b(?P<agency>[{_UPPER}][\w\-]{{1,20}})'s (?:[{_UPPER}][\w.]* ){{0,3}}"
-        r"(?:correspondent|bureau|reporter) reports\b"
+    (
+        ("reports",),
+        re.compile(
+            rf"\b(?P<agency>[{_UPPER}][\w\-]{{1,20}})'s (?:[{_UPPER}][\w.]* ){{0,3}}"
+            r"(?:correspondent|bureau|reporter) reports\b"
+        ),
     ),
-    re.compile(
-        r"\b(?:сообщает|передает|передаёт) (?:собственн\w+ )?(?:корреспондент\w*|агентство) "
-        rf"(?P<agency>[{_UPPER}][\w\-]{{1,20}})"
+    (
+        ("сообщает", "передает", "передаёт"),
+        re.compile(
+            r"\b(?:сообщает|передает|передаёт) (?:собственн\w+ )?(?:корреспондент\w*|агентство) "
+            rf"(?P<agency>[{_UPPER}][\w\-]{{1,20}})"
+        ),
     ),
-    re.compile(
-        rf"\b(?P<agency>[{_UPPER}][\w]{{1,20}})(?:-(?:ın|in|un|ün|nın|nin|nun|nün))?(?: \w+)? müxbiri"
+    (
+        ("müxbiri",),
+        re.compile(
+            rf"\b(?P<agency>[{_UPPER}][\w]{{1,20}})(?:-(?:ın|in|un|ün|nın|nin|nun|nün))?(?: \w+)? müxbiri"
+        ),
     ),
-    re.compile(rf"\b(?P<agency>[{_UPPER}][{_UPPER}\-]{{1,12}}) xəbər verir\b"),
+    (("xəbər verir",), re.compile(rf"\b(?P<agency>[{_UPPER}][{_UPPER}\-]{{1,12}}) xəbər verir\b")),
 ]
 _REPORTING_BY = re.compile(
     r"^\(?(?:additional )?(?:reporting|writing|written|editing|edited|compiled) by (?P<names>[^;()]{3,160})"
@@ -613,8 +624,8 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
             result.removed.append(kept.pop(i))
     if result.credit is None:
         for line in kept[:3]:
-            for pattern in _CREDITS:
-                credit = pattern.search(line)
+            for needed, pattern in _CREDITS:
+                credit = pattern.search(line) if any(word in line for word in needed) else None
                 if credit:
                     result.credit = credit.group("agency")
                     break
@@ -622,6 +633,12 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
                 break
     result.body = "\n\n".join(line for line in kept if line)
     return result
+
+
+def _word_count(body: str) -> int:
+    """Words of a clean body. Its lines are normalized (stripped, words one space apart) and
+    joined by blank lines, so counting separators is exact, and ~10x cheaper than a split."""
+    return body.count(" ") + body.count("\n\n") + 1 if body else 0
 
 
 def content_hash(text: str) -> str:
@@ -709,7 +726,7 @@ def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
         "credit": cleaned.credit,
         "language": story.get("language") or detect_language(headline + "\n" + cleaned.body),
         "categories": categories,
-        "word_count": len(cleaned.body.split()),
+        "word_count": _word_count(cleaned.body),
         "content_hash": content_hash(cleaned.body),
         "duplicate_of": None,
         "cluster_id": None,

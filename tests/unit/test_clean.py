@@ -270,3 +270,24 @@ def test_more_languages_are_detected_offline():
 def test_a_timeline_in_the_story_is_not_a_news_widget():
     body = "Officials gave this account of the night.\n09:15 The first missile hit the port.\n09:40 A second strike cut power."
     assert clean_text("Night of strikes", body).body.count("\n\n") == 2
+
+
+def test_word_count_matches_a_split_on_every_labelled_and_scraped_body():
+    from benchmarks.quality import _load
+
+    bodies = [(s.get("headline") or "", s["body"], "text/plain") for s in _load("stories.yaml")["stories"]]
+    for page in _load("scraped.yaml")["pages"]:
+        bodies.append((page.get("headline") or "", page["body"], page.get("format", "text/plain")))
+    bodies.append(
+        ("", "Tab\there,\u3000ideographic\u2003em  double \r\n\r\n\x0bcontrol\u00a0nbsp\n\n\n", "text/plain")
+    )
+    for headline, body, body_format in bodies:
+        story = {
+            "id": "a" * 32,
+            "source": "t",
+            "headline": headline,
+            "body": body,
+            "body_format": body_format,
+        }
+        row = clean_story(story, "test")
+        assert row["word_count"] == len(row["body"].split()), row["body"][:80]
