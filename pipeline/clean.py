@@ -428,7 +428,10 @@ def _iso_date(value: str | None) -> date | None:
 
 def _key(line: str) -> str:
     """The line's words (runs of regex ``\\w``), case-folded, one space apart."""
-    return " ".join(line.casefold().translate(_WORD_GAPS).split())
+    words = line.casefold().translate(_WORD_GAPS)  # every gap is now spaces, and only spaces
+    while "  " in words:  # gaps are short: two passes at most in ordinary text
+        words = words.replace("  ", " ")
+    return words.strip(" ")
 
 
 def _reads_like_reporting(line: str) -> bool:

@@ -291,3 +291,18 @@ def test_word_count_matches_a_split_on_every_labelled_and_scraped_body():
         }
         row = clean_story(story, "test")
         assert row["word_count"] == len(row["body"].split()), row["body"][:80]
+
+
+def test_content_key_is_the_regex_words_of_the_text():
+    import random
+
+    from pipeline.clean import _key
+
+    rng = random.Random(7)
+    alphabet = [
+        chr(c) for c in [*range(0x250), *range(0x370, 0x530), *range(0x2000, 0x2070), 0x3000, 0x1F600]
+    ]
+    alphabet += [" "] * 20 + ["-"] * 5
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        assert _key(text) == " ".join(re.findall(r"\w+", text.casefold())), repr(text)
