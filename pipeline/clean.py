@@ -338,11 +338,15 @@ class CleanText:
 
 def normalize_text(text: str) -> str:
     """NFC, plain quotes, one kind of each dash, no control or zero-width characters, tidy spaces."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = text.translate(_QUOTES)
+    text = unicodedata.normalize("NFC", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.translate(_QUOTES)  # after this " " and "\n" are the only whitespace left
     if "  " in text:
         text = _SPACES.sub(" ", text)
-    return "\n".join(line.strip() for line in text.split("\n"))
+    if text[:1] == " " or text[-1:] == " " or " \n" in text or "\n " in text:
+        text = "\n".join(line.strip(" ") for line in text.split("\n"))
+    return text
 
 
 class _TextOf(HTMLParser):

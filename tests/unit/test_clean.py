@@ -306,3 +306,19 @@ def test_content_key_is_the_regex_words_of_the_text():
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         assert _key(text) == " ".join(re.findall(r"\w+", text.casefold())), repr(text)
+
+
+def test_normalized_text_has_single_spaces_and_stripped_lines_only():
+    # Word counts and furniture rules count spaces instead of splitting: they rely on this.
+    import random
+
+    rng = random.Random(11)
+    alphabet = [
+        chr(c) for c in [*range(0x250), *range(0x2000, 0x2070), 0x3000, 0x1680, 0x85, 0xA0, 0x1C, 0x0B]
+    ]
+    alphabet += [" "] * 20 + ["\n"] * 6 + ["\r"] * 2
+    for _ in range(3000):
+        out = normalize_text("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))))
+        assert all(not c.isspace() or c in " \n" for c in out), repr(out)
+        assert "  " not in out
+        assert all(line == line.strip() for line in out.split("\n")), repr(out)
