@@ -3,7 +3,8 @@
     python -m benchmarks.pipeline [--sizes 100000,1000000] [--runners direct,prism,flink]
 
 Starts (or reuses) the local broker unless --bootstrap-servers is given, publishes synthetic ~4 KB stories to fresh topics
-(each its own Zipf-distributed text; 1 in 20 a republished copy, so dedup does real work),
+(each its own Zipf-distributed text; 1 in 20 a republished copy, so dedup does real work; 5,000
+published a day, in order),
 and prints medians with the floor measured in the same run: a plain kafka-python consume of the
 same records plus a pyarrow write of them, no processing. Nothing here is a pass/fail test.
 """
@@ -22,6 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,11 @@ WORDS = np.array(_VOCABULARY + _TAIL)
 _ZIPF = np.cumsum(1.0 / np.arange(1, len(WORDS) + 1))
 _ZIPF /= _ZIPF[-1]
 COPY_EVERY = 20
+# Stories come in publication order, STORIES_PER_DAY a day (a large agency's output), as a topic
+# holds them; the dedup look-back then spans the same number of stories at 100k and at 1M.
+STORIES_PER_DAY = 5000
+_START = datetime(2022, 7, 1, tzinfo=UTC)
+_EVERY = timedelta(days=1) / STORIES_PER_DAY
 
 
 def _body(index: int, size: int) -> str:
@@ -67,6 +74,7 @@ def _body(index: int, size: int) -> str:
 def synthetic(index: int, size: int = 4096) -> bytes:
     """A ~4 KB story shaped like wire copy: paragraphs of about forty words, each story its own
     text except the 1 in `COPY_EVERY` that republishes an earlier one."""
+    published = _START + index * _EVERY
     if index % COPY_EVERY == COPY_EVERY - 1:
         original = _body(index - 7, size)
         body = f"Republished {index}: as reported earlier.\n\n" + original.split("\n\n", 1)[-1]
@@ -80,8 +88,8 @@ def synthetic(index: int, size: int = 4096) -> bytes:
         "headline": f"Benchmark story {index}",
         "body": body[:size],
         "body_format": "text/plain",
-        "firstcreated": f"2022-07-{1 + index % 28:02d}T12:00:00Z",
-        "fetched_at": "2022-07-29T12:00:00Z",
+        "firstcreated": published.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fetched_at": (published + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return json.dumps(message).encode()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +25,8 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import minhash
@@ -83,17 +86,27 @@ class LoadCommitted:
     """Picklable loader of the `CommittedIndex` from committed Parquet files.
 
     Called with a window ``(earliest, latest)`` in UTC microseconds, it reads signatures only from
-    partitions that can hold stories published inside it; ids are always read from every file.
-    Rows committed before the ``minhash`` column existed are signed from their body.
+    partitions that can hold stories published inside it, and keeps those published inside it.
+    Given ``candidates`` (a batch's story ids), ``ids`` holds those of them already committed, found
+    with a columnar membership test per file; without, every committed id. Either way memory follows
+    the batch and the look-back window, not the size of the dataset. Rows committed before the
+    ``minhash`` column existed are signed from their body.
     """
 
     def __init__(self, files: list[str]) -> None:
         self._files = list(files)
 
-    def __call__(self, window: tuple[int, int] | None = None) -> CommittedIndex:
+    def __call__(
+        self, window: tuple[int, int] | None = None, candidates: Iterable[str] | None = None
+    ) -> CommittedIndex:
         index = CommittedIndex()
+        wanted = pa.array(sorted(set(candidates)), pa.string()) if candidates is not None else None
         for path in self._files:
-            index.ids.update(_committed_ids(path, *_identity(path)))
+            ids = _committed_ids(path, *_identity(path))
+            if wanted is None:
+                index.ids.update(ids.to_pylist())
+            elif len(wanted):
+                index.ids.update(ids.filter(pc.is_in(ids, value_set=wanted)).to_pylist())
             day = _partition_day(path)
             if window is not None and day is not None:
                 start = (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // timedelta(
@@ -101,7 +114,7 @@ class LoadCommitted:
                 )
                 if start > window[1] or start + _US_PER_DAY <= window[0]:
                     continue
-            _add_signed(index, path, window)
+            _add_signed(index, _SIGNED.get(path), window)
         return index
 
 
@@ -112,40 +125,81 @@ def _identity(path: str) -> tuple[int, int]:
 
 # Committed files never change in place (a retry rewrites a file with a new mtime), so what one
 # holds is read once per process: a continuous run re-reads nothing it loaded for earlier batches.
+# Both caches hold Arrow columns, not Python objects: ~36 bytes per id, ~330 per signed row.
 @functools.lru_cache(maxsize=8192)
-def _committed_ids(path: str, _size: int, _mtime_ns: int) -> tuple[str, ...]:
-    return tuple(pq.read_table(path, columns=["id"], partitioning=None).column("id").to_pylist())
+def _committed_ids(path: str, _size: int, _mtime_ns: int) -> pa.Array:
+    return pq.read_table(path, columns=["id"], partitioning=None).column("id").combine_chunks()
 
 
-@functools.lru_cache(maxsize=2048)
-def _signed_rows(path: str, _size: int, _mtime_ns: int) -> tuple[dict[str, Any], ...]:
+def _read_signed(path: str) -> pa.Table:
+    """(id, canonical, cluster, published, minhash) of every committed row of a file."""
     names = set(pq.read_schema(path).names)
     stored = "minhash" in names
     columns = ["id", "duplicate_of", "cluster_id", "firstcreated", "kafka_timestamp", "fetched_at", "body"]
     columns = [c for c in columns if c in names and not (stored and c == "body")]
-    rows = pq.read_table(
-        path, columns=columns + (["minhash"] if stored else []), partitioning=None
-    ).to_pylist()
-    missing = [r for r in rows if not r.get("minhash")]
-    for row, signature in zip(
-        missing, minhash.signatures([r.pop("body", None) or "" for r in missing]), strict=True
-    ):
-        row["minhash"] = signature
-    return tuple(rows)
+    table = pq.read_table(path, columns=columns + (["minhash"] if stored else []), partitioning=None)
+    ids = table.column("id")
+    times = [table.column(c).cast(pa.timestamp("us", "UTC")) for c in _TIME_COLUMNS if c in names]
+    published = pc.coalesce(*times) if times else pa.nulls(len(table), pa.timestamp("us", "UTC"))
+    if stored:
+        signatures = table.column("minhash")
+    else:
+        signatures = pa.array(minhash.signatures([body or "" for body in table.column("body").to_pylist()]))
+    optional = {
+        c: table.column(c) if c in names else pa.nulls(len(table), pa.string()) for c in _FLAG_COLUMNS
+    }
+    return pa.table(
+        {
+            "id": ids,
+            "canonical": pc.coalesce(optional["duplicate_of"], ids),
+            "cluster": pc.coalesce(optional["cluster_id"], ids),
+            "published": pc.fill_null(published.cast(pa.int64()), 0),
+            "minhash": signatures.cast(pa.binary()),
+        }
+    )
 
 
-def _add_signed(index: CommittedIndex, path: str, window: tuple[int, int] | None) -> None:
-    for row in _signed_rows(path, *_identity(path)):
-        if window is not None and not window[0] <= published_us(row) <= window[1]:
-            continue
-        if row["minhash"] and len(row["minhash"]) == minhash.SIGNATURE_BYTES:
-            index.add(
-                row["id"],
-                row["minhash"],
-                row.get("duplicate_of") or row["id"],
-                row.get("cluster_id") or row["id"],
-                published_us(row),
-            )
+_TIME_COLUMNS = ("firstcreated", "kafka_timestamp", "fetched_at")  # published_us's order
+_FLAG_COLUMNS = ("duplicate_of", "cluster_id")
+
+
+class _SignedCache:
+    """Signed rows of recently used files, evicted least recently used past ``max_rows`` rows."""
+
+    def __init__(self, max_rows: int) -> None:
+        self._max_rows = max_rows
+        self._tables: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()
+        self._rows = 0
+
+    def get(self, path: str) -> pa.Table:
+        key = (path, *_identity(path))
+        table = self._tables.pop(key, None)
+        if table is None:
+            table = _read_signed(path)
+            self._rows += len(table)
+        self._tables[key] = table
+        while self._rows > self._max_rows and len(self._tables) > 1:
+            _key, evicted = self._tables.popitem(last=False)
+            self._rows -= len(evicted)
+        return table
+
+
+# Per process, like the lru caches above: a continuous run's batches share it.
+_SIGNED = _SignedCache(max_rows=500_000)
+
+
+def _add_signed(index: CommittedIndex, table: pa.Table, window: tuple[int, int] | None) -> None:
+    if window is not None:
+        published = table.column("published")
+        table = table.filter(
+            pc.and_(pc.greater_equal(published, window[0]), pc.less_equal(published, window[1]))
+        )
+    table = table.filter(pc.equal(pc.binary_length(table.column("minhash")), minhash.SIGNATURE_BYTES))
+    index.story_ids.extend(table.column("id").to_pylist())
+    index.canonical.extend(table.column("canonical").to_pylist())
+    index.clusters.extend(table.column("cluster").to_pylist())
+    index.times.extend(table.column("published").to_pylist())
+    index.signatures.extend(table.column("minhash").to_pylist())
 
 
 def _micros(moment: datetime | None) -> int:
@@ -259,7 +313,7 @@ class _ClusterStories(beam.DoFn):
         stories = first_deliveries(element[1])
         margin = self._lookback // timedelta(microseconds=1)
         times = [s[2] for s in stories]
-        committed = self._load((min(times) - margin, max(times) + margin))
+        committed = self._load((min(times) - margin, max(times) + margin), [s[1] for s in stories])
         verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
         kept = {s[1]: (s[0][2], s[0][3]) for s in stories}
         for story, verdict in verdicts.items():
@@ -272,7 +326,8 @@ class DeduplicateStories(beam.PTransform):
 
     Bounded input; the output is deterministic for a given input and committed dataset.
     ``load_committed`` is a picklable callable taking a ``(earliest, latest)`` window of publication
-    times (UTC microseconds) and returning the `CommittedIndex` of earlier batches. ``threshold`` is
+    times (UTC microseconds) and the batch's story ids, and returning the `CommittedIndex` of earlier
+    batches (see `LoadCommitted`). ``threshold`` is
     the estimated Jaccard similarity of body shingles from which two stories are near-duplicates;
     ``lookback`` is how far apart in publication time two copies may be (also against committed
     stories). Rows stay distributed: only (order, id, time, 256-byte signature) tuples are gathered

@@ -127,6 +127,9 @@ def test_load_committed_reads_signatures_inside_the_window_and_every_id(tmp_path
     assert index.ids == {"a", "f"}
     assert index.story_ids == ["a"] and index.signatures == [near["minhash"]]
     assert set(LoadCommitted(files)().story_ids) == {"a", "f"}
+    # A batch's look-up: only those of its ids that are committed, whatever the dataset's size.
+    assert LoadCommitted(files)((start, start + 1), ["f", "new"]).ids == {"f"}
+    assert LoadCommitted(files)(None, []).ids == set()
 
 
 def test_rows_committed_before_signatures_existed_are_signed_from_their_body(tmp_path):
