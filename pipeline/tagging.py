@@ -205,10 +205,13 @@ def build_taxonomy(spec: dict[str, Any]) -> Taxonomy:
                 role = kind if kind in ("exclude", "context") else "term"
                 phrase = Phrase(index, text, weight, match_kind, pattern, kind == "names", role)
                 buckets.setdefault(prefix, []).append(phrase)
-    prefixes = list(buckets)
+    # ASCII keys first: the byte automaton for ASCII text holds only them (no other key can match
+    # there), and is smaller and faster than one over every script.
+    prefixes = sorted(buckets, key=lambda p: not p.isascii())
+    ascii_keys = [p.encode() for p in prefixes if p.isascii()]
     dfa = ahocorasick_rs.Implementation.DFA
     automaton = ahocorasick_rs.AhoCorasick(prefixes, implementation=dfa)
-    byte_automaton = ahocorasick_rs.BytesAhoCorasick([p.encode() for p in prefixes], implementation=dfa)
+    byte_automaton = ahocorasick_rs.BytesAhoCorasick(ascii_keys, implementation=dfa) if ascii_keys else None
     return Taxonomy(topics, automaton, byte_automaton, [_bucket(buckets[p]) for p in prefixes], spec)
 
 
@@ -240,7 +243,7 @@ _Hit = tuple[Phrase, int, int, int]  # phrase, field (0 headline, 1 body), start
 
 def _scan(taxonomy: Taxonomy, folded: str) -> list[tuple[_Bucket, int, int]]:
     """(bucket, start, end) of every automaton key found at the start of a word of ``folded``."""
-    if folded.isascii():
+    if folded.isascii() and taxonomy.byte_automaton is not None:
         # Byte offsets are character offsets, and the byte automaton skips the str round trip.
         found = taxonomy.byte_automaton.find_matches_as_indexes(folded.encode(), overlapping=True)
     else:
