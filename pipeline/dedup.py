@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -115,6 +114,7 @@ class LoadCommitted:
                 if start > window[1] or start + _US_PER_DAY <= window[0]:
                     continue
             _add_signed(index, _SIGNED.get(path), window)
+        _SIGNED.look_up_done()
         return index
 
 
@@ -164,28 +164,31 @@ _FLAG_COLUMNS = ("duplicate_of", "cluster_id")
 
 
 class _SignedCache:
-    """Signed rows of recently used files, evicted least recently used past ``max_rows`` rows."""
+    """Signed rows of the files the latest look-up used.
 
-    def __init__(self, max_rows: int) -> None:
-        self._max_rows = max_rows
-        self._tables: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()
-        self._rows = 0
+    Batches move forward in time, so the next batch's look-back window needs nearly the same files
+    as this one's: each look-up keeps what it used and lets go of the rest, and memory follows the
+    window, however large the dataset grows.
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, int, int], pa.Table] = {}
+        self._used: dict[tuple[str, int, int], pa.Table] = {}
 
     def get(self, path: str) -> pa.Table:
         key = (path, *_identity(path))
-        table = self._tables.pop(key, None)
+        table = self._tables.get(key)
         if table is None:
             table = _read_signed(path)
-            self._rows += len(table)
-        self._tables[key] = table
-        while self._rows > self._max_rows and len(self._tables) > 1:
-            _key, evicted = self._tables.popitem(last=False)
-            self._rows -= len(evicted)
+        self._used[key] = table
         return table
+
+    def look_up_done(self) -> None:
+        self._tables, self._used = self._used, {}
 
 
 # Per process, like the lru caches above: a continuous run's batches share it.
-_SIGNED = _SignedCache(max_rows=500_000)
+_SIGNED = _SignedCache()
 
 
 def _add_signed(index: CommittedIndex, table: pa.Table, window: tuple[int, int] | None) -> None:

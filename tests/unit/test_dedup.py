@@ -160,3 +160,17 @@ def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
             )
         )
         assert_that(out, equal_to([("a", 1, None, "a", 256), ("b", 0, "a", "a", 256)]))
+
+
+def test_signed_rows_kept_in_memory_are_those_of_the_latest_window(tmp_path):
+    from pipeline import dedup
+
+    near = sign_rows([row("a", WIRE, day=29)])[0] | {"cluster_id": "a"}
+    far = sign_rows([row("f", OTHER, day=1)])[0] | {"cluster_id": "f"}
+    recent = write_committed(tmp_path / "data/published_date=2022-10-29/b1.parquet", [near])
+    old = write_committed(tmp_path / "data/published_date=2022-10-01/b1.parquet", [far])
+    LoadCommitted([recent, old])()  # no window: both files
+    assert {key[0] for key in dedup._SIGNED._tables} == {recent, old}
+    start = published_us(row("x", day=27))
+    LoadCommitted([recent, old])((start, start + 4 * 86_400_000_000), ["x"])
+    assert {key[0] for key in dedup._SIGNED._tables} == {recent}
