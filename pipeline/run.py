@@ -7,6 +7,10 @@ one pipeline run, so memory stays flat however much a backfill covers.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import gc
 import logging
 import math
 import threading
@@ -98,18 +102,37 @@ def _run_pipeline(
 ) -> None:
     total = sum(r.size for r in ranges)
     shards = max(1, math.ceil(total / config.rows_per_file))
-    with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
-        build_pipeline(
-            pipeline,
-            config.kafka_client_options(),
-            ranges,
-            taxonomy,
-            staging,
-            batch,
-            shards,
-            [str(p) for p in committed_files],
-            part,
-        )
+    try:
+        with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
+            build_pipeline(
+                pipeline,
+                config.kafka_client_options(),
+                ranges,
+                taxonomy,
+                staging,
+                batch,
+                shards,
+                [str(p) for p in committed_files],
+                part,
+            )
+    finally:
+        _release_memory()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    path = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(path), "malloc_trim", None) if path else None
+    return trim  # glibc only; elsewhere the allocator keeps what it keeps
+
+
+def _release_memory() -> None:
+    """Give a finished batch's memory back to the operating system. Without it the allocator keeps
+    the fragments of every earlier batch, and a long backfill's peak grew with its length."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _plan(config: Config, dataset: Dataset) -> tuple[list[OffsetRange], list[str]]:
