@@ -70,8 +70,6 @@ def _counted(work: Callable[[], object], count: int) -> int:
 def stage_costs(count: int, repeats: int) -> None:
     """CPU per story of each pipeline stage's plain functions on the pipeline benchmark's 4 KB
     stories, outside Beam: where a backfill's time goes, and the most one core could do."""
-    import json
-
     import pyarrow as pa
 
     from benchmarks.pipeline import synthetic
@@ -79,14 +77,20 @@ def stage_costs(count: int, repeats: int) -> None:
     from pipeline.dedup import sign_rows, summarise
     from pipeline.parse import parse_record
     from pipeline.tagging import tag_row
-    from schemas import CLEAN_SCHEMA
+    from schemas import CLEAN_SCHEMA, story_id
 
+    # Keyed as benchmarks.pipeline publishes them.
     records = [
-        {"topic": "t", "partition": 0, "offset": i, "key": None, "value": synthetic(i), "timestamp_ms": 0}
+        {
+            "topic": "t",
+            "partition": 0,
+            "offset": i,
+            "key": story_id("bench", str(i)).encode(),
+            "value": synthetic(i),
+            "timestamp_ms": 0,
+        }
         for i in range(count)
     ]
-    for record in records:
-        record["key"] = json.loads(record["value"])["id"].encode()
     taxonomy = load_taxonomy()
     parsed = [parse_record(r)[0] for r in records]
     cleaned = [clean_story(s, "bench") for s in parsed if s is not None]

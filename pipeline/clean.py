@@ -451,7 +451,7 @@ def _banner_words_in(text: str) -> tuple[str, ...]:
     return tuple(set(_BANNER_FINDER.find_matches_as_strings(text.lower(), overlapping=True)))
 
 
-def _is_furniture(line: str, banner_words: tuple[str, ...] = _BANNER_WORDS) -> bool:
+def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
     """For a line of normalized text: stripped, its words one " " apart (counted without a split)."""
     words = line.count(" ") + 1
     bare = line.strip(" |•·>»-–—*#")
@@ -467,13 +467,14 @@ def _is_furniture(line: str, banner_words: tuple[str, ...] = _BANNER_WORDS) -> b
         return all(len(part.split()) <= 3 for part in _BREADCRUMB.split(line))
     # Most paragraphs mention neither cookies nor a call to action: a substring scan rules them out
     # before any of the (much slower) case-insensitive patterns runs.
-    if (
-        banner_words
-        and words <= 45
-        and any(word in line.lower() for word in banner_words)
-        and (_COOKIE.search(line) or _CALL_TO_ACTION.search(line))
-    ):
-        return not _reads_like_reporting(line) and bool(_SITE_VOICE.search(line) or _IMPERATIVE.match(line))
+    if banner_words and words <= 45:
+        lowered = line.lower()
+        if any(word in lowered for word in banner_words) and (
+            _COOKIE.search(line) or _CALL_TO_ACTION.search(line)
+        ):
+            return not _reads_like_reporting(line) and bool(
+                _SITE_VOICE.search(line) or _IMPERATIVE.match(line)
+            )
     return False
 
 
@@ -525,10 +526,11 @@ def _names(text: str) -> str | None:
     return None
 
 
-def _drop_furniture(lines: list[str], head_key: str, result: CleanText) -> list[str]:
+def _drop_furniture(
+    lines: list[str], head_key: str, result: CleanText, banner_words: tuple[str, ...]
+) -> list[str]:
     kept: list[str] = []
     in_widget = False
-    banner_words = _banner_words_in("\n".join(lines))
     timed = [False, *(bool(_TIMED_ITEM.match(line)) for line in lines), False]
     for i, line in enumerate(lines):
         timed_run = timed[i + 1] and (timed[i] or timed[i + 2])
@@ -618,7 +620,7 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
     body = _BROKEN_BRACKET.sub(r"[\1]", normalize_text(body))
     head_key = _key(normalize_text(headline))
     lines = [line for line in body.split("\n") if line]
-    kept = _drop_furniture(lines, head_key, result)
+    kept = _drop_furniture(lines, head_key, result, _banner_words_in(body))
     byline = result.byline
     result.byline = None
     _take_signature(kept, result)
@@ -654,13 +656,10 @@ def content_hash(text: str) -> str:
 
 
 # The languages worth telling apart in these feeds.
-_LANGUAGE_SET = [
+_KNOWN_LANGUAGES = frozenset({
     "en", "ru", "az", "tr", "uk", "be", "ka", "hy", "kk", "ky", "tg", "fa", "ar", "he", "de", "fr",
     "es", "it", "pt", "nl", "pl", "cs", "ro", "bg", "sr", "hr", "el", "hu", "sv", "fi", "zh", "ja", "ko",
-]  # fmt: skip
-
-
-_KNOWN_LANGUAGES = frozenset(_LANGUAGE_SET)
+})  # fmt: skip
 
 
 @functools.cache
@@ -689,8 +688,9 @@ def detect_language(text: str) -> str | None:
     sample = sample.replace("\n", " ")
     model = _identifier()
     (best,), _probability = model.predict(sample, k=1)  # the common case, and a third cheaper than k=5
-    if best.removeprefix("__label__") in _KNOWN_LANGUAGES:
-        return str(best.removeprefix("__label__"))
+    language = str(best).removeprefix("__label__")
+    if language in _KNOWN_LANGUAGES:
+        return language
     labels, _probabilities = model.predict(sample, k=5)
     guesses = [label.removeprefix("__label__") for label in labels]
     return next((lang for lang in guesses if lang in _KNOWN_LANGUAGES), guesses[0])

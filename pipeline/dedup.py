@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import minhash
-from pipeline.rows import StoryRow
+from pipeline.rows import MICROSECOND, StoryRow, micros
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -45,7 +45,6 @@ __all__ = [
     "published_us",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_THRESHOLD = 0.4
 DEFAULT_LOOKBACK = timedelta(days=7)
 _PARTITION = re.compile(r"published_date=(\d{4}-\d{2}-\d{2})")
@@ -54,7 +53,7 @@ _US_PER_DAY = 86_400_000_000
 
 def published_us(row: dict[str, Any]) -> int:
     """Publication time in UTC microseconds, as the dataset partitions it (0 when unknown)."""
-    return _micros(row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at"))
+    return micros(row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at"))
 
 
 @dataclass
@@ -101,19 +100,18 @@ class LoadCommitted:
         index = CommittedIndex()
         wanted = pa.array(sorted(set(candidates)), pa.string()) if candidates is not None else None
         for path in self._files:
-            ids = _committed_ids(path, *_identity(path))
+            identity = _identity(path)
+            ids = _committed_ids(path, *identity)
             if wanted is None:
                 index.ids.update(ids.to_pylist())
             elif len(wanted):
                 index.ids.update(ids.filter(pc.is_in(ids, value_set=wanted)).to_pylist())
             day = _partition_day(path)
             if window is not None and day is not None:
-                start = (datetime(day.year, day.month, day.day, tzinfo=UTC) - _EPOCH) // timedelta(
-                    microseconds=1
-                )
+                start = micros(datetime(day.year, day.month, day.day, tzinfo=UTC))
                 if start > window[1] or start + _US_PER_DAY <= window[0]:
                     continue
-            _add_signed(index, _SIGNED.get(path), window)
+            _add_signed(index, _SIGNED.get(path, identity), window)
         _SIGNED.look_up_done()
         return index
 
@@ -175,8 +173,8 @@ class _SignedCache:
         self._tables: dict[tuple[str, int, int], pa.Table] = {}
         self._used: dict[tuple[str, int, int], pa.Table] = {}
 
-    def get(self, path: str) -> pa.Table:
-        key = (path, *_identity(path))
+    def get(self, path: str, identity: tuple[int, int]) -> pa.Table:
+        key = (path, *identity)
         table = self._tables.get(key)
         if table is None:
             table = _read_signed(path)
@@ -205,16 +203,12 @@ def _add_signed(index: CommittedIndex, table: pa.Table, window: tuple[int, int] 
     index.signatures.extend(table.column("minhash").to_pylist())
 
 
-def _micros(moment: datetime | None) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1) if moment else 0
-
-
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:
     """(seen, Kafka time, partition, offset, id): times in UTC microseconds, so summaries cross a
     shuffle as plain integers."""
     return (
-        _micros(row.get("firstcreated") or row.get("kafka_timestamp")),
-        _micros(row.get("kafka_timestamp")),
+        micros(row.get("firstcreated") or row.get("kafka_timestamp")),
+        micros(row.get("kafka_timestamp")),
         row.get("kafka_partition") or 0,
         row.get("kafka_offset") or 0,
         row["id"],
@@ -264,7 +258,7 @@ def cluster_stories(
             times.append(published)
     # Committed stories take the lowest indexes, so a group's smallest index is its canonical.
     base = len(committed.story_ids)
-    window = lookback // timedelta(microseconds=1)
+    window = lookback // MICROSECOND
     pairs = minhash.near_duplicate_pairs(sigs, threshold, np.array(times, np.int64), window)
     pairs = pairs[pairs[:, 1] >= base]  # committed pairs were settled when they were committed
     label = minhash.connected_components(len(sigs), pairs)
@@ -314,7 +308,7 @@ class _ClusterStories(beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[Summary]]):  # type: ignore[no-untyped-def]
         stories = first_deliveries(element[1])
-        margin = self._lookback // timedelta(microseconds=1)
+        margin = self._lookback // MICROSECOND
         times = [s[2] for s in stories]
         committed = self._load((min(times) - margin, max(times) + margin), [s[1] for s in stories])
         verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)

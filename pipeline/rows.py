@@ -12,10 +12,16 @@ from typing import Any
 
 import apache_beam as beam
 
-__all__ = ["StoryRow", "StoryRowCoder"]
+__all__ = ["StoryRow", "StoryRowCoder", "MICROSECOND", "micros"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime | None) -> int:
+    """UTC microseconds since the epoch (0 for no time): how timestamps cross shuffles, and the
+    unit dedup compares publication times in."""
+    return (moment - _EPOCH) // MICROSECOND if moment else 0
 
 
 class StoryRow(dict[str, Any]):
@@ -37,15 +43,15 @@ class StoryRowCoder(beam.coders.Coder):
         stamps: dict[str, int] = {}
         for key, value in row.items():
             if type(value) is datetime and value.tzinfo is not None:
-                stamps[key] = (value - _EPOCH) // _MICROSECOND
+                stamps[key] = micros(value)
             else:
                 plain[key] = value
         return self._inner.encode((plain, stamps))
 
     def decode(self, encoded: bytes) -> dict[str, Any]:
         plain, stamps = self._inner.decode(encoded)
-        for key, micros in stamps.items():
-            plain[key] = _EPOCH + micros * _MICROSECOND
+        for key, stamp in stamps.items():
+            plain[key] = _EPOCH + stamp * MICROSECOND
         return plain  # type: ignore[no-any-return]
 
     def is_deterministic(self) -> bool:
