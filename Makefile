@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 DEMO_OUTPUT ?= wirestream-demo-output
 CACHE ?= $(or $(WIRESTREAM_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wirestream)
 # The Prism binary and the Flink job server are built for the Beam version pyproject.toml pins.
+# rustup installs cargo here; a non-login shell (CI) may not have it on PATH.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 BEAM_VERSION := $(shell sed -n 's/.*"apache-beam==\([0-9.]*\)".*/\1/p' pyproject.toml)
 
 .PHONY: setup tools runners demo test lint unit integration bench clean
@@ -18,7 +20,8 @@ runners: tools
 tools:
 	@bash deploy/bootstrap.sh
 
-$(VENV)/.installed: pyproject.toml
+# The topic tagger's compiled core (Rust, built by setuptools-rust at install) rebuilds with its sources.
+$(VENV)/.installed: pyproject.toml $(wildcard pipeline/tagging_native/Cargo.* pipeline/tagging_native/src/*.rs)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"

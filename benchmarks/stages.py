@@ -10,6 +10,7 @@ permutations) over the same 5-word shingles, as the stage would use it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import random
 import re
@@ -172,6 +173,9 @@ def main() -> None:
     print(f"  LSH candidates + verification + components (threshold 0.4) {cluster:10,.0f}")
 
     taxonomy = load_taxonomy()
+    python = dataclasses.replace(taxonomy, native=None)  # the Python specification: the baseline
+    if taxonomy.native is None:
+        print("  Tagging: the compiled core is not built (no Rust at install); both rows run Python")
     for label, sample in (
         ("topic-dense words", stories),
         ("neutral words", synthetic_stories(args.stories, dense=False)),
@@ -179,8 +183,14 @@ def main() -> None:
         tagging = rate(
             lambda s=sample: sum(1 for h, b in s if tag_text(taxonomy, h, b) is not None), args.repeats
         )
+        baseline = rate(
+            lambda s=sample[:1000]: sum(1 for h, b in s if tag_text(python, h, b) is not None), args.repeats
+        )
         tags = sum(len(tag_text(taxonomy, h, b)) for h, b in sample) / len(sample)
         print(f"  Tagging, {label:18s} ({tags:.1f} tags/story)           {tagging:10,.0f}")
+        print(
+            f"    same in Python (the specification), ratio {tagging / baseline:4.1f}x     {baseline:10,.0f}"
+        )
     stage_costs(min(args.stories, 2000), args.repeats)
 
 

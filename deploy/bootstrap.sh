@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the system tools wirestream needs are present: Python 3.11+, Java 17+, Maven 3.8+
-# (the local Kafka broker and the Flink job server), Go 1.22+ (builds the Prism runner).
+# (the local Kafka broker and the Flink job server), Go 1.22+ (builds the Prism runner); Rust
+# (cargo) builds the topic tagger's compiled core when present.
 # On Debian/Ubuntu it installs what is missing with apt-get; elsewhere it says what to install.
 set -euo pipefail
 
@@ -11,6 +12,11 @@ python_ok || need+=(python3 python3-venv)
 java_ok || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v go >/dev/null || need+=(golang-go)
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  # Not fatal: without Rust the install skips the tagger's compiled core and tagging runs in
+  # Python (same tags, ~4x slower); the test suite checks that the compiled core is there.
+  echo "note: no Rust toolchain (cargo); install it with rustup (https://rustup.rs) for the compiled tagger" >&2
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -3,7 +3,7 @@ import pickle
 import pytest
 
 from pipeline.clean import clean_text
-from pipeline.tagging import build_taxonomy, load_taxonomy, tag_text
+from pipeline.tagging import _fold, build_taxonomy, load_taxonomy, tag_text
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +174,103 @@ def test_unknown_entry_shapes_fail_at_load():
         build_taxonomy({"topics": [{"id": "x", "phrases": {"en": [42]}}]})
     with pytest.raises(ValueError, match="must be positive"):
         build_taxonomy({"topics": [{"id": "x", "phrases": {"en": [{"phrase": "y", "weight": 0}]}}]})
+
+
+# The compiled core (pipeline/tagging_native) must give exactly what the Python specification gives.
+
+EDGE_SPEC = {
+    "topics": [
+        {
+            "id": "swaps",
+            "threshold": 2,
+            "title_weight": 1.5,
+            "terms": {
+                "en": ["prisoner swap*", "exchange* of prisoner*", {"phrase": "#bringhome", "weight": 2}]
+            },
+            "names": {"en": ["Whelan", "Viktor Bout"]},
+            "exclude": {"en": ["swap meet"]},
+        },
+        {
+            "id": "grain",
+            "threshold": 1.5,
+            "terms": {"en": [{"phrase": "corridor", "weight": 0.5}, "grain deal"], "az": ["taxıl dəhlizi"]},
+            "context": {"en": ["black sea"]},
+        },
+    ]
+}
+
+
+def _random_texts(taxonomy, count, seed):
+    """Taxonomy words in every case, glued by spaces, punctuation, digits, and characters whose
+    case mapping or class is unusual (dotted/dotless i, Kelvin sign, titlecase, combining marks,
+    characters beyond the Basic Multilingual Plane)."""
+    import random
+
+    rng = random.Random(seed)
+    words = []
+    for topic in taxonomy.spec["topics"]:
+        for kind in ("phrases", "terms", "names", "exclude", "context"):
+            for items in (topic.get(kind) or {}).values():
+                for item in items:
+                    words += (item if isinstance(item, str) else item["phrase"]).replace("*", "").split()
+    glue = list(" \n\t.,-_'\"()«»0123456789²½İıIK\u212aΩ\u2126ǅé\u0301\u00a0\u2028") + ["ЁЖ", "\U0001f600"]
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(0, 25)):
+            word = rng.choice(words)
+            word = rng.choice([word, word.upper(), word.capitalize()])
+            parts += [
+                word + rng.choice(["", "", "s", "ы", "ami", "2", "_", "ing"]),
+                rng.choice(glue + [" "] * 30),
+            ]
+        text = "".join(parts)
+        cut = rng.randint(0, len(text))
+        yield text[:cut].replace("\n", " "), text[cut:]
+
+
+def _python(taxonomy):
+    import dataclasses
+
+    return dataclasses.replace(taxonomy, native=None)
+
+
+def test_compiled_tagger_is_built(taxonomy):
+    assert taxonomy.native is not None, "pipeline._tagging_native missing: reinstall with cargo on PATH"
+
+
+def test_compiled_tagger_matches_python_on_the_evaluation_sets(taxonomy):
+    from benchmarks.quality import _load
+    from benchmarks.stages import synthetic_stories
+
+    stories = [
+        (s.get("headline") or "", s["body"])
+        for name in ("stories.yaml", "heldout.yaml")
+        for s in _load(name)["stories"]
+    ]
+    stories += synthetic_stories(300) + synthetic_stories(300, dense=False)
+    python = _python(taxonomy)
+    tagged = 0
+    for headline, body in stories:
+        expected = tag_text(python, headline, body)
+        assert tag_text(taxonomy, headline, body) == expected, headline
+        tagged += bool(expected)
+    assert tagged > 300  # the comparison covers real tags, not only empty results
+
+
+@pytest.mark.parametrize("spec", [None, EDGE_SPEC], ids=["bundled", "edge"])
+def test_compiled_tagger_matches_python_on_random_text(taxonomy, spec):
+    taxonomy = taxonomy if spec is None else build_taxonomy(spec)
+    python = _python(taxonomy)
+    compiled = tagged = 0
+    for headline, body in _random_texts(taxonomy, 6000, seed=5):
+        expected = tag_text(python, headline, body)
+        assert tag_text(taxonomy, headline, body) == expected, (headline, body)
+        joined = f"{headline}\n{body}"
+        compiled += taxonomy.native.tag(joined, _fold(joined), len(headline) + 1) is not None
+        tagged += bool(expected)
+    assert compiled > 4000 and tagged > 300
+
+
+def test_compiled_tagger_refuses_a_fold_that_moves_characters(taxonomy):
+    with pytest.raises(ValueError, match="in place"):
+        taxonomy.native.tag("İ grain deal", "i̇ grain deal", 2)
