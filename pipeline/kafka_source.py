@@ -21,6 +21,9 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import NoOffsetForPartitionError, OffsetOutOfRangeError
+
+from wirestream.errors import UserError
 
 __all__ = ["OffsetRange", "ReadKafkaStories", "plan_ranges", "ranges_for_times", "UNBOUNDED", "SPLIT_SIZE"]
 
@@ -188,7 +191,14 @@ class _ReadPartition(beam.DoFn):
             if bounded and self._consumer.position(tp) >= restriction.stop:
                 tracker.try_claim(restriction.stop)  # past the end: marks the restriction done
                 return
-            batch = self._consumer.poll(timeout_ms=self._poll_ms, max_records=2000).get(tp, [])
+            try:
+                batch = self._consumer.poll(timeout_ms=self._poll_ms, max_records=2000).get(tp, [])
+            except (OffsetOutOfRangeError, NoOffsetForPartitionError):
+                raise RecordsDeleted(
+                    f"{tp.topic}/{tp.partition}: offset {self._consumer.position(tp)} is no longer on the "
+                    "broker (retention deleted it, or the topic was reset, after this batch was planned); "
+                    "nothing of this batch is committed: run again to plan from what the broker holds"
+                ) from None
             if not batch:
                 if not bounded:
                     watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
@@ -225,6 +235,10 @@ class _ReadPartitionForever(_ReadPartition):
         watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
     ):
         yield from self._read(element, tracker, watermark)
+
+
+class RecordsDeleted(UserError):
+    """Planned offsets vanished from the broker mid-read: the batch fails whole and commits nothing."""
 
 
 class ReadKafkaStories(beam.PTransform):

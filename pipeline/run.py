@@ -13,6 +13,7 @@ import functools
 import gc
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from connectors.publisher import unreachable
 from pipeline.clean import CleanStories
 from pipeline.dataset import Dataset
 from pipeline.dedup import DeduplicateStories, LoadCommitted
-from pipeline.kafka_source import OffsetRange, ReadKafkaStories, plan_ranges, ranges_for_times
+from pipeline.kafka_source import OffsetRange, ReadKafkaStories, RecordsDeleted, plan_ranges, ranges_for_times
 from pipeline.parse import DEAD_LETTERS, ParseRawStories
 from pipeline.runners import runner_options
 from pipeline.tagging import TagTopics, Taxonomy, load_taxonomy
@@ -115,8 +116,19 @@ def _run_pipeline(
                 [str(p) for p in committed_files],
                 part,
             )
+    except RecordsDeleted:
+        raise
+    except Exception as exc:
+        # Portable runners report a worker's exception as text inside their own.
+        deleted = _RECORDS_DELETED.search(str(exc))
+        if deleted:
+            raise RecordsDeleted(deleted.group(1)) from None
+        raise
     finally:
         _release_memory()
+
+
+_RECORDS_DELETED = re.compile(r"RecordsDeleted: ([^\n]+)")
 
 
 @functools.cache
@@ -225,7 +237,12 @@ def run_continuous(
     committed = 0
     while not stop.is_set():
         started = time.monotonic()
-        report = run_batch(config, output, runner, wait=True)
+        try:
+            report = run_batch(config, output, runner, wait=True)
+        except RecordsDeleted as exc:
+            # The next batch plans from what the broker still holds (and says what it lost).
+            log.warning("%s", exc)
+            report = RunReport(batch=None, seconds=time.monotonic() - started)
         if report.batch is not None:
             committed += 1
             if on_commit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.kafka_source import UNBOUNDED, OffsetRange, ReadKafkaStories
@@ -47,3 +48,41 @@ def test_unbounded_read_keeps_up_with_new_records_on_prism(kafka_config, tmp_pat
         wait_for(lambda: len(lines(seen)) == 10, 120, "the records published after the start")
     finally:
         result.cancel()
+
+
+def test_planned_offsets_deleted_before_the_read_fail_the_batch_with_the_reason(kafka_config, tmp_path):
+    """Retention (here, an explicit delete) removes records between planning and reading: the batch
+    fails whole with a plain message, commits nothing, and the next run plans from what is left."""
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    from pipeline.dataset import Dataset
+    from pipeline.kafka_source import RecordsDeleted, plan_ranges
+    from pipeline.run import _run_pipeline, run_batch
+    from pipeline.tagging import load_taxonomy
+
+    publish_raw(kafka_config, [raw_story(i) for i in range(12)])
+    options = kafka_config.kafka_client_options()
+    ranges, _warnings = plan_ranges(options, kafka_config.raw_topic, {})
+    assert sum(r.size for r in ranges) == 12
+    admin = KafkaAdminClient(**options)
+    try:
+        admin.delete_records({TopicPartition(r.topic, r.partition): r.stop - 1 for r in ranges})
+    finally:
+        admin.close()
+    output = tmp_path / "out"
+    dataset = Dataset(str(output))
+    with pytest.raises(RecordsDeleted, match="no longer on the broker"):
+        _run_pipeline(
+            kafka_config,
+            "direct",
+            ranges,
+            load_taxonomy(),
+            dataset.staging_dir(1),
+            1,
+            dataset.committed_files(),
+        )
+    # The next run reads only the last record of each partition, which retention left.
+    report = run_batch(kafka_config, str(output))
+    assert report.records == len(ranges)
+    assert Dataset(str(output)).committed_files()
