@@ -37,6 +37,7 @@ __all__ = [
     "DeduplicateStories",
     "CommittedIndex",
     "LoadCommitted",
+    "windows_around",
     "Verdict",
     "first_deliveries",
     "sign_rows",
@@ -83,8 +84,9 @@ def _partition_day(path: str) -> date | None:
 class LoadCommitted:
     """Picklable loader of the `CommittedIndex` from committed Parquet files.
 
-    Called with a window ``(earliest, latest)`` in UTC microseconds, it reads signatures only from
-    partitions that can hold stories published inside it, and keeps those published inside it.
+    Called with windows ``[(earliest, latest), ...]`` in UTC microseconds (see `windows_around`), it
+    reads signatures only from partitions that can hold stories published inside one, and keeps
+    those published inside one.
     Given ``candidates`` (a batch's story ids), ``ids`` holds those of them already committed, found
     with a columnar membership test per file; without, every committed id. Either way memory follows
     the batch and the look-back window, not the size of the dataset. Rows committed before the
@@ -95,7 +97,7 @@ class LoadCommitted:
         self._files = list(files)
 
     def __call__(
-        self, window: tuple[int, int] | None = None, candidates: Iterable[str] | None = None
+        self, windows: list[tuple[int, int]] | None = None, candidates: Iterable[str] | None = None
     ) -> CommittedIndex:
         index = CommittedIndex()
         wanted = pa.array(sorted(set(candidates)), pa.string()) if candidates is not None else None
@@ -107,13 +109,34 @@ class LoadCommitted:
             elif len(wanted):
                 index.ids.update(ids.filter(pc.is_in(ids, value_set=wanted)).to_pylist())
             day = _partition_day(path)
-            if window is not None and day is not None:
+            if windows is not None and day is not None:
                 start = micros(datetime(day.year, day.month, day.day, tzinfo=UTC))
-                if start > window[1] or start + _US_PER_DAY <= window[0]:
+                if not any(start <= last and start + _US_PER_DAY > first for first, last in windows):
                     continue
-            _add_signed(index, _SIGNED.get(path, identity), window)
+            _add_signed(index, _SIGNED.get(path, identity), windows)
         _SIGNED.look_up_done()
         return index
+
+
+def windows_around(times: Iterable[int], margin: int, most: int = 64) -> list[tuple[int, int]]:
+    """The publication times a batch's stories can match, as few sorted intervals: each time give or
+    take ``margin``, overlapping ones merged, then the closest neighbours merged until at most
+    ``most`` remain (a superset is safe: clustering checks each pair's distance itself).
+
+    Not one (earliest, latest) span: a batch that reads the end of one Kafka partition and the start
+    of the next holds stories months apart, and the span between them would load every signature
+    committed in those months.
+    """
+    windows: list[tuple[int, int]] = []
+    for t in sorted(times):
+        if windows and t - margin <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], t + margin)
+        else:
+            windows.append((t - margin, t + margin))
+    while len(windows) > most:
+        gap = min(range(len(windows) - 1), key=lambda i: windows[i + 1][0] - windows[i][1])
+        windows[gap : gap + 2] = [(windows[gap][0], windows[gap + 1][1])]
+    return windows
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -189,12 +212,11 @@ class _SignedCache:
 _SIGNED = _SignedCache()
 
 
-def _add_signed(index: CommittedIndex, table: pa.Table, window: tuple[int, int] | None) -> None:
-    if window is not None:
+def _add_signed(index: CommittedIndex, table: pa.Table, windows: list[tuple[int, int]] | None) -> None:
+    if windows is not None:
         published = table.column("published")
-        table = table.filter(
-            pc.and_(pc.greater_equal(published, window[0]), pc.less_equal(published, window[1]))
-        )
+        inside = [pc.and_(pc.greater_equal(published, a), pc.less_equal(published, b)) for a, b in windows]
+        table = table.filter(functools.reduce(pc.or_, inside)) if inside else table.slice(0, 0)
     table = table.filter(pc.equal(pc.binary_length(table.column("minhash")), minhash.SIGNATURE_BYTES))
     index.story_ids.extend(table.column("id").to_pylist())
     index.canonical.extend(table.column("canonical").to_pylist())
@@ -308,9 +330,8 @@ class _ClusterStories(beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[Summary]]):  # type: ignore[no-untyped-def]
         stories = first_deliveries(element[1])
-        margin = self._lookback // MICROSECOND
-        times = [s[2] for s in stories]
-        committed = self._load((min(times) - margin, max(times) + margin), [s[1] for s in stories])
+        windows = windows_around([s[2] for s in stories], self._lookback // MICROSECOND)
+        committed = self._load(windows, [s[1] for s in stories])
         verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
         kept = {s[1]: (s[0][2], s[0][3]) for s in stories}
         for story, verdict in verdicts.items():
@@ -322,8 +343,8 @@ class DeduplicateStories(beam.PTransform):
     """Clean rows in, deduplicated rows out, with ``minhash``, ``duplicate_of`` and ``cluster_id`` set.
 
     Bounded input; the output is deterministic for a given input and committed dataset.
-    ``load_committed`` is a picklable callable taking a ``(earliest, latest)`` window of publication
-    times (UTC microseconds) and the batch's story ids, and returning the `CommittedIndex` of earlier
+    ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
+    publication times (UTC microseconds) and the batch's story ids, and returning the `CommittedIndex` of earlier
     batches (see `LoadCommitted`). ``threshold`` is
     the estimated Jaccard similarity of body shingles from which two stories are near-duplicates;
     ``lookback`` is how far apart in publication time two copies may be (also against committed

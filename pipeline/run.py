@@ -142,6 +142,7 @@ def _release_memory() -> None:
     """Give a finished batch's memory back to the operating system. Without it the allocator keeps
     the fragments of every earlier batch, and a long backfill's peak grew with its length."""
     gc.collect()
+    pa.default_memory_pool().release_unused()  # Arrow's own allocator (jemalloc) keeps freed pages
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

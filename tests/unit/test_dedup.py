@@ -15,6 +15,7 @@ from pipeline.dedup import (
     published_us,
     sign_rows,
     summarise,
+    windows_around,
 )
 from schemas import CLEAN_SCHEMA
 
@@ -123,13 +124,40 @@ def test_load_committed_reads_signatures_inside_the_window_and_every_id(tmp_path
         write_committed(tmp_path / "data/published_date=2022-10-01/b1.parquet", [far]),
     ]
     start = published_us(row("x", day=27))
-    index = LoadCommitted(files)((start, start + 4 * 86_400_000_000))
+    index = LoadCommitted(files)([(start, start + 4 * 86_400_000_000)])
     assert index.ids == {"a", "f"}
     assert index.story_ids == ["a"] and index.signatures == [near["minhash"]]
     assert set(LoadCommitted(files)().story_ids) == {"a", "f"}
     # A batch's look-up: only those of its ids that are committed, whatever the dataset's size.
-    assert LoadCommitted(files)((start, start + 1), ["f", "new"]).ids == {"f"}
+    assert LoadCommitted(files)([(start, start + 1)], ["f", "new"]).ids == {"f"}
     assert LoadCommitted(files)(None, []).ids == set()
+
+
+def test_windows_cover_each_story_not_the_span_between_them():
+    day = 86_400_000_000
+    # A batch holding the end of one Kafka partition (day 200) and the start of the next (day 0).
+    assert windows_around([200 * day, 0, day, 200 * day + 5], 7 * day) == [
+        (-7 * day, 8 * day),
+        (193 * day, 207 * day + 5),
+    ]
+    assert windows_around([], day) == []
+    # Past `most` windows, the closest neighbours merge: a superset, never a gap.
+    spread = windows_around([i * 100 * day for i in range(10)], day, most=3)
+    assert len(spread) == 3 and spread[0][0] == -day and spread[-1][1] == 901 * day
+    assert all(any(a <= i * 100 * day <= b for a, b in spread) for i in range(10))
+
+
+def test_load_committed_skips_partitions_between_windows(tmp_path):
+    early = sign_rows([row("e", WIRE, day=1)])[0] | {"cluster_id": "e"}
+    middle = sign_rows([row("m", OTHER, day=15)])[0] | {"cluster_id": "m"}
+    files = [
+        write_committed(tmp_path / "data/published_date=2022-10-01/b1.parquet", [early]),
+        write_committed(tmp_path / "data/published_date=2022-10-15/b1.parquet", [middle]),
+    ]
+    day = 86_400_000_000
+    times = [published_us(row("x", day=2)), published_us(row("y", day=29))]
+    index = LoadCommitted(files)(windows_around(times, 3 * day), ["x", "y"])
+    assert index.story_ids == ["e"]  # day 15 lies between the two windows
 
 
 def test_rows_committed_before_signatures_existed_are_signed_from_their_body(tmp_path):
@@ -172,5 +200,5 @@ def test_signed_rows_kept_in_memory_are_those_of_the_latest_window(tmp_path):
     LoadCommitted([recent, old])()  # no window: both files
     assert {key[0] for key in dedup._SIGNED._tables} == {recent, old}
     start = published_us(row("x", day=27))
-    LoadCommitted([recent, old])((start, start + 4 * 86_400_000_000), ["x"])
+    LoadCommitted([recent, old])([(start, start + 4 * 86_400_000_000)], ["x"])
     assert {key[0] for key in dedup._SIGNED._tables} == {recent}
