@@ -1,7 +1,8 @@
-//! The topic tagger's hot loop, compiled: one Aho-Corasick scan, candidate confirmation and
-//! scoring for `pipeline/tagging.py`, which builds the taxonomy, folds the text and shapes the
-//! result. It implements exactly `tag_text`'s rules (the Python code is the specification and the
-//! fallback); a unit test compares the two on every corpus and on random text.
+//! The topic tagger's hot loop, compiled: finding phrase candidates (a trie walked from word
+//! starts), confirming them, scoring topics and building `tag_text`'s dicts, for
+//! `pipeline/tagging.py`, which compiles the taxonomy and folds non-ASCII text. It implements
+//! exactly `tag_text`'s rules (the Python code is the specification and the fallback); unit tests
+//! compare the two on the evaluation sets and on random text.
 //!
 //! Character classes come from Python itself (a table of `str` predicates over the Basic
 //! Multilingual Plane), so word boundaries agree with Python's `str.isalnum` and `re`'s `\w`/`\d`.
