@@ -133,10 +133,20 @@ def windows_around(times: Iterable[int], margin: int, most: int = 64) -> list[tu
             windows[-1] = (windows[-1][0], t + margin)
         else:
             windows.append((t - margin, t + margin))
-    while len(windows) > most:
-        gap = min(range(len(windows) - 1), key=lambda i: windows[i + 1][0] - windows[i][1])
-        windows[gap : gap + 2] = [(windows[gap][0], windows[gap + 1][1])]
-    return windows
+    if len(windows) <= most:
+        return windows
+    # Merging two windows leaves every other gap as it was, so merging the closest neighbours one
+    # at a time (the leftmost of equals first) ends where keeping only the widest ``most - 1`` gaps
+    # (the rightmost of equals) does, in one sort.
+    by_width = sorted(range(len(windows) - 1), key=lambda i: (windows[i][1] - windows[i + 1][0], -i))
+    widest = by_width[: most - 1]
+    kept: list[tuple[int, int]] = []
+    first = windows[0][0]
+    for i in sorted(widest):
+        kept.append((first, windows[i][1]))
+        first = windows[i + 1][0]
+    kept.append((first, windows[-1][1]))
+    return kept
 
 
 def _identity(path: str) -> tuple[int, int]:

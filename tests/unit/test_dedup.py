@@ -116,13 +116,19 @@ def write_committed(path, rows, with_signature=True):
     return str(path)
 
 
+def commit_one(tmp_path, story_id, body, day):
+    """(path, row): one signed story committed in its publication day's partition."""
+    signed = sign_rows([row(story_id, body, day=day)])[0] | {"cluster_id": story_id}
+    path = tmp_path / f"data/published_date=2022-10-{day:02d}/b1.parquet"
+    return write_committed(path, [signed]), signed
+
+
 def test_load_committed_reads_signatures_inside_the_window_and_every_id(tmp_path):
-    near = sign_rows([row("a", WIRE, day=29)])[0] | {"cluster_id": "a"}
-    far = sign_rows([row("f", OTHER, day=1)])[0] | {"cluster_id": "f"}
-    files = [
-        write_committed(tmp_path / "data/published_date=2022-10-29/b1.parquet", [near]),
-        write_committed(tmp_path / "data/published_date=2022-10-01/b1.parquet", [far]),
-    ]
+    (near_file, near), (far_file, _far) = (
+        commit_one(tmp_path, "a", WIRE, 29),
+        commit_one(tmp_path, "f", OTHER, 1),
+    )
+    files = [near_file, far_file]
     start = published_us(row("x", day=27))
     index = LoadCommitted(files)([(start, start + 4 * 86_400_000_000)])
     assert index.ids == {"a", "f"}
@@ -148,12 +154,7 @@ def test_windows_cover_each_story_not_the_span_between_them():
 
 
 def test_load_committed_skips_partitions_between_windows(tmp_path):
-    early = sign_rows([row("e", WIRE, day=1)])[0] | {"cluster_id": "e"}
-    middle = sign_rows([row("m", OTHER, day=15)])[0] | {"cluster_id": "m"}
-    files = [
-        write_committed(tmp_path / "data/published_date=2022-10-01/b1.parquet", [early]),
-        write_committed(tmp_path / "data/published_date=2022-10-15/b1.parquet", [middle]),
-    ]
+    files = [commit_one(tmp_path, "e", WIRE, 1)[0], commit_one(tmp_path, "m", OTHER, 15)[0]]
     day = 86_400_000_000
     times = [published_us(row("x", day=2)), published_us(row("y", day=29))]
     index = LoadCommitted(files)(windows_around(times, 3 * day), ["x", "y"])
@@ -193,10 +194,7 @@ def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
 def test_signed_rows_kept_in_memory_are_those_of_the_latest_window(tmp_path):
     from pipeline import dedup
 
-    near = sign_rows([row("a", WIRE, day=29)])[0] | {"cluster_id": "a"}
-    far = sign_rows([row("f", OTHER, day=1)])[0] | {"cluster_id": "f"}
-    recent = write_committed(tmp_path / "data/published_date=2022-10-29/b1.parquet", [near])
-    old = write_committed(tmp_path / "data/published_date=2022-10-01/b1.parquet", [far])
+    recent, old = commit_one(tmp_path, "a", WIRE, 29)[0], commit_one(tmp_path, "f", OTHER, 1)[0]
     LoadCommitted([recent, old])()  # no window: both files
     assert {key[0] for key in dedup._SIGNED._tables} == {recent, old}
     start = published_us(row("x", day=27))

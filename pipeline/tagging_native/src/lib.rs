@@ -183,8 +183,9 @@ struct Tagger {
     groups: Vec<Group>,
     topics: Vec<Topic>,
     classes: Vec<u8>,
-    alnum_starts: bool, // every key's first byte is an ASCII letter or digit
-    round: Py<PyAny>,   // Python's round(), so scores round exactly as tagging.py rounds them
+    alnum_starts: bool,     // every key's first byte is an ASCII letter or digit
+    ascii_kinds: [u8; 128], // per ASCII byte: 1 if alphanumeric, 2 if an ASCII key starts with it
+    round: Py<PyAny>,       // Python's round(), so scores round exactly as tagging.py rounds them
 }
 
 type Found = Vec<(usize, f64, Vec<(u8, usize, usize)>)>;
@@ -492,6 +493,10 @@ impl Tagger {
         let alnum_starts = keys
             .iter()
             .all(|k| k.as_bytes()[0].is_ascii_alphanumeric() || !k.is_ascii());
+        let mut ascii_kinds = [0u8; 128];
+        for (b, kind) in ascii_kinds.iter_mut().enumerate() {
+            *kind = (classes[b] & ALNUM) | (ascii_trie.starts(b as u8) as u8) << 1;
+        }
         let round = py.import("builtins")?.getattr("round")?.unbind();
         let classes = classes.to_vec();
         Ok(Tagger {
@@ -502,6 +507,7 @@ impl Tagger {
             topics,
             classes,
             alnum_starts,
+            ascii_kinds,
             round,
         })
     }
@@ -551,9 +557,14 @@ impl Tagger {
         if beyond_bmp(folded.as_bytes()) || beyond_bmp(joined.as_bytes()) {
             return Ok(None);
         }
-        if folded.chars().count() != joined.chars().count() {
+        // Each text decoded once: code points, and for the joined text where each one starts.
+        let points: Vec<u32> = folded.chars().map(|c| c as u32).collect();
+        let (mut byte_at, joined_points): (Vec<usize>, Vec<u32>) =
+            joined.char_indices().map(|(i, c)| (i, c as u32)).unzip();
+        if points.len() != joined_points.len() {
             return Err(misfolded());
         }
+        byte_at.push(joined.len());
         let bytes = folded.as_bytes();
         let mut matches: Vec<(usize, usize, usize)> = Vec::new();
         let mut after_alnum = false;
@@ -565,16 +576,7 @@ impl Tagger {
             }
             after_alnum = self.class(c as u32) & ALNUM != 0;
         }
-        let points: Vec<u32> = folded.chars().map(|c| c as u32).collect();
-        let found = if joined.is_ascii() {
-            self.run(&matches, points.as_slice(), joined.as_bytes(), offset)
-        } else {
-            let joined_points: Vec<u32> = joined.chars().map(|c| c as u32).collect();
-            self.run(&matches, points.as_slice(), joined_points.as_slice(), offset)
-        };
-        // Character offsets to byte offsets in the joined text, for the evidence phrases.
-        let mut byte_at: Vec<usize> = joined.char_indices().map(|(i, _)| i).collect();
-        byte_at.push(joined.len());
+        let found = self.run(&matches, points.as_slice(), joined_points.as_slice(), offset);
         self.shape(py, found, |f, s, e| {
             &joined[byte_at[s + shift(f)]..byte_at[e + shift(f)]]
         })
@@ -626,23 +628,23 @@ impl Tagger {
     }
 
     fn find_ascii(&self, joined: &[u8], folded: &[u8], offset: usize) -> Found {
-        // Per byte: 1 if alphanumeric, 2 if a key starts with it.
-        let mut kinds = [0u8; 128];
-        for (b, kind) in kinds.iter_mut().enumerate() {
-            *kind = (self.classes[b] & ALNUM) | (self.ascii_trie.starts(b as u8) as u8) << 1;
-        }
         // 64 bytes at a time: masks of alphanumerics and of key starts without a branch per byte,
         // then a walk from each key start that follows no alphanumeric.
         let mut matches: Vec<(usize, usize, usize)> = Vec::new();
         let mut carry = 0u64;
         for (c, chunk) in folded.chunks(64).enumerate() {
-            let (alnum, starts) = match simd_alnum(chunk) {
-                // Every key starts alphanumeric: the walk itself leaves at once where none starts.
-                Some(alnum) if self.alnum_starts => (alnum, alnum),
-                _ => {
+            // Every key starts alphanumeric: the walk itself leaves at once where none starts.
+            let simd = if self.alnum_starts {
+                simd_alnum(chunk)
+            } else {
+                None
+            };
+            let (alnum, starts) = match simd {
+                Some(alnum) => (alnum, alnum),
+                None => {
                     let (mut alnum, mut starts) = (0u64, 0u64);
                     for (j, &b) in chunk.iter().enumerate() {
-                        let kind = kinds[(b & 0x7F) as usize] as u64;
+                        let kind = self.ascii_kinds[(b & 0x7F) as usize] as u64;
                         alnum |= (kind & 1) << j;
                         starts |= (kind >> 1) << j;
                     }
