@@ -25,6 +25,7 @@ from typing import Any
 import ahocorasick_rs
 import apache_beam as beam
 
+from pipeline.parse import DEAD_LETTERS, failed_story
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
 
 __all__ = [
@@ -752,11 +753,15 @@ def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
 
 
 class CleanStories(beam.PTransform):
-    """Parsed raw stories in, clean rows out (bounded or unbounded; one row per input, no loss)."""
+    """Parsed raw stories in; outputs ``rows`` (clean rows) and ``dead_letters`` (bounded or
+    unbounded, one output per input). A story the cleaner raises on leaves as a dead letter with the
+    exception, so one unforeseen page cannot fail its batch, nor every retry of it."""
 
     def __init__(self, pipeline_version: str) -> None:
         super().__init__()
         self._version = pipeline_version
 
-    def expand(self, stories: beam.PCollection) -> beam.PCollection:
-        return stories | "CleanText" >> beam.Map(clean_story, self._version)
+    def expand(self, stories: beam.PCollection) -> dict[str, beam.PCollection]:
+        rows, failed = stories | "CleanText" >> beam.Map(clean_story, self._version).with_exception_handling()
+        letters = failed | "DeadLetterFailures" >> beam.Map(failed_story, "clean")
+        return {"rows": rows, DEAD_LETTERS: letters}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import apache_beam as beam
@@ -10,9 +11,12 @@ from apache_beam import pvalue
 
 from schemas import validate_raw
 
-__all__ = ["ParseRawStories", "parse_record", "dead_letter", "DEAD_LETTERS"]
+__all__ = ["ParseRawStories", "parse_record", "dead_letter", "failed_story", "DEAD_LETTERS"]
+
+log = logging.getLogger(__name__)
 
 DEAD_LETTERS = "dead_letters"
+_PROVENANCE = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_ms")
 
 
 def dead_letter(
@@ -27,6 +31,19 @@ def dead_letter(
         "reason": reason,
         "payload": record.get("value"),
     }
+
+
+def failed_story(failure: tuple[dict[str, Any], tuple[Any, str, list[str]]], stage: str) -> dict[str, Any]:
+    """The dead letter for a story a later stage raised on, from Beam's exception handling output
+    ``(story, (type, repr, traceback))``. The payload is the story as that stage received it (for
+    cleaning, the raw message again, which can be republished once the cause is fixed)."""
+    story, (_kind, error, _trace) = failure
+    message = {k: v for k, v in story.items() if k not in _PROVENANCE and k != "minhash"}
+    record = {"topic": story.get("kafka_topic"), "partition": story.get("kafka_partition")}
+    record["offset"] = story.get("kafka_offset")
+    record["value"] = json.dumps(message, default=str).encode()
+    log.warning("story %s failed in %s: %s", story.get("id"), stage, error)
+    return dead_letter(record, stage, f"{stage} failed: {error}", story.get("id"))
 
 
 def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

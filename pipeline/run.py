@@ -80,13 +80,15 @@ def build_pipeline(
 ) -> None:
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
     parsed = records | "ParseRawStories" >> ParseRawStories()
-    rows = (
-        parsed.stories
-        | "CleanStories" >> CleanStories(PIPELINE_VERSION)
+    cleaned = parsed.stories | "CleanStories" >> CleanStories(PIPELINE_VERSION)
+    tagged = (
+        cleaned["rows"]
         | "DeduplicateStories" >> DeduplicateStories(LoadCommitted(committed_files))
         | "TagTopics" >> TagTopics(taxonomy)
     )
-    _ = (rows, parsed[DEAD_LETTERS]) | "WriteParquetDataset" >> WriteParquetDataset(
+    letters = [parsed[DEAD_LETTERS], cleaned[DEAD_LETTERS], tagged[DEAD_LETTERS]]
+    dead_letters = letters | "AllDeadLetters" >> beam.Flatten()
+    _ = (tagged["rows"], dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(
         staging, batch, shards, part
     )
 

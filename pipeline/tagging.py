@@ -29,6 +29,8 @@ import ahocorasick_rs
 import apache_beam as beam
 import yaml
 
+from pipeline.parse import DEAD_LETTERS, failed_story
+
 try:
     from pipeline._tagging_native import Tagger as _NativeTagger
 except ImportError:  # not built (no Rust toolchain at install): the Python path below
@@ -487,7 +489,8 @@ def tag_row(row: dict[str, Any], taxonomy: Taxonomy) -> dict[str, Any]:
 
 
 class TagTopics(beam.PTransform):
-    """Clean rows in, the same rows with ``topics`` filled (bounded or unbounded, one-to-one)."""
+    """Clean rows in; outputs ``rows`` (the same rows with ``topics`` filled) and ``dead_letters``
+    (a row the tagger raises on, with the exception). Bounded or unbounded, one output per input."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         super().__init__()
@@ -495,5 +498,7 @@ class TagTopics(beam.PTransform):
             raise ValueError("taxonomy has no topics")
         self._taxonomy = taxonomy
 
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        return rows | "MatchPhrases" >> beam.Map(tag_row, self._taxonomy)
+    def expand(self, rows: beam.PCollection) -> dict[str, beam.PCollection]:
+        tagged, failed = rows | "MatchPhrases" >> beam.Map(tag_row, self._taxonomy).with_exception_handling()
+        letters = failed | "DeadLetterFailures" >> beam.Map(failed_story, "tag")
+        return {"rows": tagged, DEAD_LETTERS: letters}

@@ -76,16 +76,36 @@ def _fast_validator() -> Any:
     )
 
 
+def _not_text(message: dict[str, Any]) -> list[str]:
+    """Strings that are not Unicode text: JSON can escape half of a UTF-16 surrogate pair
+    (``"\\ud83d"``, left by a producer that cut an emoji in two), which no UTF-8 writer, regex
+    engine or Parquet file accepts downstream."""
+    problems = []
+    for name, value in message.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    code = ord(text[exc.start])
+                    problems.append(
+                        f"{name}: lone surrogate U+{code:04X} at character {exc.start} is not Unicode text"
+                        " (half of a UTF-16 pair: the producer cut a character in two)"
+                    )
+                    break
+    return problems
+
+
 def validate_raw(message: Any) -> list[str]:
     """Every problem with a raw message, as readable strings; empty when valid."""
     try:
         _fast_validator()(message)
-        return []
+        return _not_text(message)
     except fastjsonschema.JsonSchemaException:
         pass
     if not isinstance(message, dict):
         return [f"message must be a JSON object, got {type(message).__name__}"]
-    problems = []
+    problems = _not_text(message)
     for error in sorted(_validator().iter_errors(message), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path) or "(message)"
         if error.validator == "anyOf" and not error.absolute_path:

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from kafka import KafkaProducer
 
 from pipeline.run import run_batch
+from schemas import story_id
 from tests.conftest import env_for, wirestream
 
 BOILERPLATE = ["Leave a review", "Follow us on social networks", "News Line", "Politics"]
@@ -65,19 +66,36 @@ def test_seed_story_end_to_end(kafka_config, seed_path, tmp_path):
 
 def test_bad_records_become_dead_letters_without_losing_the_batch(kafka_config, seed_path, tmp_path):
     producer = KafkaProducer(bootstrap_servers=kafka_config.bootstrap_servers, acks="all")
-    for value in (b"{not json", json.dumps({"id": "x"}).encode(), b""):
-        producer.send(kafka_config.raw_topic, value=value, partition=0).get(30)
+    # A story whose body ends in half an emoji: valid JSON, but not text that the cleaner, the
+    # tagger or a Parquet writer can take. It used to fail the whole batch, and every retry of it.
+    cut = {
+        "schema_version": 1,
+        "id": story_id("wire", "cut"),
+        "source": "wire",
+        "headline": "Cut",
+        "body": "Ministers met on Friday \ud83d",
+        "body_format": "text/plain",
+        "fetched_at": "2022-07-29T18:00:00Z",
+    }
+    for key, value in [
+        (None, b"{not json"),
+        (None, json.dumps({"id": "x"}).encode()),
+        (None, b""),
+        (cut["id"].encode(), json.dumps(cut).encode()),
+    ]:
+        producer.send(kafka_config.raw_topic, key=key, value=value, partition=0).get(30)
     producer.close()
     env = env_for(kafka_config)
     wirestream("connect", "files", str(seed_path), "--source", "turan", env=env)
     out = str(tmp_path / "dataset")
     report = run_batch(kafka_config, out)
-    assert (report.records, report.rows, report.dead_letters) == (4, 1, 3)
+    assert (report.records, report.rows, report.dead_letters) == (5, 1, 4)
     [letters] = glob.glob(f"{out}/dead_letters/*.parquet")
     reasons = sorted(pq.read_table(letters).column("reason").to_pylist())
     assert any(r.startswith("not JSON") for r in reasons)
     assert any("'source' is a required property" in r for r in reasons)
     assert any(r == "empty record value" for r in reasons)
+    assert any(r.startswith("body: lone surrogate U+D83D at character 24") for r in reasons)
     assert len(committed_rows(out)) == 1
 
 

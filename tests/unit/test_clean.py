@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -322,3 +323,51 @@ def test_normalized_text_has_single_spaces_and_stripped_lines_only():
         assert all(not c.isspace() or c in " \n" for c in out), repr(out)
         assert "  " not in out
         assert all(line == line.strip() for line in out.split("\n")), repr(out)
+
+
+def test_a_story_the_cleaner_raises_on_is_a_dead_letter_and_the_rest_are_cleaned():
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.clean import CleanStories
+    from pipeline.parse import DEAD_LETTERS
+
+    good = {
+        "id": "a",
+        "source": "turan",
+        "headline": "Talks",
+        "body": "Ministers met on Friday.",
+        "kafka_offset": 1,
+    }
+    broken = {
+        "id": "b",
+        "headline": "No source field",
+        "body": "Text.",
+        "kafka_topic": "t",
+        "kafka_offset": 2,
+    }
+    with beam.Pipeline() as p:
+        out = p | beam.Create([good, broken]) | CleanStories("test")
+        assert_that(
+            out["rows"] | beam.Map(lambda r: (r["id"], r["body"])),
+            equal_to([("a", "Ministers met on Friday.")]),
+        )
+        letters = out[DEAD_LETTERS] | beam.Map(
+            lambda d: (
+                d["story_id"],
+                d["stage"],
+                d["reason"],
+                d["kafka_topic"],
+                d["kafka_offset"],
+                json.loads(d["payload"]),
+            )
+        )
+        expected = (
+            "b",
+            "clean",
+            "clean failed: KeyError('source')",
+            "t",
+            2,
+            {k: v for k, v in broken.items() if not k.startswith("kafka")},
+        )
+        assert_that(letters, equal_to([expected]), label="letters")

@@ -96,3 +96,17 @@ def test_raw_schema_is_valid_json_schema():
 
     jsonschema.validators.validator_for(raw_schema()).check_schema(raw_schema())
     json.dumps(raw_schema())
+
+
+def test_half_of_a_surrogate_pair_is_reported_with_field_and_position():
+    # Valid JSON (an escape), but not Unicode text: no UTF-8 writer or Parquet file takes it.
+    cut = json.loads('{"body": "An emoji cut in two \\ud83d", "headline": "ok \\ud83d\\ude00"}')
+    problems = validate_raw(message(**cut))
+    assert problems == [
+        "body: lone surrogate U+D83D at character 20 is not Unicode text"
+        " (half of a UTF-16 pair: the producer cut a character in two)"
+    ]
+    cut_category = json.loads('["World", "\\udc00"]')
+    assert validate_raw(message(categories=cut_category))[0].startswith("categories: lone surrogate U+DC00")
+    # Alongside schema problems, it is listed too.
+    assert len(validate_raw(message(body_format="application/pdf", **cut))) == 2
