@@ -41,8 +41,10 @@ def _is_rfc3339(value: object) -> bool:
     if not isinstance(value, str):
         return True
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None and "T" in value
-    except ValueError:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # An offset can push the year 1 or 9999 out of range in UTC, the only time the data keeps.
+        return moment.tzinfo is not None and "T" in value and moment.astimezone(UTC) is not None
+    except (ValueError, OverflowError):
         return False
 
 

@@ -110,3 +110,9 @@ def test_half_of_a_surrogate_pair_is_reported_with_field_and_position():
     assert validate_raw(message(categories=cut_category))[0].startswith("categories: lone surrogate U+DC00")
     # Alongside schema problems, it is listed too.
     assert len(validate_raw(message(body_format="application/pdf", **cut))) == 2
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_that_leaves_the_calendar_in_utc_is_invalid(moment):
+    # Readable as written, but not in UTC, the only time the dataset keeps.
+    assert any(p.startswith("firstcreated:") for p in validate_raw(message(firstcreated=moment)))
