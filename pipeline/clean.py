@@ -24,8 +24,9 @@ from typing import Any
 
 import ahocorasick_rs
 import apache_beam as beam
+from apache_beam import pvalue
 
-from pipeline.parse import DEAD_LETTERS, failed_story
+from pipeline.parse import per_story
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
 
 __all__ = [
@@ -761,7 +762,5 @@ class CleanStories(beam.PTransform):
         super().__init__()
         self._version = pipeline_version
 
-    def expand(self, stories: beam.PCollection) -> dict[str, beam.PCollection]:
-        rows, failed = stories | "CleanText" >> beam.Map(clean_story, self._version).with_exception_handling()
-        letters = failed | "DeadLetterFailures" >> beam.Map(failed_story, "clean")
-        return {"rows": rows, DEAD_LETTERS: letters}
+    def expand(self, stories: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return stories | "CleanText" >> per_story("clean", clean_story, self._version)

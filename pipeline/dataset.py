@@ -3,7 +3,7 @@
 Layout under the output folder::
 
     data/published_date=YYYY-MM-DD/batch-000007-shard-000.parquet   clean rows (Hive partitions)
-    dead_letters/batch-000007.parquet                              records that failed, with reasons
+    dead_letters/batch-000007-0000-parse.parquet                   records that failed, with reasons
     _manifests/batch-000007.json                                   the commit: files + offset ranges
     _staging/batch-000007/...                                      a run in progress (never read)
 

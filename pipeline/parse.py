@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -11,7 +12,7 @@ from apache_beam import pvalue
 
 from schemas import validate_raw
 
-__all__ = ["ParseRawStories", "parse_record", "dead_letter", "failed_story", "DEAD_LETTERS"]
+__all__ = ["ParseRawStories", "parse_record", "dead_letter", "failed_story", "per_story", "DEAD_LETTERS"]
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,38 @@ def dead_letter(
     }
 
 
-def failed_story(failure: tuple[dict[str, Any], tuple[Any, str, list[str]]], stage: str) -> dict[str, Any]:
-    """The dead letter for a story a later stage raised on, from Beam's exception handling output
-    ``(story, (type, repr, traceback))``. The payload is the story as that stage received it (for
-    cleaning, the raw message again, which can be republished once the cause is fixed)."""
-    story, (_kind, error, _trace) = failure
+def failed_story(story: dict[str, Any], stage: str, error: Exception) -> dict[str, Any]:
+    """The dead letter for a story a later stage raised on. The payload is the story as that stage
+    received it (for cleaning, the raw message again, which can be republished once the cause is
+    fixed)."""
     message = {k: v for k, v in story.items() if k not in _PROVENANCE and k != "minhash"}
     record = {"topic": story.get("kafka_topic"), "partition": story.get("kafka_partition")}
     record["offset"] = story.get("kafka_offset")
     record["value"] = json.dumps(message, default=str).encode()
-    log.warning("story %s failed in %s: %s", story.get("id"), stage, error)
-    return dead_letter(record, stage, f"{stage} failed: {error}", story.get("id"))
+    log.warning("story %s failed in %s: %r", story.get("id"), stage, error)
+    return dead_letter(record, stage, f"{stage} failed: {error!r}", story.get("id"))
+
+
+class _OrDeadLetter(beam.DoFn):
+    """One story through ``fn``; if it raises, the story leaves as a dead letter with the exception.
+    (Beam's ``with_exception_handling`` does the same, but emits ``(element, (type, repr,
+    traceback))`` tuples that need one more transform to become dead letters.)"""
+
+    def __init__(self, stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+        self._stage = stage
+        self._fn = fn
+        self._args = args
+
+    def process(self, story: dict[str, Any]) -> list[Any]:
+        try:
+            return [self._fn(story, *self._args)]
+        except Exception as exc:  # any input-driven failure: the rest of the batch goes on
+            return [pvalue.TaggedOutput(DEAD_LETTERS, failed_story(story, self._stage, exc))]
+
+
+def per_story(stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> beam.ParDo:
+    """``fn(story, *args)`` for each story, with outputs ``rows`` and ``dead_letters``."""
+    return beam.ParDo(_OrDeadLetter(stage, fn, *args)).with_outputs(DEAD_LETTERS, main="rows")
 
 
 def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

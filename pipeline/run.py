@@ -86,8 +86,11 @@ def build_pipeline(
         | "DeduplicateStories" >> DeduplicateStories(LoadCommitted(committed_files))
         | "TagTopics" >> TagTopics(taxonomy)
     )
-    letters = [parsed[DEAD_LETTERS], cleaned[DEAD_LETTERS], tagged[DEAD_LETTERS]]
-    dead_letters = letters | "AllDeadLetters" >> beam.Flatten()
+    dead_letters = {
+        "parse": parsed[DEAD_LETTERS],
+        "clean": cleaned[DEAD_LETTERS],
+        "tag": tagged[DEAD_LETTERS],
+    }
     _ = (tagged["rows"], dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(
         staging, batch, shards, part
     )

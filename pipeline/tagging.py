@@ -28,8 +28,9 @@ from typing import Any
 import ahocorasick_rs
 import apache_beam as beam
 import yaml
+from apache_beam import pvalue
 
-from pipeline.parse import DEAD_LETTERS, failed_story
+from pipeline.parse import per_story
 
 try:
     from pipeline._tagging_native import Tagger as _NativeTagger
@@ -498,7 +499,5 @@ class TagTopics(beam.PTransform):
             raise ValueError("taxonomy has no topics")
         self._taxonomy = taxonomy
 
-    def expand(self, rows: beam.PCollection) -> dict[str, beam.PCollection]:
-        tagged, failed = rows | "MatchPhrases" >> beam.Map(tag_row, self._taxonomy).with_exception_handling()
-        letters = failed | "DeadLetterFailures" >> beam.Map(failed_story, "tag")
-        return {"rows": tagged, DEAD_LETTERS: letters}
+    def expand(self, rows: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return rows | "MatchPhrases" >> per_story("tag", tag_row, self._taxonomy)
