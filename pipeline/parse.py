@@ -39,9 +39,12 @@ def failed_story(story: dict[str, Any], stage: str, error: Exception) -> dict[st
     received it (for cleaning, the raw message again, which can be republished once the cause is
     fixed)."""
     message = {k: v for k, v in story.items() if k not in _PROVENANCE and k != "minhash"}
-    record = {"topic": story.get("kafka_topic"), "partition": story.get("kafka_partition")}
-    record["offset"] = story.get("kafka_offset")
-    record["value"] = json.dumps(message, default=str).encode()
+    record = {
+        "topic": story.get("kafka_topic"),
+        "partition": story.get("kafka_partition"),
+        "offset": story.get("kafka_offset"),
+        "value": json.dumps(message, default=str).encode(),
+    }
     log.warning("story %s failed in %s: %r", story.get("id"), stage, error)
     return dead_letter(record, stage, f"{stage} failed: {error!r}", story.get("id"))
 

@@ -42,10 +42,10 @@ def _is_rfc3339(value: object) -> bool:
         return True
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        # An offset can push the year 1 or 9999 out of range in UTC, the only time the data keeps.
-        return moment.tzinfo is not None and "T" in value and moment.astimezone(UTC) is not None
+        moment.astimezone(UTC)  # an offset can push year 1 or 9999 out of range in UTC, all the data keeps
     except (ValueError, OverflowError):
         return False
+    return moment.tzinfo is not None and "T" in value
 
 
 @cache
