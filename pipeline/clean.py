@@ -754,9 +754,10 @@ def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
 
 
 class CleanStories(beam.PTransform):
-    """Parsed raw stories in; outputs ``rows`` (clean rows) and ``dead_letters`` (bounded or
-    unbounded, one output per input). A story the cleaner raises on leaves as a dead letter with the
-    exception, so one unforeseen page cannot fail its batch, nor every retry of it."""
+    """Chunks of parsed raw stories in; outputs ``rows`` (chunks of clean rows) and ``dead_letters``
+    (bounded or unbounded; every story leaves as one of the two). A story the cleaner raises on leaves
+    as a dead letter with the exception, so one unforeseen page cannot fail its batch, nor every
+    retry of it."""
 
     def __init__(self, pipeline_version: str) -> None:
         super().__init__()

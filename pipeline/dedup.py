@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import minhash
-from pipeline.rows import MICROSECOND, StoryRow, micros
+from pipeline.rows import MICROSECOND, Chunk, micros
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -42,7 +42,7 @@ __all__ = [
     "first_deliveries",
     "sign_rows",
     "cluster_stories",
-    "apply_verdict",
+    "apply_verdicts",
     "published_us",
 ]
 
@@ -320,16 +320,18 @@ def _delivery(row: dict[str, Any]) -> tuple[int, int]:
     return (row.get("kafka_partition") or 0, row.get("kafka_offset") or 0)
 
 
-def apply_verdict(row: dict[str, Any], verdicts: dict[str, Any]) -> list[dict[str, Any]]:
-    """The row with its story's verdict applied: empty when the verdict drops it, or when the row is
-    a later delivery of a story whose first delivery is kept."""
-    entry = verdicts.get(row["id"])
-    if entry is None:
-        return []
-    keep, duplicate_of, cluster_id, partition, offset = entry
-    if not keep or _delivery(row) != (partition, offset):
-        return []
-    return [{**row, "duplicate_of": duplicate_of, "cluster_id": cluster_id}]
+def apply_verdicts(rows: Iterable[dict[str, Any]], verdicts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows with their story's verdict applied, without those the verdict drops and those that
+    are a later delivery of a story whose first delivery is kept."""
+    kept = []
+    for row in rows:
+        entry = verdicts.get(row["id"])
+        if entry is None:
+            continue
+        keep, duplicate_of, cluster_id, partition, offset = entry
+        if keep and _delivery(row) == (partition, offset):
+            kept.append({**row, "duplicate_of": duplicate_of, "cluster_id": cluster_id})
+    return kept
 
 
 class _ClusterStories(beam.DoFn):
@@ -338,8 +340,8 @@ class _ClusterStories(beam.DoFn):
         self._threshold = threshold
         self._lookback = lookback
 
-    def process(self, element: tuple[str, Iterable[Summary]]):  # type: ignore[no-untyped-def]
-        stories = first_deliveries(element[1])
+    def process(self, element: tuple[str, Iterable[list[Summary]]]):  # type: ignore[no-untyped-def]
+        stories = first_deliveries(summary for chunk in element[1] for summary in chunk)
         windows = windows_around([s[2] for s in stories], self._lookback // MICROSECOND)
         committed = self._load(windows, [s[1] for s in stories])
         verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
@@ -350,7 +352,8 @@ class _ClusterStories(beam.DoFn):
 
 
 class DeduplicateStories(beam.PTransform):
-    """Clean rows in, deduplicated rows out, with ``minhash``, ``duplicate_of`` and ``cluster_id`` set.
+    """Chunks of clean rows in, chunks of deduplicated rows out, with ``minhash``, ``duplicate_of``
+    and ``cluster_id`` set (a chunk is signed in one vectorised call).
 
     Bounded input; the output is deterministic for a given input and committed dataset.
     ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
@@ -380,16 +383,15 @@ class DeduplicateStories(beam.PTransform):
         self._lookback = lookback
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        signed = (
-            rows
-            # Re-deliveries are signed too (they are rare); the clustering step keeps the first
-            # delivery of each id, so full rows cross only one shuffle (in the Parquet writer).
-            | "BatchForSigning" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
-            | "Sign" >> beam.FlatMap(sign_rows).with_output_types(StoryRow)
-        )
+        # Re-deliveries are signed too (they are rare); the clustering step keeps the first delivery
+        # of each id, so full rows cross only one shuffle (in the Parquet writer).
+        signed = rows | "Sign" >> beam.Map(sign_rows).with_output_types(Chunk)
         verdicts = (
             signed
-            | "Summarise" >> beam.Map(lambda r: ("batch", summarise(r))).with_output_types(tuple[str, Any])
+            | "Summarise"
+            >> beam.Map(lambda chunk: ("batch", [summarise(r) for r in chunk])).with_output_types(
+                tuple[str, Any]
+            )
             | "GatherSummaries" >> beam.GroupByKey()
             | "ClusterNearDuplicates"
             >> beam.ParDo(_ClusterStories(self._load, self._threshold, self._lookback)).with_output_types(
@@ -399,5 +401,6 @@ class DeduplicateStories(beam.PTransform):
         # Verdicts are small (id -> canonical, cluster): a side input joins them without shuffling
         # the full rows a second time.
         return signed | "ApplyVerdicts" >> beam.FlatMap(
-            apply_verdict, beam.pvalue.AsDict(verdicts)
-        ).with_output_types(StoryRow)
+            lambda chunk, verdicts: [kept] if (kept := apply_verdicts(chunk, verdicts)) else [],
+            beam.pvalue.AsDict(verdicts),
+        ).with_output_types(Chunk)

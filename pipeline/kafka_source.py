@@ -23,6 +23,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import NoOffsetForPartitionError, OffsetOutOfRangeError
 
+from pipeline.rows import CHUNK_SIZE, Chunk
 from wirestream.errors import UserError
 
 __all__ = ["OffsetRange", "ReadKafkaStories", "plan_ranges", "ranges_for_times", "UNBOUNDED", "SPLIT_SIZE"]
@@ -192,7 +193,7 @@ class _ReadPartition(beam.DoFn):
                 tracker.try_claim(restriction.stop)  # past the end: marks the restriction done
                 return
             try:
-                batch = self._consumer.poll(timeout_ms=self._poll_ms, max_records=2000).get(tp, [])
+                batch = self._consumer.poll(timeout_ms=self._poll_ms, max_records=CHUNK_SIZE).get(tp, [])
             except (OffsetOutOfRangeError, NoOffsetForPartitionError):
                 raise RecordsDeleted(
                     f"{tp.topic}/{tp.partition}: offset {self._consumer.position(tp)} is no longer on the "
@@ -211,15 +212,21 @@ class _ReadPartition(beam.DoFn):
                     )
                 continue
             idle = 0
+            chunk = []
             for record in batch:
                 if not tracker.try_claim(record.offset):
-                    return
-                moment = Timestamp(micros=record.timestamp * 1000)
+                    break
+                chunk.append(_record(record))
+            if chunk:
+                # The chunk carries its earliest record's time, so no record in it is late.
+                moment = Timestamp(micros=min(r["timestamp_ms"] for r in chunk) * 1000)
                 if not bounded:
                     current = watermark.current_watermark()
                     if current is None or moment > current:
                         watermark.set_watermark(moment)
-                yield TimestampedValue(_record(record), moment)
+                yield TimestampedValue(chunk, moment)
+            if len(chunk) < len(batch):
+                return  # the runner split the restriction: the rest is another reader's
             if not bounded:
                 # Hand the rest back to the runner after every poll: the runner decides when to resume.
                 tracker.defer_remainder()
@@ -242,7 +249,9 @@ class RecordsDeleted(UserError):
 
 
 class ReadKafkaStories(beam.PTransform):
-    """Kafka records as dicts (topic, partition, offset, timestamp_ms, key, value), timestamped by Kafka.
+    """Kafka records as dicts (topic, partition, offset, timestamp_ms, key, value), in chunks of up
+    to `CHUNK_SIZE` (one poll's records of one partition, in offset order), each chunk timestamped
+    with its earliest record's Kafka time.
 
     Bounded when every range has a stop offset: each offset in the ranges is emitted exactly once
     per successful run. Unbounded when a range's stop is ``UNBOUNDED``:
@@ -262,5 +271,6 @@ class ReadKafkaStories(beam.PTransform):
         return (
             pbegin
             | "Partitions" >> beam.Create(self._ranges)
-            | "ReadPartitions" >> beam.ParDo(reader(self._options, poll_ms=1000, idle_limit=30))
+            | "ReadPartitions"
+            >> beam.ParDo(reader(self._options, poll_ms=1000, idle_limit=30)).with_output_types(Chunk)
         )

@@ -10,6 +10,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
+from pipeline.rows import Chunk
 from schemas import validate_raw
 
 __all__ = ["ParseRawStories", "parse_record", "dead_letter", "failed_story", "per_story", "DEAD_LETTERS"]
@@ -50,25 +51,35 @@ def failed_story(story: dict[str, Any], stage: str, error: Exception) -> dict[st
 
 
 class _OrDeadLetter(beam.DoFn):
-    """One story through ``fn``; if it raises, the story leaves as a dead letter with the exception.
-    (Beam's ``with_exception_handling`` does the same, but emits ``(element, (type, repr,
-    traceback))`` tuples that need one more transform to become dead letters.)"""
+    """Each story of a chunk through ``fn``; a story it raises on leaves as a dead letter with the
+    exception, and the rest of the chunk goes on. (Beam's ``with_exception_handling`` works per
+    element, here a whole chunk, and emits ``(element, (type, repr, traceback))`` tuples that need
+    one more transform to become dead letters.)"""
 
     def __init__(self, stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
         self._stage = stage
         self._fn = fn
         self._args = args
 
-    def process(self, story: dict[str, Any]) -> list[Any]:
-        try:
-            return [self._fn(story, *self._args)]
-        except Exception as exc:  # any input-driven failure: the rest of the batch goes on
-            return [pvalue.TaggedOutput(DEAD_LETTERS, failed_story(story, self._stage, exc))]
+    def process(self, stories: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+        done = []
+        for story in stories:
+            try:
+                done.append(self._fn(story, *self._args))
+            except Exception as exc:  # any input-driven failure: the rest of the batch goes on
+                yield pvalue.TaggedOutput(DEAD_LETTERS, failed_story(story, self._stage, exc))
+        if done:
+            yield done
 
 
 def per_story(stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> beam.ParDo:
-    """``fn(story, *args)`` for each story, with outputs ``rows`` and ``dead_letters``."""
-    return beam.ParDo(_OrDeadLetter(stage, fn, *args)).with_outputs(DEAD_LETTERS, main="rows")
+    """``fn(story, *args)`` for each story of each chunk, with outputs ``rows`` (chunks) and
+    ``dead_letters`` (one element each)."""
+    return (
+        beam.ParDo(_OrDeadLetter(stage, fn, *args))
+        .with_output_types(Chunk)
+        .with_outputs(DEAD_LETTERS, main="rows")
+    )
 
 
 def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -95,16 +106,23 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
 
 
 class _Parse(beam.DoFn):
-    def process(self, record: dict[str, Any]):  # type: ignore[no-untyped-def]
-        story, letter = parse_record(record)
-        if story is not None:
-            yield story
-        else:
-            yield pvalue.TaggedOutput(DEAD_LETTERS, letter)
+    def process(self, records: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+        stories = []
+        for record in records:
+            story, letter = parse_record(record)
+            if story is not None:
+                stories.append(story)
+            else:
+                yield pvalue.TaggedOutput(DEAD_LETTERS, letter)
+        if stories:
+            yield stories
 
 
 class ParseRawStories(beam.PTransform):
-    """Kafka records in; outputs ``stories`` (main) and ``dead_letters`` (with reasons). One-to-one."""
+    """Chunks of Kafka records in; outputs ``stories`` (chunks) and ``dead_letters`` (one element
+    each, with reasons). Every record leaves as exactly one of the two."""
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return records | "ParseAndValidate" >> beam.ParDo(_Parse()).with_outputs(DEAD_LETTERS, main="stories")
+        return records | "ParseAndValidate" >> beam.ParDo(_Parse()).with_output_types(Chunk).with_outputs(
+            DEAD_LETTERS, main="stories"
+        )

@@ -490,8 +490,9 @@ def tag_row(row: dict[str, Any], taxonomy: Taxonomy) -> dict[str, Any]:
 
 
 class TagTopics(beam.PTransform):
-    """Clean rows in; outputs ``rows`` (the same rows with ``topics`` filled) and ``dead_letters``
-    (a row the tagger raises on, with the exception). Bounded or unbounded, one output per input."""
+    """Chunks of clean rows in; outputs ``rows`` (the same rows with ``topics`` filled, in chunks)
+    and ``dead_letters`` (a row the tagger raises on, with the exception). Bounded or unbounded;
+    every row leaves as one of the two."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         super().__init__()

@@ -17,10 +17,10 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.rows import StoryRow
+from pipeline.rows import Chunk
 from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA, PARTITION_COLUMN
 
-__all__ = ["WriteParquetDataset", "partition_of", "shard_of", "write_rows", "data_file_name"]
+__all__ = ["WriteParquetDataset", "partition_of", "shard_of", "route_rows", "write_rows", "data_file_name"]
 
 
 def partition_of(row: dict[str, Any]) -> str:
@@ -37,6 +37,14 @@ def shard_of(story_id: str, shards: int) -> int:
 def data_file_name(batch: int, shard: int, part: int = 0) -> str:
     """``part`` numbers the chunks of a batch that is processed in several pipeline runs (a backfill)."""
     return f"batch-{batch:06d}-{part:04d}-{shard:03d}.parquet"
+
+
+def route_rows(rows: Iterable[dict[str, Any]], shards: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The rows grouped by the file they go to: ``(partition/shard, rows)``."""
+    routes: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        routes.setdefault(f"{partition_of(row)}/{shard_of(row['id'], shards):03d}", []).append(row)
+    return list(routes.items())
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str) -> int:
@@ -62,12 +70,12 @@ class _WriteFiles(beam.DoFn):
 
 
 class _WriteDataFile(_WriteFiles):
-    def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
-        route, rows = element
+    def process(self, element: tuple[str, Iterable[list[dict[str, Any]]]]):  # type: ignore[no-untyped-def]
+        route, chunks = element
         partition, _, shard_text = route.rpartition("/")
         shard = int(shard_text)
         path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
-        count = write_rows(path, rows, CLEAN_SCHEMA, "id")
+        count = write_rows(path, (row for chunk in chunks for row in chunk), CLEAN_SCHEMA, "id")
         yield (str(path), count)
 
 
@@ -82,7 +90,7 @@ class _WriteDeadLetters(_WriteFiles):
 class WriteParquetDataset(beam.PTransform):
     """Clean rows and dead letters in; Parquet files in the batch's staging folder out.
 
-    Input: ``(rows, {stage: dead letters})``; each stage's dead letters go to their own file, named
+    Input: ``(chunks of rows, {stage: dead letters})``; each stage's dead letters go to their own file, named
     after the stage. (One Flatten of them all made Beam's DirectRunner hold ~200 MiB more of a
     50k-record batch: it materialises a Flatten whose inputs come from different stages.) Bounded
     input only. Nothing here is visible to readers: `Dataset.commit` publishes the files.
@@ -106,10 +114,7 @@ class WriteParquetDataset(beam.PTransform):
         written = (
             rows
             # String keys: every runner (Prism included) can group on a standard coder.
-            | "RouteToFile"
-            >> beam.Map(
-                lambda r: (f"{partition_of(r)}/{shard_of(r['id'], shards):03d}", r)
-            ).with_output_types(tuple[str, StoryRow])
+            | "RouteToFile" >> beam.FlatMap(route_rows, shards).with_output_types(tuple[str, Chunk])
             | "GroupByFile" >> beam.GroupByKey()
             | "WriteDataFiles" >> beam.ParDo(_WriteDataFile(self._staging, self._batch, self._part))
         )

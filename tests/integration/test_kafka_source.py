@@ -17,9 +17,9 @@ class _Append(beam.DoFn):
     def __init__(self, path: str) -> None:
         self._path = path
 
-    def process(self, record):  # type: ignore[no-untyped-def]
+    def process(self, chunk):  # type: ignore[no-untyped-def]
         with open(self._path, "a") as out:
-            out.write(f"{record['partition']}:{record['offset']}\n")
+            out.writelines(f"{record['partition']}:{record['offset']}\n" for record in chunk)
 
 
 def lines(path: Path) -> set[str]:

@@ -347,9 +347,9 @@ def test_a_story_the_cleaner_raises_on_is_a_dead_letter_and_the_rest_are_cleaned
         "kafka_offset": 2,
     }
     with beam.Pipeline() as p:
-        out = p | beam.Create([good, broken]) | CleanStories("test")
+        out = p | beam.Create([[good, broken]]) | CleanStories("test")
         assert_that(
-            out["rows"] | beam.Map(lambda r: (r["id"], r["body"])),
+            out["rows"] | beam.FlatMap(lambda chunk: [(r["id"], r["body"]) for r in chunk]),
             equal_to([("a", "Ministers met on Friday.")]),
         )
         letters = out[DEAD_LETTERS] | beam.Map(

@@ -17,6 +17,7 @@ from pipeline.dedup import (
     summarise,
     windows_around,
 )
+from pipeline.rows import chunks
 from schemas import CLEAN_SCHEMA
 
 WIRE = (
@@ -182,10 +183,13 @@ def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
     with beam.Pipeline() as p:
         out = (
             p
-            | beam.Create(rows)
+            | beam.Create(chunks(rows, 2))  # the copies in different chunks
             | DeduplicateStories(LoadCommitted([committed]))
-            | beam.Map(
-                lambda r: (r["id"], r["kafka_offset"], r["duplicate_of"], r["cluster_id"], len(r["minhash"]))
+            | beam.FlatMap(
+                lambda chunk: [
+                    (r["id"], r["kafka_offset"], r["duplicate_of"], r["cluster_id"], len(r["minhash"]))
+                    for r in chunk
+                ]
             )
         )
         assert_that(out, equal_to([("a", 1, None, "a", 256), ("b", 0, "a", "a", 256)]))
