@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -151,8 +150,24 @@ def floor(config: Config, count: int, folder: Path) -> float:
     return time.perf_counter() - started
 
 
+def peak_rss_with_children() -> int:
+    """Peak RSS in KiB of this process plus that of each process it started that is still running
+    (the cleaning workers): a sum of peaks, so never less than the chain held at any one time."""
+    me = str(os.getpid())
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            if pid == me or parent == me:
+                total += int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0])
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+    return total
+
+
 def chain_in_child(config: Config, output: Path, runner: str) -> tuple[float, int]:
-    """The full chain in a child process: (seconds, peak RSS in KiB of the child)."""
+    """The full chain in a child process: (seconds, peak RSS in KiB of the child and its cleaning
+    workers)."""
     env = {
         **os.environ,
         "WIRESTREAM_BOOTSTRAP_SERVERS": config.bootstrap_servers,
@@ -160,17 +175,17 @@ def chain_in_child(config: Config, output: Path, runner: str) -> tuple[float, in
         "WIRESTREAM_DLQ_TOPIC": config.dlq_topic,
     }
     code = (
-        "import resource, sys, time\n"
+        "import time\n"
+        "from benchmarks.pipeline import peak_rss_with_children\n"
         "from pipeline.run import run_until_caught_up\n"
         "from wirestream.config import load_config\n"
         "t = time.perf_counter()\n"
         f"run_until_caught_up(load_config(), {str(output)!r}, {runner!r})\n"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(time.perf_counter() - t, peak_rss_with_children())\n"
     )
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     seconds, rss = result.stdout.split()[-2:]
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return float(seconds), max(int(rss), 0) or children
+    return float(seconds), int(rss)
 
 
 def bench_backfill(

@@ -13,7 +13,15 @@ from apache_beam import pvalue
 from pipeline.rows import Chunk
 from schemas import validate_raw
 
-__all__ = ["ParseRawStories", "parse_record", "dead_letter", "failed_story", "per_story", "DEAD_LETTERS"]
+__all__ = [
+    "ParseRawStories",
+    "parse_record",
+    "dead_letter",
+    "failed_story",
+    "per_story",
+    "each_story",
+    "DEAD_LETTERS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +70,24 @@ class _OrDeadLetter(beam.DoFn):
         self._args = args
 
     def process(self, stories: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
-        done = []
-        for story in stories:
-            try:
-                done.append(self._fn(story, *self._args))
-            except Exception as exc:  # any input-driven failure: the rest of the batch goes on
-                yield pvalue.TaggedOutput(DEAD_LETTERS, failed_story(story, self._stage, exc))
+        done, letters = each_story(self._stage, self._fn, stories, *self._args)
         if done:
             yield done
+        for letter in letters:
+            yield pvalue.TaggedOutput(DEAD_LETTERS, letter)
+
+
+def each_story(
+    stage: str, fn: Callable[..., dict[str, Any]], stories: list[dict[str, Any]], *args: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``fn(story, *args)`` for each story: (the results, dead letters for the stories it raised on)."""
+    done, letters = [], []
+    for story in stories:
+        try:
+            done.append(fn(story, *args))
+        except Exception as exc:  # any input-driven failure: the rest of the batch goes on
+            letters.append(failed_story(story, stage, exc))
+    return done, letters
 
 
 def per_story(stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> beam.ParDo:

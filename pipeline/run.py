@@ -77,10 +77,11 @@ def build_pipeline(
     shards: int,
     committed_files: list[str],
     part: int = 0,
+    clean_workers: int = 0,
 ) -> None:
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
     parsed = records | "ParseRawStories" >> ParseRawStories()
-    cleaned = parsed.stories | "CleanStories" >> CleanStories(PIPELINE_VERSION)
+    cleaned = parsed.stories | "CleanStories" >> CleanStories(PIPELINE_VERSION, clean_workers)
     tagged = (
         cleaned["rows"]
         | "DeduplicateStories" >> DeduplicateStories(LoadCommitted(committed_files))
@@ -120,6 +121,7 @@ def _run_pipeline(
                 shards,
                 [str(p) for p in committed_files],
                 part,
+                config.clean_workers,
             )
     except RecordsDeleted:
         raise

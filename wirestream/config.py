@@ -87,6 +87,11 @@ class Config:
         "Most Kafka records one pipeline run reads; bigger runs are cut into batches (memory stays flat).",
         default=50_000,
     )
+    clean_workers: int = doc(
+        "Processes cleaning stories beside the pipeline process (0 = clean in it): cleaning is about half "
+        "a story's CPU and holds the GIL. About one per core; each holds ~160 MiB.",
+        default=2,
+    )
     commit_interval_s: float = doc("Continuous mode: how often new stories are committed.", default=2.0)
     prism_location: str | None = doc(
         "Prism binary; default <cache_dir>/prism/<beam version>/prism.", default=None

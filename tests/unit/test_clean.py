@@ -371,3 +371,96 @@ def test_a_story_the_cleaner_raises_on_is_a_dead_letter_and_the_rest_are_cleaned
             {k: v for k, v in broken.items() if not k.startswith("kafka")},
         )
         assert_that(letters, equal_to([expected]), label="letters")
+
+
+def _stories_to_clean(seed_path):
+    headline, body = seed_parts(seed_path)
+    stories = [
+        {"id": f"s{i}", "source": "turan", "headline": headline, "body": body, "kafka_offset": i}
+        for i in range(4)
+    ]
+    stories.append(
+        {"id": "h", "source": "wire", "body": "<p>Talks <b>resumed</b>.</p>", "body_format": "text/html"}
+    )
+    stories.append({"id": "broken", "headline": "No source field", "body": "Text.", "kafka_offset": 9})
+    stories.append({"id": "e", "source": "wire", "headline": "Говорят", "body": "Переговоры продолжились."})
+    return stories
+
+
+def _clean_in_pipeline(stories, processes, expected):
+    """Runs CleanStories over ``stories`` in chunks of two and asserts its outputs are ``expected``
+    (rows, dead letters), in any order."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.clean import CleanStories
+    from pipeline.parse import DEAD_LETTERS
+    from pipeline.rows import chunks
+
+    rows, letters = expected
+    with beam.Pipeline() as p:
+        out = p | beam.Create(chunks(stories, 2)) | CleanStories("test", processes, min_chunk=1)
+        assert_that(out["rows"] | beam.FlatMap(lambda chunk: chunk), equal_to(rows), label="rows")
+        assert_that(out[DEAD_LETTERS], equal_to(letters), label="letters")
+
+
+def test_cleaning_workers_give_the_rows_and_dead_letters_of_cleaning_in_process(seed_path):
+    from pipeline.clean import clean_chunk
+
+    stories = _stories_to_clean(seed_path)
+    expected = clean_chunk(stories, "test")
+    assert len(expected[0]) == 6 and [d["story_id"] for d in expected[1]] == ["broken"]
+    _clean_in_pipeline(stories, 1, expected)
+    _clean_in_pipeline(stories, 0, expected)
+
+
+def test_a_cleaning_worker_that_dies_costs_time_not_stories(seed_path):
+    import multiprocessing
+    import os
+    import signal
+
+    from pipeline.clean import _WORKERS, clean_chunk
+
+    pool = _WORKERS.get(1)
+    pool.submit(int).result()  # the worker is up
+    for worker in multiprocessing.active_children():
+        os.kill(worker.pid, signal.SIGKILL)
+    stories = _stories_to_clean(seed_path)
+    _clean_in_pipeline(stories, 1, clean_chunk(stories, "test"))
+    assert _WORKERS.get(1) is not pool  # the broken pool was replaced
+
+
+def test_cleaning_workers_end_when_the_pipeline_process_is_killed(tmp_path):
+    """SIGKILL gives the pipeline process no chance to stop its workers: they must notice alone,
+    or every crash of `run --continuous` would leave one behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import multiprocessing, time\n"
+        "from pipeline.clean import _WORKERS\n"
+        "_WORKERS.get(1).submit(int).result()\n"
+        "print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers and all(_alive(pid) for pid in workers)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "a cleaning worker outlived its pipeline process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
