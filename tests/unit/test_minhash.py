@@ -99,3 +99,37 @@ def test_connected_components_label_each_node_with_its_smallest_member():
     pairs = np.array([[3, 4], [1, 3], [5, 6]])
     assert minhash.connected_components(7, pairs).tolist() == [0, 1, 2, 1, 1, 5, 5]
     assert minhash.connected_components(3, np.zeros((0, 2), np.intp)).tolist() == [0, 1, 2]
+
+
+def test_the_compiled_signer_is_built():
+    assert minhash._native() is not None, "pipeline._minhash_native missing: reinstall with cargo on PATH"
+
+
+def _random_texts(seed, count):
+    """Texts of every shape the signer meets: empty, shorter than a shingle, long; letters of several
+    scripts, digits, case pairs whose lower case changes length (İ), combining marks, characters
+    beyond 0x3000 and beyond the BMP, NUL, the separators Python and Rust might disagree on."""
+    rng = random.Random(seed)
+    pieces = list("abc XYZ 123 .,;-'\n\t") + [
+        "é", "İ", "ß", "Σ", "ς", "ı", "ǅ", "Ⅷ", "٣", "中", "文", "😀", "\u0301", "\x00", "\u3000",
+        "\u2028", "\u00a0", "Baki", "Bakı", "Лавров", "грейн", " ", " ",
+    ]  # fmt: skip
+    return [
+        "".join(rng.choice(pieces) for _ in range(rng.choice([0, 1, 2, 4, 9, 40, 400]))) for _ in range(count)
+    ]
+
+
+def test_compiled_signatures_equal_the_specification_byte_for_byte(texts):
+    cases = _random_texts(11, 4000) + [t for pair in texts for t in pair] + ["a b c d", "a b c d e"]
+    for start in range(0, len(cases), 256):
+        batch = cases[start : start + 256]
+        assert minhash.signatures(batch) == minhash.spec_signatures(batch)
+
+
+def test_a_lone_surrogate_is_refused_as_the_specification_refuses_it():
+    # Validation keeps surrogate halves out of the pipeline; should one get here, the compiled path
+    # must not sign what the specification cannot.
+    batch = ["grain deal \ud83d extended", "grain deal extended for four months"]
+    for sign in (minhash.signatures, minhash.spec_signatures):
+        with pytest.raises(UnicodeEncodeError):
+            sign(batch)

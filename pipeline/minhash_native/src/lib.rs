@@ -1,0 +1,136 @@
+//! MinHash signatures of word shingles, one text at a time, for `pipeline/minhash.py`.
+//!
+//! The NumPy code in `minhash.py` is the specification and the fallback; this computes the same
+//! bytes. NumPy has to vectorise the word hashes over a whole batch through prefix sums of
+//! `c * P^-i` and their power tables; one pass over a text's characters with Horner's rule gives the
+//! same polynomial hash mod 2**64 (`sum c_i * P^(end - i)`) without them, and without the batch's
+//! intermediate arrays. Python lower-cases the texts first, so case mapping is Python's own.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+const SHINGLE: usize = 5;
+const BINS: usize = 128;
+const PROBES: usize = 32;
+const TABLE: u32 = 0x3000;
+const P: u64 = 0x100000001B3;
+const MULT: [u64; SHINGLE] = [
+    0x9E3779B97F4A7C15,
+    0xC2B2AE3D27D4EB4F,
+    0x165667B19E3779F9,
+    0xD6E8FEB86659FD93,
+    0xFF51AFD7ED558CCD,
+];
+const NO_HASH: u64 = u64::MAX;
+
+/// MurmurHash3's 64-bit finaliser.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51AFD7ED558CCD);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xC4CEB9FE1A85EC53);
+    x ^ (x >> 33)
+}
+
+#[pyclass(frozen)]
+struct Signer {
+    /// 1 where a code point is part of a word (Python's `isalnum`), for code points below TABLE;
+    /// entry TABLE stands for every code point above it.
+    word: Vec<u8>,
+    /// For each bin, the bins an empty one borrows from, in order.
+    probes: Vec<u8>,
+}
+
+impl Signer {
+    fn words(&self, text: &str, out: &mut Vec<u64>) {
+        let mut hash: u64 = 0;
+        let mut inside = false;
+        for c in text.chars() {
+            let code = c as u32;
+            if self.word[code.min(TABLE) as usize] != 0 {
+                hash = hash.wrapping_add(code as u64).wrapping_mul(P);
+                inside = true;
+            } else if inside {
+                out.push(hash);
+                hash = 0;
+                inside = false;
+            }
+        }
+        if inside {
+            out.push(hash);
+        }
+    }
+
+    fn sign(&self, text: &str, words: &mut Vec<u64>) -> Option<[u8; 2 * BINS]> {
+        words.clear();
+        self.words(text, words);
+        if words.is_empty() {
+            return None;
+        }
+        let mut minima = [NO_HASH; BINS];
+        let mut add = |shingle: u64| {
+            let hash = mix(shingle);
+            let bin = (hash >> 57) as usize;
+            if hash < minima[bin] {
+                minima[bin] = hash;
+            }
+        };
+        if words.len() >= SHINGLE {
+            for window in words.windows(SHINGLE) {
+                add(window.iter().zip(MULT).fold(0u64, |s, (w, m)| s.wrapping_add(w.wrapping_mul(m))));
+            }
+        } else {
+            // A text shorter than one shingle is one shingle of all its words.
+            add(words.iter().zip(MULT).fold(0u64, |s, (w, m)| s.wrapping_add(w.wrapping_mul(m))));
+        }
+        let filled: Vec<bool> = minima.iter().map(|&m| m != NO_HASH).collect();
+        let values: Vec<u16> = minima.iter().map(|&m| (m & 0xFFFF) as u16).collect();
+        let mut out = [0u8; 2 * BINS];
+        for bin in 0..BINS {
+            let from = if filled[bin] {
+                Some(bin)
+            } else {
+                // Optimal densification: the first filled bin of this bin's probe sequence, or
+                // (rare: a text of a few shingles) the next filled bin cyclically.
+                self.probes[bin * PROBES..(bin + 1) * PROBES]
+                    .iter()
+                    .map(|&p| p as usize)
+                    .find(|&p| filled[p])
+                    .or_else(|| (0..BINS).map(|k| (bin + k) % BINS).find(|&b| filled[b]))
+            };
+            let value = from.map_or(values[bin], |b| values[b]);
+            out[2 * bin..2 * bin + 2].copy_from_slice(&value.to_le_bytes());
+        }
+        Some(out)
+    }
+}
+
+#[pymethods]
+impl Signer {
+    #[new]
+    fn new(word: &[u8], probes: &[u8]) -> PyResult<Self> {
+        if word.len() != TABLE as usize + 1 || probes.len() != BINS * PROBES {
+            return Err(PyValueError::new_err("a word flag per code point up to 0x3000 and 32 probes per bin"));
+        }
+        if probes.iter().any(|&p| p as usize >= BINS) {
+            return Err(PyValueError::new_err("probes must name bins"));
+        }
+        Ok(Signer { word: word.to_vec(), probes: probes.to_vec() })
+    }
+
+    /// The signature of each lower-cased text (256 bytes), or None for a text without words.
+    fn sign_all<'py>(&self, py: Python<'py>, texts: Vec<String>) -> Vec<Option<Bound<'py, PyBytes>>> {
+        let signed: Vec<Option<[u8; 2 * BINS]>> = py.detach(|| {
+            let mut words = Vec::new();
+            texts.iter().map(|text| self.sign(text, &mut words)).collect()
+        });
+        signed.into_iter().map(|s| s.map(|bytes| PyBytes::new(py, &bytes))).collect()
+    }
+}
+
+#[pymodule]
+fn _minhash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Signer>()?;
+    Ok(())
+}
