@@ -823,9 +823,10 @@ class _CleanChunks(beam.DoFn):
     cleaning is about half a story's CPU and holds the GIL, so without them a second core idles.
 
     At most one chunk more than there are workers is in flight; each result leaves with its own
-    chunk's timestamp and window. A chunk under ``min_chunk`` stories (continuous mode's trickle, a small run) is cleaned
-    here, as everything is when ``processes`` is 0: it would not pay for the hand-over. A worker that
-    dies costs time, not stories: its chunks are cleaned here and the next chunk starts a new one.
+    chunk's timestamp and window. A chunk under ``min_chunk`` stories (continuous mode's trickle, a
+    small run) is cleaned here, as everything is when ``processes`` is 0: it would not pay for the
+    hand-over. A worker that dies costs time, not stories: its chunks are cleaned here and the next
+    chunk starts a new one.
     """
 
     def __init__(self, pipeline_version: str, processes: int, min_chunk: int) -> None:
