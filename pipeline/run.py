@@ -1,7 +1,7 @@
 """Runs of the pipeline: one ingest batch, continuous ingestion, and backfills over a time range.
 
 Every run plans fixed Kafka offset ranges, runs Beam over them into a staging folder, and commits
-with a manifest. Large runs are cut into chunks of at most ``max_records_per_batch`` records, each
+with a manifest. Large runs are cut into parts of at most ``max_records_per_batch`` records, each
 one pipeline run, so memory stays flat however much a backfill covers.
 """
 
@@ -261,9 +261,9 @@ def run_continuous(
     return committed
 
 
-def _chunks(ranges: list[OffsetRange], size: int) -> list[list[OffsetRange]]:
-    """Cut ranges into groups of at most ``size`` offsets, preserving offset order per partition."""
-    chunks: list[list[OffsetRange]] = []
+def _parts(ranges: list[OffsetRange], size: int) -> list[list[OffsetRange]]:
+    """Cut ranges into parts of at most ``size`` offsets, preserving offset order per partition."""
+    parts: list[list[OffsetRange]] = []
     current: list[OffsetRange] = []
     room = size
     for rng in ranges:
@@ -274,11 +274,11 @@ def _chunks(ranges: list[OffsetRange], size: int) -> list[list[OffsetRange]]:
             start += take
             room -= take
             if room == 0:
-                chunks.append(current)
+                parts.append(current)
                 current, room = [], size
     if current:
-        chunks.append(current)
-    return chunks
+        parts.append(current)
+    return parts
 
 
 def _partition_dir(path: str) -> str:
@@ -304,7 +304,7 @@ def run_backfill(
     dataset = Dataset(output)
     runner = runner or config.runner
     taxonomy = load_taxonomy(config.taxonomy)
-    chunk_size = config.max_records_per_batch or 50_000
+    part_size = config.max_records_per_batch or 50_000
     with dataset.lock(wait=True):
         dataset.recover()
         try:
@@ -319,10 +319,10 @@ def run_backfill(
         done = 0
         # Stories the backfill re-reads must not count as already committed, or it would drop them.
         committed = _committed_view(dataset, staging, config.raw_topic, ranges)
-        for part, chunk in enumerate(_chunks(ranges, chunk_size)):
+        for part, part_ranges in enumerate(_parts(ranges, part_size)):
             staged = sorted((staging / "data").rglob("*.parquet")) if (staging / "data").exists() else []
-            _run_pipeline(config, runner, chunk, taxonomy, staging, batch, committed + staged, part)
-            done += sum(r.size for r in chunk)
+            _run_pipeline(config, runner, part_ranges, taxonomy, staging, batch, committed + staged, part)
+            done += sum(r.size for r in part_ranges)
             if progress:
                 progress(done, total)
         removes, carried = _carry_over(dataset, staging, batch)
