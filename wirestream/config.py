@@ -245,4 +245,8 @@ def load_config(
         if value is not None:
             values[name] = value
     typed = {name: _coerce(name, value, fields[name].type) for name, value in values.items()}
+    for name, value in typed.items():
+        # Counts, sizes, ports and durations: a negative one is always a mistake.
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise UserError(f"config key {name!r}: {value} is negative")
     return Config(**typed)
