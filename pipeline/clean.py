@@ -37,7 +37,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.parse import DEAD_LETTERS, each_story
+from pipeline.parse import DEAD_LETTERS, chunk_outputs, each_story
 from pipeline.rows import CHUNK_SIZE, Chunk
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
 
@@ -809,6 +809,17 @@ class _Workers:
                 )
             return self._pools[processes]
 
+    def submit(self, processes: int, *call: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
+        """``call`` on a pool of ``processes`` workers: (the pool, the future). A pool broken by a
+        worker that died since the last call is replaced first."""
+        pool = self.get(processes)
+        try:
+            return pool, pool.submit(*call)
+        except BrokenProcessPool:
+            self.retire(pool)
+            pool = self.get(processes)
+            return pool, pool.submit(*call)
+
     def retire(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:
             self._pools = {n: pool for n, pool in self._pools.items() if pool is not broken}
@@ -849,13 +860,7 @@ class _CleanChunks(beam.DoFn):
         if not self._processes or len(stories) < self._min_chunk:
             yield from _outputs(clean_chunk(stories, self._version), timestamp, window)
             return
-        pool = _WORKERS.get(self._processes)
-        try:
-            future = pool.submit(clean_chunk, stories, self._version)
-        except BrokenProcessPool:  # a worker died between chunks: start anew
-            _WORKERS.retire(pool)
-            pool = _WORKERS.get(self._processes)
-            future = pool.submit(clean_chunk, stories, self._version)
+        pool, future = _WORKERS.submit(self._processes, clean_chunk, stories, self._version)
         self._pending.append((pool, future, stories, timestamp, window))
         while self._pending and (len(self._pending) > self._processes + 1 or self._pending[0][1].done()):
             yield from self._take()
@@ -878,11 +883,9 @@ class _CleanChunks(beam.DoFn):
 def _outputs(
     cleaned: tuple[list[dict[str, Any]], list[dict[str, Any]]], timestamp: Any, window: Any
 ) -> Iterator[Any]:
-    rows, letters = cleaned
-    if rows:
-        yield WindowedValue(rows, timestamp, (window,))
-    for letter in letters:
-        yield pvalue.TaggedOutput(DEAD_LETTERS, WindowedValue(letter, timestamp, (window,)))
+    # A chunk's results may leave while a later chunk is processed: each carries its own chunk's
+    # timestamp and window.
+    return chunk_outputs(*cleaned, wrap=lambda value: WindowedValue(value, timestamp, (window,)))
 
 
 class CleanStories(beam.PTransform):

@@ -353,7 +353,8 @@ class _ClusterStories(beam.DoFn):
 
 class DeduplicateStories(beam.PTransform):
     """Chunks of clean rows in, chunks of deduplicated rows out, with ``minhash``, ``duplicate_of``
-    and ``cluster_id`` set (a chunk is signed in one vectorised call).
+    and ``cluster_id`` set (a chunk is signed in one call; a chunk whose rows are all dropped leaves
+    empty, which the stages after cost nothing).
 
     Bounded input; the output is deterministic for a given input and committed dataset.
     ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
@@ -400,7 +401,6 @@ class DeduplicateStories(beam.PTransform):
         )
         # Verdicts are small (id -> canonical, cluster): a side input joins them without shuffling
         # the full rows a second time.
-        return signed | "ApplyVerdicts" >> beam.FlatMap(
-            lambda chunk, verdicts: [kept] if (kept := apply_verdicts(chunk, verdicts)) else [],
-            beam.pvalue.AsDict(verdicts),
+        return signed | "ApplyVerdicts" >> beam.Map(
+            apply_verdicts, beam.pvalue.AsDict(verdicts)
         ).with_output_types(Chunk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -20,6 +20,7 @@ __all__ = [
     "failed_story",
     "per_story",
     "each_story",
+    "chunk_outputs",
     "DEAD_LETTERS",
 ]
 
@@ -69,12 +70,19 @@ class _OrDeadLetter(beam.DoFn):
         self._fn = fn
         self._args = args
 
-    def process(self, stories: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
-        done, letters = each_story(self._stage, self._fn, stories, *self._args)
-        if done:
-            yield done
-        for letter in letters:
-            yield pvalue.TaggedOutput(DEAD_LETTERS, letter)
+    def process(self, stories: list[dict[str, Any]]) -> Iterator[Any]:
+        yield from chunk_outputs(*each_story(self._stage, self._fn, stories, *self._args))
+
+
+def chunk_outputs(
+    done: list[dict[str, Any]], letters: list[dict[str, Any]], wrap: Callable[[Any], Any] = lambda v: v
+) -> Iterator[Any]:
+    """A stage's outputs for one chunk: its results as one chunk (none when empty) and each dead
+    letter on the dead-letter output; ``wrap`` gives each a window and timestamp of its own."""
+    if done:
+        yield wrap(done)
+    for letter in letters:
+        yield pvalue.TaggedOutput(DEAD_LETTERS, wrap(letter))
 
 
 def each_story(
@@ -124,16 +132,10 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
 
 
 class _Parse(beam.DoFn):
-    def process(self, records: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
-        stories = []
-        for record in records:
-            story, letter = parse_record(record)
-            if story is not None:
-                stories.append(story)
-            else:
-                yield pvalue.TaggedOutput(DEAD_LETTERS, letter)
-        if stories:
-            yield stories
+    def process(self, records: list[dict[str, Any]]) -> Iterator[Any]:
+        parsed = [parse_record(record) for record in records]
+        stories = [story for story, _letter in parsed if story is not None]
+        yield from chunk_outputs(stories, [letter for _story, letter in parsed if letter is not None])
 
 
 class ParseRawStories(beam.PTransform):

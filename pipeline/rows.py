@@ -18,7 +18,7 @@ from typing import Any
 
 import apache_beam as beam
 
-__all__ = ["Chunk", "ChunkCoder", "CHUNK_SIZE", "chunks", "MICROSECOND", "micros"]
+__all__ = ["Chunk", "ChunkCoder", "CHUNK_SIZE", "MICROSECOND", "micros"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -63,12 +63,6 @@ class ChunkCoder(beam.coders.Coder):
 
     def __hash__(self) -> int:
         return hash(type(self))
-
-
-def chunks(items: list[Any], size: int = CHUNK_SIZE) -> list[list[Any]]:
-    """``items`` cut into chunks of at most ``size``: how a test or a caller holding a list feeds
-    the stages."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 beam.coders.registry.register_coder(Chunk, ChunkCoder)

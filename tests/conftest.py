@@ -79,6 +79,11 @@ def env_for(config: Config) -> dict[str, str]:
     }
 
 
+def chunks(items: list, size: int) -> list[list]:
+    """``items`` in chunks of at most ``size``: how the stages receive stories."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def raw_story(
     index: int, source: str = "synthetic", words: int = 60, when: str = "2022-07-29T12:00:00Z"
 ) -> dict:

@@ -395,7 +395,7 @@ def _clean_in_pipeline(stories, processes, expected):
 
     from pipeline.clean import CleanStories
     from pipeline.parse import DEAD_LETTERS
-    from pipeline.rows import chunks
+    from tests.conftest import chunks
 
     rows, letters = expected
     with beam.Pipeline() as p:

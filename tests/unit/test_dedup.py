@@ -17,8 +17,8 @@ from pipeline.dedup import (
     summarise,
     windows_around,
 )
-from pipeline.rows import chunks
 from schemas import CLEAN_SCHEMA
+from tests.conftest import chunks
 
 WIRE = (
     "Russia said on Saturday it was suspending its participation in the grain deal that allowed "
