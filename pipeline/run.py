@@ -37,7 +37,7 @@ from pipeline.kafka_source import OffsetRange, ReadKafkaStories, RecordsDeleted,
 from pipeline.parse import DEAD_LETTERS, ParseRawStories
 from pipeline.runners import runner_options
 from pipeline.tagging import TagTopics, Taxonomy, load_taxonomy
-from pipeline.write import WriteParquetDataset
+from pipeline.write import GroupByFile, WriteParquetDataset
 from wirestream import __version__
 from wirestream.config import Config
 
@@ -82,19 +82,18 @@ def build_pipeline(
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
     parsed = records | "ParseRawStories" >> ParseRawStories()
     cleaned = parsed.stories | "CleanStories" >> CleanStories(PIPELINE_VERSION, clean_workers)
-    tagged = (
-        cleaned["rows"]
-        | "DeduplicateStories" >> DeduplicateStories(LoadCommitted(committed_files))
-        | "TagTopics" >> TagTopics(taxonomy)
+    # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for its
+    # verdicts already grouped by file: the batch's full rows cross one shuffle, not two.
+    tagged = cleaned["rows"] | "TagTopics" >> TagTopics(taxonomy)
+    files = tagged["rows"] | "DeduplicateStories" >> DeduplicateStories(
+        LoadCommitted(committed_files), gather=GroupByFile(shards)
     )
     dead_letters = {
         "parse": parsed[DEAD_LETTERS],
         "clean": cleaned[DEAD_LETTERS],
         "tag": tagged[DEAD_LETTERS],
     }
-    _ = (tagged["rows"], dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(
-        staging, batch, shards, part
-    )
+    _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)
 
 
 def _run_pipeline(

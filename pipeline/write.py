@@ -20,7 +20,15 @@ import pyarrow.parquet as pq
 from pipeline.rows import Chunk
 from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA, PARTITION_COLUMN
 
-__all__ = ["WriteParquetDataset", "partition_of", "shard_of", "route_rows", "write_rows", "data_file_name"]
+__all__ = [
+    "GroupByFile",
+    "WriteParquetDataset",
+    "partition_of",
+    "shard_of",
+    "route_rows",
+    "write_rows",
+    "data_file_name",
+]
 
 
 def partition_of(row: dict[str, Any]) -> str:
@@ -70,13 +78,14 @@ class _WriteFiles(beam.DoFn):
 
 
 class _WriteDataFile(_WriteFiles):
-    def process(self, element: tuple[str, Iterable[list[dict[str, Any]]]]):  # type: ignore[no-untyped-def]
-        route, chunks = element
+    def process(self, element: tuple[str, list[dict[str, Any]]]):  # type: ignore[no-untyped-def]
+        route, rows = element
+        if not rows:
+            return  # every row of this file was dropped on the way (dedup)
         partition, _, shard_text = route.rpartition("/")
         shard = int(shard_text)
         path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
-        count = write_rows(path, (row for chunk in chunks for row in chunk), CLEAN_SCHEMA, "id")
-        yield (str(path), count)
+        yield (str(path), write_rows(path, rows, CLEAN_SCHEMA, "id"))
 
 
 class _WriteDeadLetters(_WriteFiles):
@@ -87,36 +96,54 @@ class _WriteDeadLetters(_WriteFiles):
         yield (str(path), write_rows(path, letters, DEAD_LETTER_SCHEMA, "kafka_topic"))
 
 
-class WriteParquetDataset(beam.PTransform):
-    """Clean rows and dead letters in; Parquet files in the batch's staging folder out.
+def _all_rows(route: str, chunks: Iterable[list[dict[str, Any]]]) -> tuple[str, list[dict[str, Any]]]:
+    return route, [row for chunk in chunks for row in chunk]
 
-    Input: ``(chunks of rows, {stage: dead letters})``; each stage's dead letters go to their own file, named
-    after the stage. (One Flatten of them all made Beam's DirectRunner hold ~200 MiB more of a
-    50k-record batch: it materialises a Flatten whose inputs come from different stages.) Bounded
-    input only. Nothing here is visible to readers: `Dataset.commit` publishes the files.
-    Output is a PCollection of (path, rows) for each file written.
+
+class GroupByFile(beam.PTransform):
+    """Chunks of clean rows in; ``(route, rows)`` out, every row of one data file together (``route``
+    is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they wait for
+    their verdicts (`dedup.DeduplicateStories`), so the files need no second shuffle."""
+
+    def __init__(self, shards: int = 1) -> None:
+        super().__init__()
+        if shards < 1:
+            raise ValueError("shards must be at least 1")
+        self._shards = shards
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        return (
+            rows
+            # String keys: every runner (Prism included) can group on a standard coder.
+            | "RouteToFile" >> beam.FlatMap(route_rows, self._shards).with_output_types(tuple[str, Chunk])
+            | "GroupByRoute" >> beam.GroupByKey()
+            | "AllRows" >> beam.MapTuple(_all_rows).with_output_types(tuple[str, Chunk])
+        )
+
+
+class WriteParquetDataset(beam.PTransform):
+    """Rows grouped by file and dead letters in; Parquet files in the batch's staging folder out.
+
+    Input: ``((route, rows) groups, {stage: dead letters})``: the groups come from `GroupByFile`,
+    directly or through dedup; each stage's dead letters go to their own file, named after the
+    stage. (One Flatten of them all made Beam's DirectRunner hold ~200 MiB more of a 50k-record
+    batch: it materialises a Flatten whose inputs come from different stages.) Bounded input only.
+    Nothing here is visible to readers: `Dataset.commit` publishes the files. Output is a
+    PCollection of (path, rows) for each file written.
     """
 
-    def __init__(self, staging: str | Path, batch: int, shards: int = 1, part: int = 0) -> None:
+    def __init__(self, staging: str | Path, batch: int, part: int = 0) -> None:
         super().__init__()
         if batch < 1:
             raise ValueError("batch numbers start at 1")
-        if shards < 1:
-            raise ValueError("shards must be at least 1")
         self._staging = str(staging)
         self._batch = batch
-        self._shards = shards
         self._part = part
 
     def expand(self, inputs: tuple[beam.PCollection, dict[str, beam.PCollection]]) -> beam.PCollection:
-        rows, dead_letters = inputs
-        shards = self._shards
-        written = (
-            rows
-            # String keys: every runner (Prism included) can group on a standard coder.
-            | "RouteToFile" >> beam.FlatMap(route_rows, shards).with_output_types(tuple[str, Chunk])
-            | "GroupByFile" >> beam.GroupByKey()
-            | "WriteDataFiles" >> beam.ParDo(_WriteDataFile(self._staging, self._batch, self._part))
+        groups, dead_letters = inputs
+        written = groups | "WriteDataFiles" >> beam.ParDo(
+            _WriteDataFile(self._staging, self._batch, self._part)
         )
         files = [written]
         for stage, letters in dead_letters.items():

@@ -17,6 +17,7 @@ from pipeline.dedup import (
     summarise,
     windows_around,
 )
+from pipeline.write import GroupByFile, partition_of, shard_of
 from schemas import CLEAN_SCHEMA
 from tests.conftest import chunks
 
@@ -193,6 +194,23 @@ def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
             )
         )
         assert_that(out, equal_to([("a", 1, None, "a", 256), ("b", 0, "a", "a", 256)]))
+
+
+def test_rows_gathered_by_file_get_the_same_verdicts_as_chunks(tmp_path):
+    committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
+    rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
+    with beam.Pipeline() as p:
+        out = (
+            p
+            | beam.Create(chunks(rows, 2))
+            | DeduplicateStories(LoadCommitted([committed]), gather=GroupByFile(shards=2))
+            | beam.FlatMapTuple(
+                lambda route, kept: [(route, r["id"], r["kafka_offset"], r["duplicate_of"]) for r in kept]
+            )
+        )
+        # re-delivery and committed "old" dropped, the copy flagged, each row keyed by its file
+        a, b = (f"{partition_of(row('a', WIRE))}/{shard_of(s, 2):03d}" for s in ("a", "b"))
+        assert_that(out, equal_to([(a, "a", 1, None), (b, "b", 0, "a")]))
 
 
 def test_signed_rows_kept_in_memory_are_those_of_the_latest_window(tmp_path):

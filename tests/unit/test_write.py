@@ -4,7 +4,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 
 from pipeline.parse import dead_letter
-from pipeline.write import WriteParquetDataset
+from pipeline.write import GroupByFile, WriteParquetDataset
 
 
 def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
@@ -24,7 +24,7 @@ def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
         {"topic": "t", "partition": 0, "offset": 2, "value": b"{}"}, "clean", "clean failed"
     )
     with beam.Pipeline() as p:
-        rows = p | "Rows" >> beam.Create([[row]])
+        rows = p | "Rows" >> beam.Create([[row]]) | GroupByFile(shards=1)
         letters = {
             "parse": p | "ParseLetters" >> beam.Create([parse_letter]),
             "clean": p | "CleanLetters" >> beam.Create([clean_letter]),
