@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import apache_beam as beam
+import orjson
 from apache_beam import pvalue
 
 from pipeline.rows import Chunk
@@ -114,9 +115,16 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
     if not value:
         return None, dead_letter(record, "parse", "empty record value")
     try:
-        message = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, dead_letter(record, "parse", f"not JSON: {exc}")
+        message = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        # orjson refuses what the validator explains better (a lone surrogate escape: which field,
+        # which character) and what is not UTF-8: the standard parser decides those records.
+        try:
+            message = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, dead_letter(record, "parse", f"not JSON: {exc}")
+        except RecursionError:
+            return None, dead_letter(record, "parse", "not JSON: nested too deeply")
     problems = validate_raw(message)
     story_id = message.get("id") if isinstance(message, dict) and isinstance(message.get("id"), str) else None
     key = record.get("key")

@@ -114,3 +114,20 @@ def test_every_hostile_message_is_a_dead_letter_or_a_written_row(seed, tmp_path:
     assert "lone surrogate" in reasons and "date-time" in reasons
     write_rows(tmp_path / "rows.parquet", rows, CLEAN_SCHEMA, "id")
     assert pq.read_table(tmp_path / "rows.parquet").num_rows == len(rows)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON: nested too deeply"),  # was a RecursionError
+        (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "not JSON: nested too deeply"),
+        (b"\xff\xfe{", "not JSON: "),
+        (b'{"id": "x",', "not JSON: "),
+        (b"[NaN]", "validate"),  # the standard parser reads NaN; the schema then refuses a list
+    ],
+)
+def test_a_record_that_is_not_a_json_story_is_a_dead_letter_with_its_reason(value, reason):
+    story, letter = parse_record({"topic": "t", "partition": 0, "offset": 7, "key": b"x", "value": value})
+    assert story is None
+    assert (letter["reason"] if reason != "validate" else letter["stage"]).startswith(reason)
+    assert letter["kafka_offset"] == 7 and letter["payload"] == value
