@@ -152,7 +152,7 @@ def floor(config: Config, count: int, folder: Path) -> float:
 
 def peak_rss_with_children() -> int:
     """Peak RSS in KiB of this process plus that of each process it started that is still running
-    (the cleaning workers): a sum of peaks, so never less than the chain held at any one time."""
+    (the preparing workers): a sum of peaks, so never less than the chain held at any one time."""
     me = str(os.getpid())
     total = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):

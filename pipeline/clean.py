@@ -14,18 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
-import logging
-import multiprocessing
-import multiprocessing.connection
-import os
 import re
-import signal
-import threading
 import unicodedata
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -35,10 +25,8 @@ from typing import Any
 import ahocorasick_rs
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.parse import DEAD_LETTERS, chunk_outputs, each_story
-from pipeline.rows import CHUNK_SIZE, Chunk
+from pipeline.parse import each_story, per_story
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
 
 __all__ = [
@@ -53,8 +41,6 @@ __all__ = [
     "detect_language",
     "clean_story",
 ]
-
-log = logging.getLogger(__name__)
 
 _QUOTES = str.maketrans(
     {
@@ -771,140 +757,19 @@ def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
 def clean_chunk(
     stories: list[dict[str, Any]], pipeline_version: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(clean rows, dead letters) for a chunk of parsed raw stories, in this process or a worker."""
+    """(clean rows, dead letters) for a chunk of parsed raw stories."""
     return each_story("clean", clean_story, stories, pipeline_version)
-
-
-def _start_worker() -> None:
-    # Ctrl-C reaches the whole process group, but stopping is the pipeline process's call (it
-    # finishes or abandons its batch): a worker must not die of it first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
-    _identifier()
-
-
-def _exit_with(parent_sentinel: int) -> None:
-    """A worker holds both ends of its task pipe, so it never sees the pipe close: when the pipeline
-    process dies (even of SIGKILL), this ends the worker instead of leaving it waiting for ever."""
-    multiprocessing.connection.wait([parent_sentinel])
-    os._exit(1)
-
-
-class _Workers:
-    """This process's cleaning workers, started on first use and kept for its life: a backfill runs
-    one pipeline per batch, and starting a worker (it imports Beam) takes about two seconds. A
-    worker exits with this process however it ends (`_exit_with`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pools: dict[int, ProcessPoolExecutor] = {}
-
-    def get(self, processes: int) -> ProcessPoolExecutor:
-        with self._lock:
-            if processes not in self._pools:
-                self._pools[processes] = ProcessPoolExecutor(
-                    processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
-                )
-            return self._pools[processes]
-
-    def submit(self, processes: int, *call: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
-        """``call`` on a pool of ``processes`` workers: (the pool, the future). A pool broken by a
-        worker that died since the last call is replaced first."""
-        pool = self.get(processes)
-        try:
-            return pool, pool.submit(*call)
-        except BrokenProcessPool:
-            self.retire(pool)
-            pool = self.get(processes)
-            return pool, pool.submit(*call)
-
-    def retire(self, broken: ProcessPoolExecutor) -> None:
-        with self._lock:
-            self._pools = {n: pool for n, pool in self._pools.items() if pool is not broken}
-        broken.shutdown(wait=False, cancel_futures=True)
-
-
-_WORKERS = _Workers()
-
-
-class _CleanChunks(beam.DoFn):
-    """Cleans chunks in worker processes while this process signs, tags and writes the ones before:
-    cleaning is about half a story's CPU and holds the GIL, so without them a second core idles.
-
-    At most one chunk more than there are workers is in flight; each result leaves with its own
-    chunk's timestamp and window. A chunk under ``min_chunk`` stories (continuous mode's trickle, a
-    small run) is cleaned here, as everything is when ``processes`` is 0: it would not pay for the
-    hand-over. A worker that dies costs time, not stories: its chunks are cleaned here and the next
-    chunk starts a new one.
-    """
-
-    def __init__(self, pipeline_version: str, processes: int, min_chunk: int) -> None:
-        self._version = pipeline_version
-        self._processes = processes
-        self._min_chunk = min_chunk
-        self._pending: deque[tuple[ProcessPoolExecutor, Future[Any], list[dict[str, Any]], Any, Any]] = (
-            deque()
-        )
-
-    def start_bundle(self) -> None:
-        self._pending = deque()
-
-    def process(  # type: ignore[no-untyped-def]
-        self,
-        stories: list[dict[str, Any]],
-        timestamp=beam.DoFn.TimestampParam,  # noqa: B008
-        window=beam.DoFn.WindowParam,  # noqa: B008
-    ):
-        if not self._processes or len(stories) < self._min_chunk:
-            yield from _outputs(clean_chunk(stories, self._version), timestamp, window)
-            return
-        pool, future = _WORKERS.submit(self._processes, clean_chunk, stories, self._version)
-        self._pending.append((pool, future, stories, timestamp, window))
-        while self._pending and (len(self._pending) > self._processes + 1 or self._pending[0][1].done()):
-            yield from self._take()
-
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
-        while self._pending:
-            yield from self._take()
-
-    def _take(self) -> Iterator[Any]:
-        pool, future, stories, timestamp, window = self._pending.popleft()
-        try:
-            cleaned = future.result()
-        except BrokenProcessPool:
-            log.warning("a cleaning worker died; its %d stories are cleaned in this process", len(stories))
-            _WORKERS.retire(pool)
-            cleaned = clean_chunk(stories, self._version)
-        yield from _outputs(cleaned, timestamp, window)
-
-
-def _outputs(
-    cleaned: tuple[list[dict[str, Any]], list[dict[str, Any]]], timestamp: Any, window: Any
-) -> Iterator[Any]:
-    # A chunk's results may leave while a later chunk is processed: each carries its own chunk's
-    # timestamp and window.
-    return chunk_outputs(*cleaned, wrap=lambda value: WindowedValue(value, timestamp, (window,)))
 
 
 class CleanStories(beam.PTransform):
     """Chunks of parsed raw stories in; outputs ``rows`` (chunks of clean rows) and ``dead_letters``
     (bounded or unbounded; every story leaves as one of the two). A story the cleaner raises on leaves
     as a dead letter with the exception, so one unforeseen page cannot fail its batch, nor every
-    retry of it. With ``processes`` > 0, full chunks are cleaned in that many worker processes
-    beside the pipeline's own (see `_CleanChunks`); the rows are the same either way.
-    """
+    retry of it. The pipeline runs cleaning inside `prepare.PrepareStories`, in worker processes."""
 
-    def __init__(self, pipeline_version: str, processes: int = 0, min_chunk: int = CHUNK_SIZE // 2) -> None:
+    def __init__(self, pipeline_version: str) -> None:
         super().__init__()
-        if processes < 0 or min_chunk < 1:
-            raise ValueError("processes must be >= 0 and min_chunk >= 1")
         self._version = pipeline_version
-        self._processes = processes
-        self._min_chunk = min_chunk
 
     def expand(self, stories: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return stories | "CleanText" >> beam.ParDo(
-            _CleanChunks(self._version, self._processes, self._min_chunk)
-        ).with_output_types(Chunk).with_outputs(DEAD_LETTERS, main="rows")
+        return stories | "CleanText" >> per_story("clean", clean_story, self._version)

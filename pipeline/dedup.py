@@ -248,9 +248,13 @@ def _order(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def sign_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows with ``minhash`` set from their clean body (None for a body without words)."""
-    sigs = minhash.signatures([r.get("body") or "" for r in rows])
-    return [{**row, "minhash": sig} for row, sig in zip(rows, sigs, strict=True)]
+    """The rows with ``minhash`` set from their clean body (None for a body without words). A row
+    that arrives signed keeps its signature: `prepare.PrepareStories` signs in its workers."""
+    unsigned = [row.get("body") or "" for row in rows if row.get("minhash") is None]
+    if not unsigned:
+        return list(rows)
+    sigs = iter(minhash.signatures(unsigned))
+    return [row if row.get("minhash") is not None else {**row, "minhash": next(sigs)} for row in rows]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from schemas import validate_raw
 __all__ = [
     "ParseRawStories",
     "parse_record",
+    "parse_chunk",
     "dead_letter",
     "failed_story",
     "per_story",
@@ -76,14 +77,17 @@ class _OrDeadLetter(beam.DoFn):
 
 
 def chunk_outputs(
-    done: list[dict[str, Any]], letters: list[dict[str, Any]], wrap: Callable[[Any], Any] = lambda v: v
+    done: list[dict[str, Any]],
+    letters: list[dict[str, Any]],
+    wrap: Callable[[Any], Any] = lambda v: v,
+    tag: str = DEAD_LETTERS,
 ) -> Iterator[Any]:
     """A stage's outputs for one chunk: its results as one chunk (none when empty) and each dead
-    letter on the dead-letter output; ``wrap`` gives each a window and timestamp of its own."""
+    letter on the output ``tag``; ``wrap`` gives each a window and timestamp of its own."""
     if done:
         yield wrap(done)
     for letter in letters:
-        yield pvalue.TaggedOutput(DEAD_LETTERS, wrap(letter))
+        yield pvalue.TaggedOutput(tag, wrap(letter))
 
 
 def each_story(
@@ -139,11 +143,18 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
     return message, None
 
 
+def parse_chunk(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(stories, dead letters) for a chunk of Kafka records."""
+    parsed = [parse_record(record) for record in records]
+    return (
+        [story for story, _letter in parsed if story is not None],
+        [letter for _story, letter in parsed if letter is not None],
+    )
+
+
 class _Parse(beam.DoFn):
     def process(self, records: list[dict[str, Any]]) -> Iterator[Any]:
-        parsed = [parse_record(record) for record in records]
-        stories = [story for story, _letter in parsed if story is not None]
-        yield from chunk_outputs(stories, [letter for _story, letter in parsed if letter is not None])
+        yield from chunk_outputs(*parse_chunk(records))
 
 
 class ParseRawStories(beam.PTransform):

@@ -30,13 +30,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaTimeoutError
 
 from connectors.publisher import unreachable
-from pipeline.clean import CleanStories
 from pipeline.dataset import Dataset
 from pipeline.dedup import DeduplicateStories, LoadCommitted
 from pipeline.kafka_source import OffsetRange, ReadKafkaStories, RecordsDeleted, plan_ranges, ranges_for_times
-from pipeline.parse import DEAD_LETTERS, ParseRawStories
+from pipeline.prepare import STAGES, PrepareStories
 from pipeline.runners import runner_options
-from pipeline.tagging import TagTopics, Taxonomy, load_taxonomy
+from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.write import GroupByFile, WriteParquetDataset
 from wirestream import __version__
 from wirestream.config import Config
@@ -77,22 +76,17 @@ def build_pipeline(
     shards: int,
     committed_files: list[str],
     part: int = 0,
-    clean_workers: int = 0,
+    prepare_workers: int = 0,
 ) -> None:
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
-    parsed = records | "ParseRawStories" >> ParseRawStories()
-    cleaned = parsed.stories | "CleanStories" >> CleanStories(PIPELINE_VERSION, clean_workers)
-    # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for its
-    # verdicts already grouped by file: the batch's full rows cross one shuffle, not two.
-    tagged = cleaned["rows"] | "TagTopics" >> TagTopics(taxonomy)
-    files = tagged["rows"] | "DeduplicateStories" >> DeduplicateStories(
+    # Parse, clean, tag and sign, per story, in worker processes. Tagging before dedup tags the few
+    # copies dedup drops, and lets dedup hold the rows for its verdicts already grouped by file:
+    # the batch's full rows cross one shuffle, not two.
+    prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy, prepare_workers)
+    files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
         LoadCommitted(committed_files), gather=GroupByFile(shards)
     )
-    dead_letters = {
-        "parse": parsed[DEAD_LETTERS],
-        "clean": cleaned[DEAD_LETTERS],
-        "tag": tagged[DEAD_LETTERS],
-    }
+    dead_letters = {stage: prepared[stage] for stage in STAGES}
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)
 
 
@@ -120,7 +114,7 @@ def _run_pipeline(
                 shards,
                 [str(p) for p in committed_files],
                 part,
-                config.clean_workers,
+                config.prepare_workers,
             )
     except RecordsDeleted:
         raise

@@ -87,9 +87,9 @@ class Config:
         "Most Kafka records one pipeline run reads; bigger runs are cut into batches (memory stays flat).",
         default=50_000,
     )
-    clean_workers: int = doc(
-        "Processes cleaning stories beside the pipeline process (0 = clean in it): cleaning is about half "
-        "a story's CPU and holds the GIL. About one per core; each holds ~160 MiB.",
+    prepare_workers: int = doc(
+        "Processes that parse, clean, tag and sign stories beside the pipeline process (0 = all in it): "
+        "that is most of a story's CPU, and it holds the GIL. About one per core; each holds ~160 MiB.",
         default=2,
     )
     commit_interval_s: float = doc("Continuous mode: how often new stories are committed.", default=2.0)

@@ -1,0 +1,139 @@
+"""Preparing stories (parse, clean, tag, sign) in worker processes gives exactly the rows and dead
+letters of preparing them in the pipeline process, and a worker's death or its parent's costs no
+story and leaves no process behind."""
+
+import json
+
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.clean import clean_story
+from pipeline.dedup import sign_rows
+from pipeline.parse import parse_record
+from pipeline.prepare import STAGES, PrepareStories, prepare_chunk
+from pipeline.tagging import load_taxonomy, tag_row
+from schemas import story_id
+from tests.conftest import chunks, raw_story
+from tests.unit.test_clean import seed_parts
+
+
+def _record(offset: int, value: bytes, key: str | None = None) -> dict:
+    return {
+        "topic": "raw",
+        "partition": 0,
+        "offset": offset,
+        "key": key.encode() if key else None,
+        "value": value,
+        "timestamp_ms": 1_659_000_000_000 + offset,
+    }
+
+
+def _records(seed_path) -> list[dict]:
+    """The seed story four times under its own ids, an HTML page, Cyrillic text, a synthetic story,
+    and records that fail parsing and validation."""
+    headline, body = seed_parts(seed_path)
+    stories = [dict(raw_story(i), headline=headline, body=body) for i in range(4)]
+    stories.append(dict(raw_story(4), body="<p>Talks <b>resumed</b>.</p>", body_format="text/html"))
+    stories.append(dict(raw_story(5), headline="Говорят", body="Переговоры продолжились."))
+    stories.append(raw_story(6))
+    records = [_record(i, json.dumps(s).encode(), s["id"]) for i, s in enumerate(stories)]
+    records.append(_record(7, b"{not json", "x"))
+    records.append(
+        _record(8, json.dumps(dict(raw_story(8), source=None)).encode(), story_id("synthetic", "story-8"))
+    )
+    return records
+
+
+def test_a_chunk_is_prepared_as_its_stages_would_prepare_each_story(seed_path):
+    taxonomy = load_taxonomy(None)
+    records = _records(seed_path)
+    rows, letters = prepare_chunk(records, "test", taxonomy)
+    stories = [story for story, _letter in map(parse_record, records) if story is not None]
+    assert rows == sign_rows([tag_row(clean_story(s, "test"), taxonomy) for s in stories])
+    assert all(len(row["minhash"]) == 256 for row in rows)
+    assert {row["id"] for row in rows} == {s["id"] for s in stories} and len(rows) == 7
+    assert [(d["stage"], d["kafka_offset"]) for d in letters["parse"]] == [("parse", 7), ("validate", 8)]
+    assert letters["clean"] == letters["tag"] == []
+    assert {"detainees", "grain_deal", "annexation"} <= {t["topic"] for t in rows[0]["topics"]}
+
+
+def test_a_story_the_tagger_raises_on_is_a_tag_dead_letter_and_the_rest_go_on(seed_path):
+    class Broken:
+        """A taxonomy whose lookups raise, as a tagging bug would."""
+
+    rows, letters = prepare_chunk(_records(seed_path)[:3], "test", Broken())  # type: ignore[arg-type]
+    assert rows == []
+    assert [(d["stage"], d["story_id"]) for d in letters["tag"]] == [
+        ("tag", raw_story(i)["id"]) for i in range(3)
+    ]
+    assert all(d["reason"].startswith("tag failed: AttributeError") for d in letters["tag"])
+
+
+def _prepare_in_pipeline(records, processes, expected):
+    """Runs PrepareStories over ``records`` in chunks of three and asserts its outputs are
+    ``expected`` (rows, {stage: dead letters}), in any order."""
+    rows, letters = expected
+    with beam.Pipeline() as p:
+        out = p | beam.Create(chunks(records, 3)) | PrepareStories("test", load_taxonomy(None), processes, 1)
+        assert_that(out["rows"] | beam.FlatMap(lambda chunk: chunk), equal_to(rows), label="rows")
+        for stage in STAGES:
+            assert_that(out[stage], equal_to(letters[stage]), label=stage)
+
+
+def test_workers_give_the_rows_and_dead_letters_of_preparing_in_process(seed_path):
+    records = _records(seed_path)
+    expected = prepare_chunk(records, "test", load_taxonomy(None))
+    _prepare_in_pipeline(records, 1, expected)
+    _prepare_in_pipeline(records, 0, expected)
+
+
+def test_a_worker_that_dies_costs_time_not_stories(seed_path):
+    import multiprocessing
+    import os
+    import signal
+
+    from pipeline.prepare import _WORKERS
+
+    pool = _WORKERS.get(1)
+    pool.submit(int).result()  # the worker is up
+    for worker in multiprocessing.active_children():
+        os.kill(worker.pid, signal.SIGKILL)
+    records = _records(seed_path)
+    _prepare_in_pipeline(records, 1, prepare_chunk(records, "test", load_taxonomy(None)))
+    assert _WORKERS.get(1) is not pool  # the broken pool was replaced
+
+
+def test_workers_end_when_the_pipeline_process_is_killed(tmp_path):
+    """SIGKILL gives the pipeline process no chance to stop its workers: they must notice alone,
+    or every crash of `run --continuous` would leave one behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import multiprocessing, time\n"
+        "from pipeline.prepare import _WORKERS\n"
+        "_WORKERS.get(1).submit(int).result()\n"
+        "print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers and all(_alive(pid) for pid in workers)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived its pipeline process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
