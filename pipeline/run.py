@@ -76,13 +76,13 @@ def build_pipeline(
     shards: int,
     committed_files: list[str],
     part: int = 0,
-    prepare_workers: int = 0,
+    workers: int = 0,
 ) -> None:
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
     # Parse, clean, tag and sign, per story, in worker processes. Tagging before dedup tags the few
     # copies dedup drops, and lets dedup hold the rows for its verdicts already grouped by file:
     # the batch's full rows cross one shuffle, not two.
-    prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy, prepare_workers)
+    prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy, workers)
     files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
         LoadCommitted(committed_files), gather=GroupByFile(shards)
     )
@@ -114,7 +114,7 @@ def _run_pipeline(
                 shards,
                 [str(p) for p in committed_files],
                 part,
-                config.prepare_workers,
+                config.workers,
             )
     except RecordsDeleted:
         raise

@@ -87,9 +87,9 @@ class Config:
         "Most Kafka records one pipeline run reads; bigger runs are cut into batches (memory stays flat).",
         default=50_000,
     )
-    prepare_workers: int = doc(
-        "Processes that parse, clean, tag and sign stories beside the pipeline process (0 = all in it): "
-        "that is most of a story's CPU, and it holds the GIL. About one per core; each holds ~160 MiB.",
+    workers: int = doc(
+        "Processes beside the pipeline process that parse, clean, tag and sign stories (0 = all in "
+        "it): most of a story's CPU, and it holds the GIL. About one per core; each holds ~170 MiB.",
         default=2,
     )
     commit_interval_s: float = doc("Continuous mode: how often new stories are committed.", default=2.0)

@@ -52,7 +52,7 @@ def test_preparing_in_worker_processes_commits_the_same_files_as_preparing_in_pl
     """Full chunks (here ~500 stories a partition) go to the workers; the committed files
     must be byte for byte those of a run that prepares everything in the pipeline process, on the
     DirectRunner and on Prism (whose LOOPBACK worker is this process, so its pool is visible here)."""
-    from pipeline.prepare import _WORKERS
+    from pipeline.workers import WORKERS
 
     stories = [raw_story(i, when=f"2022-07-{10 + i % 3:02d}T08:00:00Z") for i in range(1500)]
     publish_raw(kafka_config, stories)
@@ -60,10 +60,10 @@ def test_preparing_in_worker_processes_commits_the_same_files_as_preparing_in_pl
     # Worker counts of their own: a pool exists only once a chunk went to it.
     for name, runner, workers in [("in-place", "direct", 0), ("direct", "direct", 3), ("prism", "prism", 4)]:
         output = tmp_path / name
-        config = replace(kafka_config, runner=runner, prepare_workers=workers)
+        config = replace(kafka_config, runner=runner, workers=workers)
         assert [r.rows for r in run_until_caught_up(config, str(output))] == [1500], name
         prints[name] = fingerprint(output)
-    assert {3, 4} <= set(_WORKERS._pools), "a run sent no chunk to the workers"
+    assert {3, 4} <= set(WORKERS._pools), "a run sent no chunk to the workers"
     assert len(prints["in-place"]) == 3  # three dates
     assert prints["direct"] == prints["in-place"]
     assert prints["prism"] == prints["in-place"]

@@ -38,11 +38,11 @@ def test_unknown_keys_and_bad_values_are_user_errors(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
     monkeypatch.delenv("WIRESTREAM_BROKER_PORT")
-    monkeypatch.setenv("WIRESTREAM_PREPARE_WORKERS", "-1")
-    with pytest.raises(UserError, match="'prepare_workers': -1 is negative"):
+    monkeypatch.setenv("WIRESTREAM_WORKERS", "-1")
+    with pytest.raises(UserError, match="'workers': -1 is negative"):
         load_config()
-    monkeypatch.setenv("WIRESTREAM_PREPARE_WORKERS", "0")
-    assert load_config().prepare_workers == 0
+    monkeypatch.setenv("WIRESTREAM_WORKERS", "0")
+    assert load_config().workers == 0
 
 
 def test_secrets_are_redacted():

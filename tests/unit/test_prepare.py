@@ -92,15 +92,15 @@ def test_a_worker_that_dies_costs_time_not_stories(seed_path):
     import os
     import signal
 
-    from pipeline.prepare import _WORKERS
+    from pipeline.workers import WORKERS
 
-    pool = _WORKERS.get(1)
+    pool = WORKERS.get(1)
     pool.submit(int).result()  # the worker is up
     for worker in multiprocessing.active_children():
         os.kill(worker.pid, signal.SIGKILL)
     records = _records(seed_path)
     _prepare_in_pipeline(records, 1, prepare_chunk(records, "test", load_taxonomy(None)))
-    assert _WORKERS.get(1) is not pool  # the broken pool was replaced
+    assert WORKERS.get(1) is not pool  # the broken pool was replaced
 
 
 def test_workers_end_when_the_pipeline_process_is_killed(tmp_path):
@@ -113,8 +113,8 @@ def test_workers_end_when_the_pipeline_process_is_killed(tmp_path):
 
     code = (
         "import multiprocessing, time\n"
-        "from pipeline.prepare import _WORKERS\n"
-        "_WORKERS.get(1).submit(int).result()\n"
+        "from pipeline.workers import WORKERS\n"
+        "WORKERS.get(1).submit(int).result()\n"
         "print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
         "time.sleep(120)\n"
     )

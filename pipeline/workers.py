@@ -1,0 +1,132 @@
+"""Worker processes beside the pipeline process, for the CPU-bound steps of a batch.
+
+A step that holds the GIL leaves the second core idle however Beam schedules it (the DirectRunner's
+own multi-process mode cost more than it gave). `prepare.PrepareStories` hands each chunk of
+records to a worker while the pipeline process goes on with the next. Workers start with ``spawn``
+(a script that runs a pipeline itself needs the ``if __name__ == "__main__":`` guard), live as long
+as the pipeline process, and end with it however it ends, SIGKILL included.
+
+Writing the data files in the workers too was measured and dropped: handing a file's rows over
+cost the pipeline process about what writing them saved it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from apache_beam.utils.windowed_value import WindowedValue
+
+__all__ = ["WORKERS", "InFlight", "windowed"]
+
+log = logging.getLogger(__name__)
+
+
+def _start_worker() -> None:
+    # Ctrl-C reaches the whole process group, but stopping is the pipeline process's call (it
+    # finishes or abandons its batch): a worker must not die of it first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+    from pipeline.clean import _identifier
+
+    _identifier()  # the language model, loaded before the first chunk
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    """A worker holds both ends of its task pipe, so it never sees the pipe close: when the pipeline
+    process dies (even of SIGKILL), this ends the worker instead of leaving it waiting for ever."""
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(1)
+
+
+class _Workers:
+    """This process's workers, started on first use and kept for its life: a backfill runs one
+    pipeline per part, and starting a worker (it imports Beam) takes about two seconds. A worker
+    exits with this process however it ends (`_exit_with`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pools: dict[int, ProcessPoolExecutor] = {}
+
+    def get(self, processes: int) -> ProcessPoolExecutor:
+        with self._lock:
+            if processes not in self._pools:
+                self._pools[processes] = ProcessPoolExecutor(
+                    processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
+                )
+            return self._pools[processes]
+
+    def submit(self, processes: int, *call: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
+        """``call`` on a pool of ``processes`` workers: (the pool, the future). A pool broken by a
+        worker that died since the last call is replaced first."""
+        pool = self.get(processes)
+        try:
+            return pool, pool.submit(*call)
+        except BrokenProcessPool:
+            self.retire(pool)
+            pool = self.get(processes)
+            return pool, pool.submit(*call)
+
+    def retire(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            self._pools = {n: pool for n, pool in self._pools.items() if pool is not broken}
+        broken.shutdown(wait=False, cancel_futures=True)
+
+
+WORKERS = _Workers()
+
+
+class InFlight:
+    """Calls one DoFn hands to ``processes`` workers, taken back in the order they were made.
+
+    At most one call more than there are workers is in flight, so a worker never waits for work and
+    memory holds a few inputs at most. Each call carries a ``context`` (its element's timestamp and
+    window: results may leave while a later element is processed). A call whose worker dies is made
+    again in this process: a dead worker costs time, never data.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self._processes = processes
+        self._pending: deque[
+            tuple[ProcessPoolExecutor, Future[Any], Callable[..., Any], tuple[Any, ...], Any]
+        ]
+        self._pending = deque()
+
+    def submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], context: Any
+    ) -> Iterator[tuple[Any, Any]]:
+        """Hands ``fn(*args)`` to a worker; yields ``(result, context)`` of the calls that are done."""
+        pool, future = WORKERS.submit(self._processes, fn, *args)
+        self._pending.append((pool, future, fn, args, context))
+        while self._pending and (len(self._pending) > self._processes + 1 or self._pending[0][1].done()):
+            yield self._take()
+
+    def drain(self) -> Iterator[tuple[Any, Any]]:
+        """``(result, context)`` of every call still in flight (for ``finish_bundle``)."""
+        while self._pending:
+            yield self._take()
+
+    def _take(self) -> tuple[Any, Any]:
+        pool, future, fn, args, context = self._pending.popleft()
+        try:
+            return future.result(), context
+        except BrokenProcessPool:
+            log.warning("a worker died; its %s call is made in this process", fn.__name__)
+            WORKERS.retire(pool)
+            return fn(*args), context
+
+
+def windowed(timestamp: Any, window: Any) -> Callable[[Any], WindowedValue]:
+    """Wraps an output in the timestamp and window of the element it came from."""
+    return lambda value: WindowedValue(value, timestamp, (window,))
