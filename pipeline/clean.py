@@ -433,12 +433,23 @@ def _iso_date(value: str | None) -> date | None:
         return None
 
 
-def _key(line: str) -> str:
-    """The line's words (runs of regex ``\\w``), case-folded, one space apart."""
-    words = line.casefold().translate(_WORD_GAPS)  # every gap is now spaces, and only spaces
+def _single_spaced(words: str) -> str:
+    """``words`` with each run of spaces made one space and none at either end (the specification
+    of the compiled `_minhash_native.single_spaced`, ~10x faster on a 4 KB body)."""
     while "  " in words:  # gaps are short: two passes at most in ordinary text
         words = words.replace("  ", " ")
     return words.strip(" ")
+
+
+try:
+    from pipeline._minhash_native import single_spaced as _single_spaced_native
+except ImportError:  # built without Rust
+    _single_spaced_native = _single_spaced
+
+
+def _key(line: str) -> str:
+    """The line's words (runs of regex ``\\w``), case-folded, one space apart."""
+    return _single_spaced_native(line.casefold().translate(_WORD_GAPS))  # the gaps are now spaces
 
 
 def _reads_like_reporting(line: str) -> bool:
@@ -681,9 +692,9 @@ def detect_language(text: str) -> str | None:
     Of the model's five best guesses the first in the feeds' language set wins, so a short headline
     is not called some rarely seen language that happens to share its letters.
     """
-    # A sentence or two decides en/ru/az reliably (85/85 labelled stories at 120 characters and
-    # at 400); the cost grows with length.
-    sample = text[:200]
+    # A sentence decides en/ru/az reliably (85/85 labelled stories at 80, 120, 200 and 400
+    # characters), and the cost grows with length: 120 costs ~40% less than 200.
+    sample = text[:120]
     if not any(c.isalpha() for c in sample):
         return None
     if sample.isupper():

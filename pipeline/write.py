@@ -8,7 +8,9 @@ gives byte-identical files on every runner.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,17 +57,26 @@ def route_rows(rows: Iterable[dict[str, Any]], shards: int) -> list[tuple[str, l
     return list(routes.items())
 
 
-def write_rows(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str) -> int:
-    """Write one Parquet file atomically (temp name, then rename); returns the row count."""
+def rows_table(rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str) -> pa.Table:
+    """The rows as one file holds them: sorted by ``sort_key``, then Kafka partition and offset."""
     ordered = sorted(
         rows, key=lambda r: (r.get(sort_key) or "", r.get("kafka_partition") or 0, r.get("kafka_offset") or 0)
     )
-    table = pa.Table.from_pylist(ordered, schema=schema)
+    return pa.Table.from_pylist(ordered, schema=schema)
+
+
+def write_table(path: Path, table: pa.Table) -> int:
+    """Write one Parquet file atomically (temp name, then rename); returns the row count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=50_000)
     tmp.replace(path)
     return table.num_rows
+
+
+def write_rows(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str) -> int:
+    """Write one Parquet file of ``rows`` atomically; returns the row count."""
+    return write_table(path, rows_table(rows, schema, sort_key))
 
 
 class _WriteFiles(beam.DoFn):
@@ -78,6 +89,17 @@ class _WriteFiles(beam.DoFn):
 
 
 class _WriteDataFile(_WriteFiles):
+    """Parquet encoding and zstd release the GIL: each file is encoded on a thread while the next
+    file's rows become Arrow, which holds it. A file's (path, rows) leaves before the file is
+    written, but only the bundle's end makes outputs count, and that waits for every write (and
+    raises its error)."""
+
+    def setup(self) -> None:
+        self._threads = ThreadPoolExecutor(1, thread_name_prefix="write-parquet")
+
+    def start_bundle(self) -> None:
+        self._writing: deque[Future[int]] = deque()
+
     def process(self, element: tuple[str, list[dict[str, Any]]]):  # type: ignore[no-untyped-def]
         route, rows = element
         if not rows:
@@ -85,7 +107,18 @@ class _WriteDataFile(_WriteFiles):
         partition, _, shard_text = route.rpartition("/")
         shard = int(shard_text)
         path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
-        yield (str(path), write_rows(path, rows, CLEAN_SCHEMA, "id"))
+        table = rows_table(rows, CLEAN_SCHEMA, "id")
+        while len(self._writing) > 1:  # one file encoding, one waiting: memory holds two tables
+            self._writing.popleft().result()
+        self._writing.append(self._threads.submit(write_table, path, table))
+        yield (str(path), table.num_rows)
+
+    def finish_bundle(self) -> None:
+        while self._writing:
+            self._writing.popleft().result()
+
+    def teardown(self) -> None:
+        self._threads.shutdown(wait=True)
 
 
 class _WriteDeadLetters(_WriteFiles):

@@ -309,6 +309,19 @@ def test_content_key_is_the_regex_words_of_the_text():
         assert _key(text) == " ".join(re.findall(r"\w+", text.casefold())), repr(text)
 
 
+def test_compiled_spacing_of_content_keys_is_its_python_specification():
+    import random
+
+    from pipeline.clean import _single_spaced, _single_spaced_native
+
+    assert _single_spaced_native is not _single_spaced, "the compiled extension is not built"
+    rng = random.Random(11)
+    pieces = [" ", "  ", "   ", "a", "Ж", "ə", "語", "\U0001f600", "\u0301", "_", "9"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        assert _single_spaced_native(text) == _single_spaced(text), repr(text)
+
+
 def test_normalized_text_has_single_spaces_and_stripped_lines_only():
     # Word counts and furniture rules count spaces instead of splitting: they rely on this.
     import random

@@ -5,6 +5,8 @@
 //! `c * P^-i` and their power tables; one pass over a text's characters with Horner's rule gives the
 //! same polynomial hash mod 2**64 (`sum c_i * P^(end - i)`) without them, and without the batch's
 //! intermediate arrays. Python lower-cases the texts first, so case mapping is Python's own.
+//!
+//! `single_spaced` serves the other identity of a story's words, `clean.content_hash`.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -129,8 +131,23 @@ impl Signer {
     }
 }
 
+/// The text with each run of spaces made one space and none at either end: what `clean._key` does
+/// in Python with repeated `replace` passes, each a copy of the whole 4 KB body.
+#[pyfunction]
+fn single_spaced(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 #[pymodule]
 fn _minhash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Signer>()?;
+    m.add_function(wrap_pyfunction!(single_spaced, m)?)?;
     Ok(())
 }
