@@ -135,14 +135,21 @@ impl Signer {
 /// in Python with repeated `replace` passes, each a copy of the whole 4 KB body.
 #[pyfunction]
 fn single_spaced(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        if !out.is_empty() {
-            out.push(' ');
+    // Byte by byte: a space (0x20) is never part of a longer UTF-8 sequence.
+    let mut out = Vec::with_capacity(text.len());
+    let mut gap = false;
+    for &byte in text.as_bytes() {
+        if byte == b' ' {
+            gap = !out.is_empty();
+        } else {
+            if gap {
+                out.push(b' ');
+                gap = false;
+            }
+            out.push(byte);
         }
-        out.push_str(word);
     }
-    out
+    String::from_utf8(out).expect("only ASCII spaces were removed from valid UTF-8")
 }
 
 #[pymodule]
