@@ -351,7 +351,7 @@ class _ApplyVerdicts(beam.DoFn):
         self._verdicts: dict[str, Any] = {}
 
     def process(self, element: Any, verdicts: bytes | None):  # type: ignore[no-untyped-def]
-        if verdicts != self._blob:  # the same object on every call of a run: compared by identity
+        if verdicts != self._blob:  # the same object on every call of a run, so equal at once
             self._verdicts = pickle.loads(verdicts) if verdicts else {}  # our own bytes
             self._blob = verdicts
         if self._grouped:

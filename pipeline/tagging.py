@@ -136,9 +136,14 @@ class Taxonomy:
     spec: dict[str, Any] = field(default_factory=dict, repr=False)
     native: Any = field(default=None, repr=False)
 
+    @functools.cached_property
+    def _spec_text(self) -> str:
+        # Serialised once: the taxonomy goes to a worker with every chunk it prepares.
+        return json.dumps(self.spec, sort_keys=True, default=str)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The compiled automaton does not pickle; rebuilding from the spec is small and version-proof.
-        return (_from_spec_text, (json.dumps(self.spec, sort_keys=True, default=str),))
+        return (_from_spec_text, (self._spec_text,))
 
 
 @functools.lru_cache(maxsize=8)
