@@ -20,8 +20,8 @@ runners: tools
 tools:
 	@bash deploy/bootstrap.sh
 
-# The topic tagger's compiled core (Rust, built by setuptools-rust at install) rebuilds with its sources.
-$(VENV)/.installed: pyproject.toml $(wildcard pipeline/tagging_native/Cargo.* pipeline/tagging_native/src/*.rs)
+# The compiled cores (Rust, built by setuptools-rust at install) rebuild with their sources.
+$(VENV)/.installed: pyproject.toml $(wildcard pipeline/*_native/Cargo.* pipeline/*_native/src/*.rs)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"

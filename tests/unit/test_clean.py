@@ -309,17 +309,37 @@ def test_content_key_is_the_regex_words_of_the_text():
         assert _key(text) == " ".join(re.findall(r"\w+", text.casefold())), repr(text)
 
 
-def test_compiled_spacing_of_content_keys_is_its_python_specification():
+def test_compiled_text_helpers_are_their_python_specifications():
     import random
 
-    from pipeline.clean import _single_spaced, _single_spaced_native
+    from pipeline import _minhash_native, clean
 
-    assert _single_spaced_native is not _single_spaced, "the compiled extension is not built"
+    word_key = clean._minhash_native.WordKey(bytes(c == 0x5F or chr(c).isalnum() for c in range(0x3000)))
+    compiled = [
+        (_minhash_native.spaced_lines, clean._spaced_lines_spec),
+        (_minhash_native.count_words, clean._word_count_spec),
+        (word_key.key, clean._key_spec),
+    ]
+    # What the module runs is the compiled code (the extension is built), with the spec as fallback.
+    assert clean._spaced_lines is not clean._spaced_lines_spec
     rng = random.Random(11)
-    pieces = [" ", "  ", "   ", "a", "Ж", "ə", "語", "\U0001f600", "\u0301", "_", "9"]
-    for _ in range(3000):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
-        assert _single_spaced_native(text) == _single_spaced(text), repr(text)
+    pieces = [" ", "  ", "   ", "\n", "\n\n", "\n \n", "a", "B", "Ж", "ə", "İ", "語", "\u0301", "_", "9", "-"]
+    pieces += ["ß", "\t"]
+    texts = ["", " ", "\n", "a", " a ", "\n\n\n"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(4000)]
+    for text in texts:
+        for native, spec in compiled:
+            result = native(text)
+            if result is None and native == word_key.key:  # declined: a code point beyond its table
+                assert max(map(ord, text)) >= 0x3000, repr(text)
+                continue
+            assert result == spec(text), (native, repr(text))
+    # Beyond the word table (U+3000 and up) the compiled key declines and the spec decides.
+    assert word_key.key("a 語 \U0001f600 b") is None
+    assert clean._key("A 語 — \U0001f600 b_c") == "a 語 b_c"
+    # A lone surrogate is not UTF-8: the spec decides rather than the extension raising.
+    assert clean._key("x \ud800 y") == "x y"
+    assert clean.normalize_text("a  \ud800  b ") == "a \ud800 b"
 
 
 def test_normalized_text_has_single_spaces_and_stripped_lines_only():
