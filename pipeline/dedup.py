@@ -30,7 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import minhash
-from pipeline.rows import MICROSECOND, Chunk, micros
+from pipeline.rows import MICROSECOND, Chunk, Packed, micros
+from pipeline.write import GroupByFile
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -339,9 +340,34 @@ def apply_verdicts(rows: Iterable[dict[str, Any]], verdicts: dict[str, Any]) -> 
     return kept
 
 
+def apply_verdicts_to_table(table: pa.Table, verdicts: dict[str, Any]) -> pa.Table:
+    """`apply_verdicts` for rows in an Arrow table."""
+    keep: list[bool] = []
+    duplicate_of: list[str | None] = []
+    cluster_id: list[str | None] = []
+    deliveries = zip(
+        table.column("id").to_pylist(),
+        table.column("kafka_partition").to_pylist(),
+        table.column("kafka_offset").to_pylist(),
+        strict=True,
+    )
+    for story, partition, offset in deliveries:
+        entry = verdicts.get(story)
+        kept = entry is not None and entry[0] and ((partition or 0), (offset or 0)) == (entry[3], entry[4])
+        keep.append(kept)
+        if entry is not None and kept:
+            duplicate_of.append(entry[1])
+            cluster_id.append(entry[2])
+    table = table.filter(pa.array(keep, pa.bool_()))
+    for name, values in (("duplicate_of", duplicate_of), ("cluster_id", cluster_id)):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, table.schema.field(index), pa.array(values, pa.string()))
+    return table
+
+
 class _ApplyVerdicts(beam.DoFn):
     """Applies the batch's verdicts (one pickled dict, unpickled once) to chunks of rows, or to
-    ``(key, rows)`` groups when ``grouped``."""
+    ``(route, table)`` groups when ``grouped``."""
 
     def __init__(self, grouped: bool) -> None:
         self._grouped = grouped
@@ -355,7 +381,7 @@ class _ApplyVerdicts(beam.DoFn):
             self._verdicts = pickle.loads(verdicts) if verdicts else {}  # our own bytes
             self._blob = verdicts
         if self._grouped:
-            yield element[0], apply_verdicts(element[1], self._verdicts)
+            yield element[0], apply_verdicts_to_table(element[1], self._verdicts)
         else:
             yield apply_verdicts(element, self._verdicts)
 
@@ -380,16 +406,24 @@ class _ClusterStories(beam.DoFn):
         )
 
 
+def _packed_summaries(packed: Packed) -> tuple[str, list[Any]]:
+    return "batch", packed.summaries
+
+
+def _chunk_summaries(chunk: list[dict[str, Any]]) -> tuple[str, list[Summary]]:
+    return "batch", [summarise(row) for row in chunk]
+
+
 class DeduplicateStories(beam.PTransform):
     """Chunks of clean rows in; the deduplicated rows out, with ``minhash``, ``duplicate_of`` and
     ``cluster_id`` set (a chunk is signed in one call).
 
     Rows must wait for the verdicts, which need the whole batch, so the runner holds every row once.
-    With ``gather`` (a transform from chunks to ``(key, rows)`` groups, such as the writer's
-    `write.GroupByFile`), the rows wait in those groups and come out as ``(key, kept rows)``: a
-    batch's full rows then cross one shuffle, where verdicts and then files would cost two (a
-    seventh of a backfill's time). Without it, chunks come out, and a chunk whose rows are all
-    dropped leaves empty.
+    With ``packed``, the input is `rows.Packed` chunks (rows signed and summarised, in Arrow by
+    file, by `prepare.PrepareStories`): the rows wait grouped by file (`write.GroupByFile`) and
+    come out as ``(route, table of kept rows)``. A batch's full rows then cross one shuffle, where
+    verdicts and then files would cost two, and as Arrow bytes, never as dicts, in this process.
+    Without it, chunks of row dicts come out, and a chunk whose rows are all dropped leaves empty.
 
     Bounded input; the output is deterministic for a given input and committed dataset.
     ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
@@ -406,7 +440,7 @@ class DeduplicateStories(beam.PTransform):
         load_committed: Any,
         threshold: float = DEFAULT_THRESHOLD,
         lookback: timedelta = DEFAULT_LOOKBACK,
-        gather: beam.PTransform | None = None,
+        packed: bool = False,
     ) -> None:
         super().__init__()
         if not callable(load_committed):
@@ -418,18 +452,20 @@ class DeduplicateStories(beam.PTransform):
         self._load = load_committed
         self._threshold = threshold
         self._lookback = lookback
-        self._gather = gather
+        self._packed = packed
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        # Re-deliveries are signed too (they are rare); the clustering step keeps the first delivery
-        # of each id.
-        signed = rows | "Sign" >> beam.Map(sign_rows).with_output_types(Chunk)
+        if self._packed:
+            signed = rows
+            summarise_chunk: Any = _packed_summaries
+        else:
+            # Re-deliveries are signed too (they are rare); the clustering step keeps the first
+            # delivery of each id.
+            signed = rows | "Sign" >> beam.Map(sign_rows).with_output_types(Chunk)
+            summarise_chunk = _chunk_summaries
+        summaries = signed | "Summarise" >> beam.Map(summarise_chunk).with_output_types(tuple[str, Any])
         verdicts = beam.pvalue.AsSingleton(
-            signed
-            | "Summarise"
-            >> beam.Map(lambda chunk: ("batch", [summarise(r) for r in chunk])).with_output_types(
-                tuple[str, Any]
-            )
+            summaries
             | "GatherSummaries" >> beam.GroupByKey()
             | "ClusterNearDuplicates"
             >> beam.ParDo(_ClusterStories(self._load, self._threshold, self._lookback)).with_output_types(
@@ -438,12 +474,12 @@ class DeduplicateStories(beam.PTransform):
             default_value=None,  # a batch without stories
         )
         # Verdicts are small (id -> canonical, cluster): a side input joins them to the rows.
-        if self._gather is None:
+        if not self._packed:
             apply = _ApplyVerdicts(grouped=False)
             return signed | "ApplyVerdicts" >> beam.ParDo(apply, verdicts).with_output_types(Chunk)
         return (
             signed
-            | "Gather" >> self._gather
+            | "Gather" >> GroupByFile()
             | "ApplyVerdicts"
-            >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, Chunk])
+            >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, Any])
         )

@@ -17,13 +17,14 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from pipeline.clean import clean_chunk
-from pipeline.dedup import sign_rows
+from pipeline.dedup import sign_rows, summarise
 from pipeline.parse import chunk_outputs, each_story, parse_chunk
-from pipeline.rows import CHUNK_SIZE, Chunk
+from pipeline.rows import CHUNK_SIZE, Chunk, Packed
 from pipeline.tagging import Taxonomy, tag_row
 from pipeline.workers import InFlight, windowed
+from pipeline.write import pack_files
 
-__all__ = ["PrepareStories", "prepare_chunk", "STAGES"]
+__all__ = ["PrepareStories", "prepare_chunk", "pack_chunk", "STAGES"]
 
 # Each stage's dead letters leave on an output of its name (and land in a file of that name).
 STAGES = ("parse", "clean", "tag")
@@ -39,17 +40,29 @@ def prepare_chunk(records: list[dict[str, Any]], pipeline_version: str, taxonomy
     return sign_rows(tagged), {"parse": parse_letters, "clean": clean_letters, "tag": tag_letters}
 
 
+def pack_chunk(
+    records: list[dict[str, Any]], pipeline_version: str, taxonomy: Taxonomy, shards: int
+) -> tuple[Packed | None, dict[str, list[dict[str, Any]]]]:
+    """`prepare_chunk`, its rows `Packed` for the data files of ``shards`` shards (None: no rows)."""
+    rows, letters = prepare_chunk(records, pipeline_version, taxonomy)
+    packed = Packed([summarise(row) for row in rows], pack_files(rows, shards)) if rows else None
+    return packed, letters
+
+
 class _PrepareChunks(beam.DoFn):
     """Prepares chunks in worker processes while this process reads the next ones and handles the
     rows of those before (see `workers.InFlight`). A chunk under ``min_chunk`` records (continuous
     mode's trickle, a small run) is prepared here, as everything is when ``processes`` is 0: it
     would not pay for the hand-over."""
 
-    def __init__(self, pipeline_version: str, taxonomy: Taxonomy, processes: int, min_chunk: int) -> None:
+    def __init__(
+        self, pipeline_version: str, taxonomy: Taxonomy, processes: int, min_chunk: int, shards: int | None
+    ) -> None:
         self._version = pipeline_version
         self._taxonomy = taxonomy
         self._processes = processes
         self._min_chunk = min_chunk
+        self._shards = shards
         self._in_flight = InFlight(processes)
 
     def start_bundle(self) -> None:
@@ -61,11 +74,14 @@ class _PrepareChunks(beam.DoFn):
         timestamp=beam.DoFn.TimestampParam,  # noqa: B008
         window=beam.DoFn.WindowParam,  # noqa: B008
     ):
-        args = (records, self._version, self._taxonomy)
+        prepare: Callable[..., Any] = prepare_chunk
+        args: tuple[Any, ...] = (records, self._version, self._taxonomy)
+        if self._shards is not None:
+            prepare, args = pack_chunk, (*args, self._shards)
         if not self._processes or len(records) < self._min_chunk:
-            yield from _outputs(prepare_chunk(*args), windowed(timestamp, window))
+            yield from _outputs(prepare(*args), windowed(timestamp, window))
             return
-        for prepared, wrap in self._in_flight.submit(prepare_chunk, args, windowed(timestamp, window)):
+        for prepared, wrap in self._in_flight.submit(prepare, args, windowed(timestamp, window)):
             yield from _outputs(prepared, wrap)
 
     def finish_bundle(self):  # type: ignore[no-untyped-def]
@@ -73,9 +89,12 @@ class _PrepareChunks(beam.DoFn):
             yield from _outputs(prepared, wrap)
 
 
-def _outputs(prepared: Prepared, wrap: Callable[[Any], Any]) -> Iterator[Any]:
+def _outputs(
+    prepared: tuple[Any, dict[str, list[dict[str, Any]]]], wrap: Callable[[Any], Any]
+) -> Iterator[Any]:
     rows, letters = prepared
-    yield from chunk_outputs(rows, [], wrap)
+    if rows:  # a chunk of rows, or of rows packed
+        yield wrap(rows)
     for stage, stage_letters in letters.items():
         yield from chunk_outputs([], stage_letters, wrap, tag=stage)
 
@@ -86,11 +105,17 @@ class PrepareStories(beam.PTransform):
     row or one dead letter. The stages are those of `ParseRawStories`, `CleanStories` and
     `TagTopics`, then `dedup.sign_rows`. With ``processes`` > 0, full chunks are prepared in that
     many worker processes beside the pipeline's own (`pipeline.workers`); the rows are the same
-    either way.
+    either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
+    many shards (`DeduplicateStories(packed=True)` takes them): the workers build the Arrow.
     """
 
     def __init__(
-        self, pipeline_version: str, taxonomy: Taxonomy, processes: int = 0, min_chunk: int = CHUNK_SIZE // 2
+        self,
+        pipeline_version: str,
+        taxonomy: Taxonomy,
+        processes: int = 0,
+        min_chunk: int = CHUNK_SIZE // 2,
+        shards: int | None = None,
     ) -> None:
         super().__init__()
         if processes < 0 or min_chunk < 1:
@@ -99,8 +124,14 @@ class PrepareStories(beam.PTransform):
         self._taxonomy = taxonomy
         self._processes = processes
         self._min_chunk = min_chunk
+        if shards is not None and shards < 1:
+            raise ValueError("shards must be at least 1")
+        self._shards = shards
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return records | "ParseCleanTagSign" >> beam.ParDo(
-            _PrepareChunks(self._version, self._taxonomy, self._processes, self._min_chunk)
-        ).with_output_types(Chunk).with_outputs(*STAGES, main="rows")
+        prepare = _PrepareChunks(
+            self._version, self._taxonomy, self._processes, self._min_chunk, self._shards
+        )
+        return records | "ParseCleanTagSign" >> beam.ParDo(prepare).with_output_types(
+            Chunk if self._shards is None else Packed
+        ).with_outputs(*STAGES, main="rows")

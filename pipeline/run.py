@@ -36,7 +36,7 @@ from pipeline.kafka_source import OffsetRange, ReadKafkaStories, RecordsDeleted,
 from pipeline.prepare import STAGES, PrepareStories
 from pipeline.runners import runner_options
 from pipeline.tagging import Taxonomy, load_taxonomy
-from pipeline.write import GroupByFile, WriteParquetDataset
+from pipeline.write import WriteParquetDataset
 from wirestream import __version__
 from wirestream.config import Config
 
@@ -82,9 +82,12 @@ def build_pipeline(
     # Parse, clean, tag and sign, per story, in worker processes. Tagging before dedup tags the few
     # copies dedup drops, and lets dedup hold the rows for its verdicts already grouped by file:
     # the batch's full rows cross one shuffle, not two.
-    prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy, workers)
+    # The rows leave the workers as Arrow, bound for their files.
+    prepared = records | "PrepareStories" >> PrepareStories(
+        PIPELINE_VERSION, taxonomy, workers, shards=shards
+    )
     files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
-        LoadCommitted(committed_files), gather=GroupByFile(shards)
+        LoadCommitted(committed_files), packed=True
     )
     dead_letters = {stage: prepared[stage] for stage in STAGES}
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)

@@ -19,11 +19,13 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.rows import Chunk
+from pipeline.rows import Packed
 from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA, PARTITION_COLUMN
 
 __all__ = [
     "GroupByFile",
+    "pack_files",
+    "unpack_files",
     "WriteParquetDataset",
     "partition_of",
     "shard_of",
@@ -65,6 +67,32 @@ def rows_table(rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str)
     return pa.Table.from_pylist(ordered, schema=schema)
 
 
+def sorted_table(table: pa.Table) -> pa.Table:
+    """A data file's rows as `rows_table` orders them (by id, then Kafka partition and offset),
+    in one chunk, so that a file's bytes do not depend on how its rows arrived."""
+    keys = [("id", "ascending"), ("kafka_partition", "ascending"), ("kafka_offset", "ascending")]
+    return table.sort_by(keys, null_placement="at_start").combine_chunks()
+
+
+def pack_files(rows: Iterable[dict[str, Any]], shards: int) -> list[tuple[str, bytes]]:
+    """The rows bound for each data file, ``(partition/shard, Arrow IPC stream)``: built where the
+    rows are made (a worker), so the pipeline process only moves their bytes."""
+    packed = []
+    for route, group in route_rows(rows, shards):
+        table = pa.Table.from_pylist(group, schema=CLEAN_SCHEMA)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, CLEAN_SCHEMA) as stream:
+            stream.write_table(table)
+        packed.append((route, sink.getvalue().to_pybytes()))
+    return packed
+
+
+def unpack_files(streams: Iterable[bytes]) -> pa.Table:
+    """One data file's rows from the Arrow IPC streams `pack_files` made for it."""
+    tables = [pa.ipc.open_stream(stream).read_all() for stream in streams]
+    return pa.concat_tables(tables) if tables else CLEAN_SCHEMA.empty_table()
+
+
 def write_table(path: Path, table: pa.Table) -> int:
     """Write one Parquet file atomically (temp name, then rename); returns the row count."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,14 +128,14 @@ class _WriteDataFile(_WriteFiles):
     def start_bundle(self) -> None:
         self._writing: deque[Future[int]] = deque()
 
-    def process(self, element: tuple[str, list[dict[str, Any]]]):  # type: ignore[no-untyped-def]
+    def process(self, element: tuple[str, pa.Table]):  # type: ignore[no-untyped-def]
         route, rows = element
-        if not rows:
+        if not len(rows):
             return  # every row of this file was dropped on the way (dedup)
         partition, _, shard_text = route.rpartition("/")
         shard = int(shard_text)
         path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
-        table = rows_table(rows, CLEAN_SCHEMA, "id")
+        table = sorted_table(rows)
         while len(self._writing) > 1:  # one file encoding, one waiting: memory holds two tables
             self._writing.popleft().result()
         self._writing.append(self._threads.submit(write_table, path, table))
@@ -129,35 +157,33 @@ class _WriteDeadLetters(_WriteFiles):
         yield (str(path), write_rows(path, letters, DEAD_LETTER_SCHEMA, "kafka_topic"))
 
 
-def _all_rows(route: str, chunks: Iterable[list[dict[str, Any]]]) -> tuple[str, list[dict[str, Any]]]:
-    return route, [row for chunk in chunks for row in chunk]
+def _files_of(packed: Packed) -> list[tuple[str, bytes]]:
+    return packed.files
+
+
+def _one_file(route: str, streams: Iterable[bytes]) -> tuple[str, pa.Table]:
+    return route, unpack_files(streams)
 
 
 class GroupByFile(beam.PTransform):
-    """Chunks of clean rows in; ``(route, rows)`` out, every row of one data file together (``route``
-    is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they wait for
-    their verdicts (`dedup.DeduplicateStories`), so the files need no second shuffle."""
+    """`Packed` chunks in; ``(route, table)`` out, every row of one data file in one Arrow table
+    (``route`` is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they
+    wait for their verdicts (`dedup.DeduplicateStories`), so the files need no second shuffle."""
 
-    def __init__(self, shards: int = 1) -> None:
-        super().__init__()
-        if shards < 1:
-            raise ValueError("shards must be at least 1")
-        self._shards = shards
-
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+    def expand(self, packed: beam.PCollection) -> beam.PCollection:
         return (
-            rows
-            # String keys: every runner (Prism included) can group on a standard coder.
-            | "RouteToFile" >> beam.FlatMap(route_rows, self._shards).with_output_types(tuple[str, Chunk])
+            packed
+            # String keys and bytes: every runner (Prism included) groups them on standard coders.
+            | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, bytes])
             | "GroupByRoute" >> beam.GroupByKey()
-            | "AllRows" >> beam.MapTuple(_all_rows).with_output_types(tuple[str, Chunk])
+            | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, Any])
         )
 
 
 class WriteParquetDataset(beam.PTransform):
     """Rows grouped by file and dead letters in; Parquet files in the batch's staging folder out.
 
-    Input: ``((route, rows) groups, {stage: dead letters})``: the groups come from `GroupByFile`,
+    Input: ``((route, table) groups, {stage: dead letters})``: the groups come from `GroupByFile`,
     directly or through dedup; each stage's dead letters go to their own file, named after the
     stage. (One Flatten of them all made Beam's DirectRunner hold ~200 MiB more of a 50k-record
     batch: it materialises a Flatten whose inputs come from different stages.) Bounded input only.

@@ -17,7 +17,8 @@ from pipeline.dedup import (
     summarise,
     windows_around,
 )
-from pipeline.write import GroupByFile, partition_of, shard_of
+from pipeline.rows import Packed
+from pipeline.write import pack_files, partition_of, shard_of
 from schemas import CLEAN_SCHEMA
 from tests.conftest import chunks
 
@@ -196,16 +197,19 @@ def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
         assert_that(out, equal_to([("a", 1, None, "a", 256), ("b", 0, "a", "a", 256)]))
 
 
-def test_rows_gathered_by_file_get_the_same_verdicts_as_chunks(tmp_path):
+def test_packed_rows_get_the_same_verdicts_as_chunks(tmp_path):
     committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
     rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
+    packed = [Packed([summarise(r) for r in c], pack_files(c, shards=2)) for c in chunks(sign_rows(rows), 2)]
     with beam.Pipeline() as p:
         out = (
             p
-            | beam.Create(chunks(rows, 2))
-            | DeduplicateStories(LoadCommitted([committed]), gather=GroupByFile(shards=2))
+            | beam.Create(packed)
+            | DeduplicateStories(LoadCommitted([committed]), packed=True)
             | beam.FlatMapTuple(
-                lambda route, kept: [(route, r["id"], r["kafka_offset"], r["duplicate_of"]) for r in kept]
+                lambda route, kept: [
+                    (route, r["id"], r["kafka_offset"], r["duplicate_of"]) for r in kept.to_pylist()
+                ]
             )
         )
         # re-delivery and committed "old" dropped, the copy flagged, each row keyed by its file

@@ -3,8 +3,10 @@ from datetime import UTC, datetime
 import apache_beam as beam
 import pyarrow.parquet as pq
 
+from pipeline.dedup import summarise
 from pipeline.parse import dead_letter
-from pipeline.write import GroupByFile, WriteParquetDataset
+from pipeline.rows import Packed
+from pipeline.write import GroupByFile, WriteParquetDataset, pack_files
 
 
 def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
@@ -24,7 +26,8 @@ def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
         {"topic": "t", "partition": 0, "offset": 2, "value": b"{}"}, "clean", "clean failed"
     )
     with beam.Pipeline() as p:
-        rows = p | "Rows" >> beam.Create([[row]]) | GroupByFile(shards=1)
+        packed = Packed([summarise(row)], pack_files([row], shards=1))
+        rows = p | "Rows" >> beam.Create([packed]) | GroupByFile()
         letters = {
             "parse": p | "ParseLetters" >> beam.Create([parse_letter]),
             "clean": p | "CleanLetters" >> beam.Create([clean_letter]),
