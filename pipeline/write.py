@@ -116,14 +116,19 @@ class _WriteFiles(beam.DoFn):
         self._part = part
 
 
+# Files encoded at once. A batch's files are written once its verdicts are in, when the workers
+# that prepared its stories are idle: two threads use both cores.
+_WRITERS = 2
+
+
 class _WriteDataFile(_WriteFiles):
-    """Parquet encoding and zstd release the GIL: each file is encoded on a thread while the next
-    file's rows become Arrow, which holds it. A file's (path, rows) leaves before the file is
+    """Parquet encoding and zstd release the GIL: files are encoded on threads while the next
+    file's verdicts are applied. A file's (path, rows) leaves before the file is
     written, but only the bundle's end makes outputs count, and that waits for every write (and
     raises its error)."""
 
     def setup(self) -> None:
-        self._threads = ThreadPoolExecutor(1, thread_name_prefix="write-parquet")
+        self._threads = ThreadPoolExecutor(_WRITERS, thread_name_prefix="write-parquet")
 
     def start_bundle(self) -> None:
         self._writing: deque[Future[int]] = deque()
@@ -136,7 +141,7 @@ class _WriteDataFile(_WriteFiles):
         shard = int(shard_text)
         path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
         table = sorted_table(rows)
-        while len(self._writing) > 1:  # one file encoding, one waiting: memory holds two tables
+        while len(self._writing) > _WRITERS:  # memory holds the files encoding and one waiting
             self._writing.popleft().result()
         self._writing.append(self._threads.submit(write_table, path, table))
         yield (str(path), table.num_rows)

@@ -133,3 +133,18 @@ def test_a_lone_surrogate_is_refused_as_the_specification_refuses_it():
     for sign in (minhash.signatures, minhash.spec_signatures):
         with pytest.raises(UnicodeEncodeError):
             sign(batch)
+
+
+def test_compiled_candidate_pairs_equal_the_specification():
+    rng = np.random.default_rng(5)
+    assert minhash._native_candidate_pairs is not None, "the compiled extension is not built"
+    for rows, bands, distinct in [(0, 3, 1), (1, 1, 1), (7, 2, 2), (500, 42, 40), (3000, 12, 2000)]:
+        # few distinct keys: buckets of every size, and texts sharing several bands
+        keys = rng.integers(0, distinct, size=(rows, bands), dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        native, spec = minhash.candidate_pairs(keys), minhash.spec_candidate_pairs(keys)
+        assert native.dtype == spec.dtype and native.shape == spec.shape, (rows, bands)
+        assert np.array_equal(native, spec), (rows, bands)
+    # a bucket of m texts gives its first member and each predecessor: 2m - 3 distinct pairs
+    assert minhash.candidate_pairs(np.full((5, 1), 9, np.uint64)).tolist() == [
+        [0, 1], [0, 2], [0, 3], [0, 4], [1, 2], [2, 3], [3, 4]
+    ]  # fmt: skip

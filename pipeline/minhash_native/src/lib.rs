@@ -12,6 +12,9 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
 use memchr::memmem;
 use pyo3::types::{PyBytes, PyString};
 
@@ -251,11 +254,76 @@ impl WordKey {
     }
 }
 
+/// A band key is a hash already: the map's hasher only mixes it.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = mix(self.0 ^ byte as u64);
+        }
+    }
+    fn write_u64(&mut self, key: u64) {
+        self.0 = mix(key);
+    }
+}
+
+/// `minhash.candidate_pairs` with a hash map per band instead of a sort (the NumPy code is the
+/// specification): ``keys`` is the (rows x bands) uint64 matrix's native bytes; the result, the
+/// sorted distinct (i, j) pairs, i < j, as native int64 bytes. A text sharing a band's key with
+/// earlier texts is paired with the first and the latest of them.
+#[pyfunction]
+fn candidate_pairs<'py>(py: Python<'py>, keys: &[u8], rows: usize, bands: usize) -> PyResult<Bound<'py, PyBytes>> {
+    if keys.len() != rows * bands * 8 {
+        return Err(PyValueError::new_err("keys must hold rows x bands 64-bit keys"));
+    }
+    let pairs = py.detach(|| {
+        let key = |i: usize, band: usize| {
+            let at = (i * bands + band) * 8;
+            u64::from_ne_bytes(keys[at..at + 8].try_into().expect("8 bytes"))
+        };
+        let mut pairs: Vec<(i64, i64)> = Vec::new();
+        let mut buckets: HashMap<u64, (i64, i64), BuildHasherDefault<KeyHasher>> =
+            HashMap::with_capacity_and_hasher(rows, BuildHasherDefault::default());
+        for band in 0..bands {
+            buckets.clear();
+            for i in 0..rows {
+                let text = i as i64;
+                match buckets.entry(key(i, band)) {
+                    Entry::Occupied(mut bucket) => {
+                        let (first, latest) = *bucket.get();
+                        pairs.push((first, text));
+                        pairs.push((latest, text));
+                        bucket.get_mut().1 = text;
+                    }
+                    Entry::Vacant(bucket) => {
+                        bucket.insert((text, text));
+                    }
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    });
+    let mut out = Vec::with_capacity(pairs.len() * 16);
+    for (i, j) in pairs {
+        out.extend_from_slice(&i.to_ne_bytes());
+        out.extend_from_slice(&j.to_ne_bytes());
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
 #[pymodule]
 fn _minhash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Signer>()?;
     m.add_class::<WordKey>()?;
     m.add_function(wrap_pyfunction!(spaced_lines, m)?)?;
     m.add_function(wrap_pyfunction!(count_words, m)?)?;
+    m.add_function(wrap_pyfunction!(candidate_pairs, m)?)?;
     Ok(())
 }
