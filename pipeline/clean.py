@@ -27,7 +27,7 @@ import ahocorasick_rs
 import apache_beam as beam
 from apache_beam import pvalue
 
-from pipeline.parse import each_story, per_story
+from pipeline.parse import failed_story, per_story
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
 
 __all__ = [
@@ -769,6 +769,18 @@ def _ts(value: str | None) -> datetime | None:
 
 def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
     """A parsed raw story (with Kafka provenance) as a clean row without dedup or topics."""
+    return _identify(_clean_fields(story, pipeline_version), story)
+
+
+def _identify(row: dict[str, Any], story: dict[str, Any]) -> dict[str, Any]:
+    """The clean row's language (the feed's, else fastText's) and content key."""
+    row["language"] = story.get("language") or detect_language(row["headline"] + "\n" + row["body"])
+    row["content_hash"] = content_hash(row["body"])
+    return row
+
+
+def _clean_fields(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
+    """`clean_story` but for its language and content key (None)."""
     headline = normalize_text(story.get("headline") or "").replace("\n", " ").strip()
     body_format = story.get("body_format", "text/plain")
     cleaned = clean_text(headline, story.get("body") or "", body_format)
@@ -798,10 +810,10 @@ def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
         "byline": story.get("byline") or cleaned.byline,
         "dateline": cleaned.dateline,
         "credit": cleaned.credit,
-        "language": story.get("language") or detect_language(headline + "\n" + cleaned.body),
+        "language": None,
         "categories": categories,
         "word_count": _word_count(cleaned.body),
-        "content_hash": content_hash(cleaned.body),
+        "content_hash": None,
         "duplicate_of": None,
         "cluster_id": None,
         "minhash": None,
@@ -821,8 +833,23 @@ def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
 def clean_chunk(
     stories: list[dict[str, Any]], pipeline_version: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(clean rows, dead letters) for a chunk of parsed raw stories."""
-    return each_story("clean", clean_story, stories, pipeline_version)
+    """(clean rows, dead letters) for a chunk of parsed raw stories: `clean_story` for each, a
+    story that raises leaving as a dead letter. Language and content key come in a second pass
+    over the chunk: fastText's model then stays in the CPU's cache, where a story's text cleaning
+    between two predictions evicts it (~20% of cleaning's time)."""
+    cleaned, letters = [], []
+    for story in stories:
+        try:
+            cleaned.append((_clean_fields(story, pipeline_version), story))
+        except Exception as exc:  # any input-driven failure: the rest of the batch goes on
+            letters.append(failed_story(story, "clean", exc))
+    rows = []
+    for row, story in cleaned:
+        try:
+            rows.append(_identify(row, story))
+        except Exception as exc:
+            letters.append(failed_story(story, "clean", exc))
+    return rows, letters
 
 
 class CleanStories(beam.PTransform):

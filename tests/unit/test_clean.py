@@ -404,3 +404,45 @@ def test_a_story_the_cleaner_raises_on_is_a_dead_letter_and_the_rest_are_cleaned
             {k: v for k, v in broken.items() if not k.startswith("kafka")},
         )
         assert_that(letters, equal_to([expected]), label="letters")
+
+
+def test_a_chunk_cleans_as_its_stories_do_and_a_failed_language_id_is_a_dead_letter(monkeypatch):
+    from pipeline import clean
+
+    stories = [
+        {
+            "id": s,
+            "source": "turan",
+            "headline": f"Talks {s}",
+            "body": body,
+            "kafka_topic": "t",
+            "kafka_offset": i,
+        }
+        for i, (s, body) in enumerate(
+            [
+                ("a", "Ministers met on Friday."),
+                ("b", "Министры встретились в пятницу."),
+                ("c", "Nazirlər görüşdü."),
+            ]
+        )
+    ]
+    rows, letters = clean.clean_chunk(stories, "test")
+    assert rows == [clean.clean_story(story, "test") for story in stories] and not letters
+    assert [r["language"] for r in rows] == ["en", "ru", "az"]
+    assert all(r["content_hash"] == clean.content_hash(r["body"]) for r in rows)
+
+    real = clean.detect_language
+
+    def fails_on_russian(text: str) -> str | None:
+        if "Министры" in text:
+            raise RuntimeError("model refused the text")
+        return real(text)
+
+    monkeypatch.setattr(clean, "detect_language", fails_on_russian)
+    rows, letters = clean.clean_chunk(stories, "test")
+    assert [r["id"] for r in rows] == ["a", "c"]
+    # the dead letter carries the story as the cleaner received it, as any clean failure does
+    (letter,) = letters
+    assert (letter["story_id"], letter["stage"], letter["kafka_offset"]) == ("b", "clean", 1)
+    assert "model refused the text" in letter["reason"]
+    assert json.loads(letter["payload"])["body"] == "Министры встретились в пятницу."
