@@ -323,6 +323,7 @@ _CREDITS = [
     ),
     (("xəbər verir",), re.compile(rf"\b(?P<agency>[{_UPPER}][{_UPPER}\-]{{1,12}}) xəbər verir\b")),
 ]
+_CREDIT_WORDS = tuple(word for needed, _pattern in _CREDITS for word in needed)
 _REPORTING_BY = re.compile(
     r"^\(?(?:additional )?(?:reporting|writing|written|editing|edited|compiled) by (?P<names>[^;()]{3,160})"
     r"(?:;[^()]*)?\)?\.?$",
@@ -692,7 +693,7 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
         body = html.unescape(body)  # entities escaped twice on the way through a feed
     body = _BROKEN_BRACKET.sub(r"[\1]", normalize_text(body))
     head_key = _key(normalize_text(headline))
-    lines = [line for line in body.split("\n") if line]
+    lines = list(filter(None, body.split("\n")))
     kept = _drop_furniture(lines, head_key, result, _banner_words_in(body))
     byline = result.byline
     result.byline = None
@@ -700,12 +701,15 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
     _take_dateline(kept, result)
     result.byline = result.byline or byline
     for i in [*range(min(3, len(kept))), *range(max(3, len(kept) - 3), len(kept))][::-1]:
-        source = _SOURCE_LINE.match(kept[i])
+        # "Source:" and its translations end by the 9th character: most lines need no regex.
+        source = _SOURCE_LINE.match(kept[i]) if ":" in kept[i][:9] else None
         if source and len(kept) > 1:
             result.credit = result.credit or source.group("agency").strip()
             result.removed.append(kept.pop(i))
     if result.credit is None:
         for line in kept[:3]:
+            if not any(word in line for word in _CREDIT_WORDS):
+                continue
             for needed, pattern in _CREDITS:
                 credit = pattern.search(line) if any(word in line for word in needed) else None
                 if credit:

@@ -44,31 +44,42 @@ class Chunk(list[Any]):
     themselves are plain lists."""
 
 
-class ChunkCoder(beam.coders.Coder):
-    """A chunk pickled whole: one C call for hundreds of rows."""
+class _PickledWhole(beam.coders.Coder):
+    """An element pickled whole: one C call for everything it holds."""
 
-    def encode(self, chunk: list[Any]) -> bytes:
-        return pickle.dumps(list(chunk), protocol=pickle.HIGHEST_PROTOCOL)
+    hint: type = object
 
-    def decode(self, encoded: bytes) -> list[Any]:
-        return pickle.loads(encoded)  # type: ignore[no-any-return]  # bytes of our own shuffle
+    def encode(self, value: Any) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def estimate_size(self, chunk: list[Any]) -> int:
-        # Runners sample element sizes for their metrics: one item's size times the count, not a
-        # pickle of the whole chunk each time.
-        return len(pickle.dumps(chunk[0], protocol=pickle.HIGHEST_PROTOCOL)) * len(chunk) if chunk else 0
+    def decode(self, encoded: bytes) -> Any:
+        return pickle.loads(encoded)  # bytes of our own shuffle
 
     def is_deterministic(self) -> bool:
         return False
 
     def to_type_hint(self) -> type:
-        return Chunk
+        return self.hint
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self)
 
     def __hash__(self) -> int:
         return hash(type(self))
+
+
+class ChunkCoder(_PickledWhole):
+    """A chunk pickled whole: one C call for hundreds of rows."""
+
+    hint = Chunk
+
+    def encode(self, chunk: list[Any]) -> bytes:
+        return pickle.dumps(list(chunk), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def estimate_size(self, chunk: list[Any]) -> int:
+        # Runners sample element sizes for their metrics: one item's size times the count, not a
+        # pickle of the whole chunk each time.
+        return len(pickle.dumps(chunk[0], protocol=pickle.HIGHEST_PROTOCOL)) * len(chunk) if chunk else 0
 
 
 beam.coders.registry.register_coder(Chunk, ChunkCoder)
@@ -85,26 +96,10 @@ class Packed:
     files: list[tuple[str, bytes]]
 
 
-class PackedCoder(beam.coders.Coder):
+class PackedCoder(_PickledWhole):
     """A packed chunk pickled whole (its files are bytes already)."""
 
-    def encode(self, packed: Packed) -> bytes:
-        return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def decode(self, encoded: bytes) -> Packed:
-        return pickle.loads(encoded)  # type: ignore[no-any-return]  # bytes of our own shuffle
-
-    def is_deterministic(self) -> bool:
-        return False
-
-    def to_type_hint(self) -> type:
-        return Packed
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
+    hint = Packed
 
 
 beam.coders.registry.register_coder(Packed, PackedCoder)
