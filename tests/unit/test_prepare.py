@@ -57,6 +57,33 @@ def test_a_chunk_is_prepared_as_its_stages_would_prepare_each_story(seed_path):
     assert {"detainees", "grain_deal", "annexation"} <= {t["topic"] for t in rows[0]["topics"]}
 
 
+def test_a_packed_chunk_holds_its_rows_as_arrow_by_file_and_their_summaries(seed_path):
+    import pyarrow as pa
+
+    from pipeline.dedup import summarise
+    from pipeline.prepare import pack_chunk
+    from pipeline.write import partition_of, shard_of, sorted_table, unpack_files
+    from schemas import CLEAN_SCHEMA
+
+    taxonomy = load_taxonomy(None)
+    records = _records(seed_path)
+    rows, letters = prepare_chunk(records, "test", taxonomy)
+    packed, packed_letters = pack_chunk(records, "test", taxonomy, shards=3)
+    assert packed is not None and packed_letters == letters
+    assert packed.summaries == [summarise(row) for row in rows]
+    by_id = {row["id"]: row for row in rows}
+    for route, stream in packed.files:
+        table = unpack_files([stream])
+        assert table.schema == CLEAN_SCHEMA and table.num_rows
+        # every row of a file's stream goes to that file
+        assert {f"{partition_of(by_id[i])}/{shard_of(i, 3):03d}" for i in table.column("id").to_pylist()} == {
+            route
+        }
+    whole = sorted_table(unpack_files(stream for _route, stream in packed.files))
+    assert whole.equals(sorted_table(pa.Table.from_pylist(rows, schema=CLEAN_SCHEMA)))
+    assert pack_chunk(records[7:], "test", taxonomy, shards=3)[0] is None  # no story: nothing packed
+
+
 def test_a_story_the_tagger_raises_on_is_a_tag_dead_letter_and_the_rest_go_on(seed_path):
     class Broken:
         """A taxonomy whose lookups raise, as a tagging bug would."""
