@@ -323,7 +323,6 @@ _CREDITS = [
     ),
     (("xəbər verir",), re.compile(rf"\b(?P<agency>[{_UPPER}][{_UPPER}\-]{{1,12}}) xəbər verir\b")),
 ]
-_CREDIT_WORDS = tuple(word for needed, _pattern in _CREDITS for word in needed)
 _REPORTING_BY = re.compile(
     r"^\(?(?:additional )?(?:reporting|writing|written|editing|edited|compiled) by (?P<names>[^;()]{3,160})"
     r"(?:;[^()]*)?\)?\.?$",
@@ -708,8 +707,6 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
             result.removed.append(kept.pop(i))
     if result.credit is None:
         for line in kept[:3]:
-            if not any(word in line for word in _CREDIT_WORDS):
-                continue
             for needed, pattern in _CREDITS:
                 credit = pattern.search(line) if any(word in line for word in needed) else None
                 if credit:

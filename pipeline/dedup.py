@@ -105,7 +105,7 @@ class LoadCommitted:
         committed = []
         for path in self._files:
             identity = _identity(path)
-            committed.append(_committed_ids(path, *identity).cast(pa.string()))
+            committed.append(_committed_ids(path, *identity))
             day = _partition_day(path)
             if windows is not None and day is not None:
                 start = micros(datetime(day.year, day.month, day.day, tzinfo=UTC))
@@ -164,7 +164,8 @@ def _identity(path: str) -> tuple[int, int]:
 # Both caches hold Arrow columns, not Python objects: ~36 bytes per id, ~330 per signed row.
 @functools.lru_cache(maxsize=8192)
 def _committed_ids(path: str, _size: int, _mtime_ns: int) -> pa.Array:
-    return pq.read_table(path, columns=["id"], partitioning=None).column("id").combine_chunks()
+    ids = pq.read_table(path, columns=["id"], partitioning=None).column("id").combine_chunks()
+    return ids.cast(pa.string())  # one type for every file's, so that they chain without a copy
 
 
 def _read_signed(path: str) -> pa.Table:
@@ -325,8 +326,13 @@ def first_deliveries(stories: Iterable[Summary]) -> list[Summary]:
     return list(best.values())
 
 
-def _delivery(row: dict[str, Any]) -> tuple[int, int]:
-    return (row.get("kafka_partition") or 0, row.get("kafka_offset") or 0)
+def _kept(verdicts: dict[str, Any], story: str, partition: int | None, offset: int | None) -> Any:
+    """The verdict's (canonical, cluster) if this delivery of ``story`` is kept: its verdict keeps
+    it and it is the delivery read first (Kafka partition and offset); else None."""
+    entry = verdicts.get(story)
+    if entry is None or not entry[0] or ((partition or 0), (offset or 0)) != (entry[3], entry[4]):
+        return None
+    return entry[1], entry[2]
 
 
 def apply_verdicts(rows: Iterable[dict[str, Any]], verdicts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -334,35 +340,24 @@ def apply_verdicts(rows: Iterable[dict[str, Any]], verdicts: dict[str, Any]) -> 
     are a later delivery of a story whose first delivery is kept."""
     kept = []
     for row in rows:
-        entry = verdicts.get(row["id"])
-        if entry is None:
-            continue
-        keep, duplicate_of, cluster_id, partition, offset = entry
-        if keep and _delivery(row) == (partition, offset):
-            kept.append({**row, "duplicate_of": duplicate_of, "cluster_id": cluster_id})
+        flags = _kept(verdicts, row["id"], row.get("kafka_partition"), row.get("kafka_offset"))
+        if flags is not None:
+            kept.append({**row, "duplicate_of": flags[0], "cluster_id": flags[1]})
     return kept
 
 
 def apply_verdicts_to_table(table: pa.Table, verdicts: dict[str, Any]) -> pa.Table:
     """`apply_verdicts` for rows in an Arrow table."""
-    keep: list[bool] = []
-    duplicate_of: list[str | None] = []
-    cluster_id: list[str | None] = []
     deliveries = zip(
         table.column("id").to_pylist(),
         table.column("kafka_partition").to_pylist(),
         table.column("kafka_offset").to_pylist(),
         strict=True,
     )
-    for story, partition, offset in deliveries:
-        entry = verdicts.get(story)
-        kept = entry is not None and entry[0] and ((partition or 0), (offset or 0)) == (entry[3], entry[4])
-        keep.append(kept)
-        if entry is not None and kept:
-            duplicate_of.append(entry[1])
-            cluster_id.append(entry[2])
-    table = table.filter(pa.array(keep, pa.bool_()))
-    for name, values in (("duplicate_of", duplicate_of), ("cluster_id", cluster_id)):
+    flags = [_kept(verdicts, *delivery) for delivery in deliveries]
+    table = table.filter(pa.array([f is not None for f in flags], pa.bool_()))
+    kept = [f for f in flags if f is not None]
+    for name, values in (("duplicate_of", [f[0] for f in kept]), ("cluster_id", [f[1] for f in kept])):
         index = table.schema.get_field_index(name)
         table = table.set_column(index, table.schema.field(index), pa.array(values, pa.string()))
     return table

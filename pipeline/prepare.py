@@ -62,7 +62,9 @@ class _PrepareChunks(beam.DoFn):
         self._taxonomy = taxonomy
         self._processes = processes
         self._min_chunk = min_chunk
-        self._shards = shards
+        # The chain a chunk goes through: rows, or rows packed for ``shards`` data files.
+        self._prepare: Callable[..., Any] = prepare_chunk if shards is None else pack_chunk
+        self._extra: tuple[Any, ...] = () if shards is None else (shards,)
         self._in_flight = InFlight(processes)
 
     def start_bundle(self) -> None:
@@ -74,14 +76,11 @@ class _PrepareChunks(beam.DoFn):
         timestamp=beam.DoFn.TimestampParam,  # noqa: B008
         window=beam.DoFn.WindowParam,  # noqa: B008
     ):
-        prepare: Callable[..., Any] = prepare_chunk
-        args: tuple[Any, ...] = (records, self._version, self._taxonomy)
-        if self._shards is not None:
-            prepare, args = pack_chunk, (*args, self._shards)
+        args = (records, self._version, self._taxonomy, *self._extra)
         if not self._processes or len(records) < self._min_chunk:
-            yield from _outputs(prepare(*args), windowed(timestamp, window))
+            yield from _outputs(self._prepare(*args), windowed(timestamp, window))
             return
-        for prepared, wrap in self._in_flight.submit(prepare, args, windowed(timestamp, window)):
+        for prepared, wrap in self._in_flight.submit(self._prepare, args, windowed(timestamp, window)):
             yield from _outputs(prepared, wrap)
 
     def finish_bundle(self):  # type: ignore[no-untyped-def]
