@@ -268,6 +268,21 @@ def test_more_languages_are_detected_offline():
     assert detect_language("12345 --- !!!") is None
 
 
+def test_language_of_every_labelled_story_and_paragraph_from_a_short_sample_or_a_longer_one():
+    """80 characters decide when the model is sure of them, 120 otherwise: the labelled set's
+    stories, and each paragraph of them alone, keep their labelled language."""
+    from benchmarks.quality import _load
+
+    samples = []
+    for story in _load("stories.yaml")["stories"]:
+        body = clean_text(story["headline"], story["body"]).body
+        samples.append((story["headline"] + "\n" + body, story["language"]))
+        samples += [(paragraph, story["language"]) for paragraph in body.split("\n\n") if len(paragraph) > 40]
+    assert len(samples) > 200
+    wrong = [(text[:60], language) for text, language in samples if detect_language(text) != language]
+    assert wrong == []
+
+
 def test_a_timeline_in_the_story_is_not_a_news_widget():
     body = "Officials gave this account of the night.\n09:15 The first missile hit the port.\n09:40 A second strike cut power."
     assert clean_text("Night of strikes", body).body.count("\n\n") == 2
@@ -292,6 +307,36 @@ def test_word_count_matches_a_split_on_every_labelled_and_scraped_body():
         }
         row = clean_story(story, "test")
         assert row["word_count"] == len(row["body"].split()), row["body"][:80]
+
+
+def test_furniture_patterns_tried_by_first_character_match_as_all_of_them_do():
+    """A line meets only the furniture patterns that can start with its first character (case
+    folded as the regex engine folds it); the verdict is the one all forty patterns give."""
+    import random
+
+    from benchmarks.quality import _load
+    from pipeline.clean import _FURNITURE, _FURNITURE_RE, _FURNITURE_STARTS, _furniture_for
+
+    assert sum(starts is not None for starts in _FURNITURE_STARTS) > len(_FURNITURE) * 3 // 4
+    lines = {"3 comments", "5 min read", "Leave a review", "News Line", "© 2022 Turan", "(c) Turan"}
+    for story in _load("stories.yaml")["stories"] + _load("heldout.yaml")["stories"]:
+        lines.update(line.strip() for line in story["body"].split("\n") if 0 < len(line.split()) <= 12)
+    for page in _load("scraped.yaml")["pages"]:
+        lines.update(line.strip() for line in page["body"].split("\n") if 0 < len(line.split()) <= 12)
+    rng = random.Random(5)
+    # Letters that fold unusually (long s, Kelvin sign, dotted and dotless i) and other scripts.
+    firsts = "sSſkKKiIİıəƏşŞçÇпПоОнНвВ©(0123456789 -ab"
+    variants = (
+        {rng.choice(firsts) + line[1:] for line in lines if line}
+        | {line.upper() for line in lines}
+        | {line.lower() for line in lines}
+    )
+    matched = 0
+    for line in sorted(lines | variants):
+        expected = bool(_FURNITURE_RE.match(line))
+        assert bool(_furniture_for(line[0]).match(line)) == expected, line
+        matched += expected
+    assert matched > 50
 
 
 def test_content_key_is_the_regex_words_of_the_text():
