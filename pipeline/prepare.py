@@ -11,6 +11,7 @@ one per stage. The stages themselves live in their modules (`parse`, `clean`, `t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -41,11 +42,12 @@ def prepare_chunk(records: list[dict[str, Any]], pipeline_version: str, taxonomy
 
 
 def pack_chunk(
-    records: list[dict[str, Any]], pipeline_version: str, taxonomy: Taxonomy, shards: int
+    records: list[dict[str, Any]], pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str
 ) -> tuple[Packed | None, dict[str, list[dict[str, Any]]]]:
-    """`prepare_chunk`, its rows `Packed` for the data files of ``shards`` shards (None: no rows)."""
+    """`prepare_chunk`, its rows `Packed` for the data files of ``shards`` shards, spilled as Arrow
+    to the folder ``spill`` (None: no rows)."""
     rows, letters = prepare_chunk(records, pipeline_version, taxonomy)
-    packed = Packed([summarise(row) for row in rows], pack_files(rows, shards)) if rows else None
+    packed = Packed([summarise(row) for row in rows], pack_files(rows, shards, spill)) if rows else None
     return packed, letters
 
 
@@ -56,7 +58,13 @@ class _PrepareChunks(beam.DoFn):
     would not pay for the hand-over."""
 
     def __init__(
-        self, pipeline_version: str, taxonomy: Taxonomy, processes: int, min_chunk: int, shards: int | None
+        self,
+        pipeline_version: str,
+        taxonomy: Taxonomy,
+        processes: int,
+        min_chunk: int,
+        shards: int | None,
+        spill: str | None,
     ) -> None:
         self._version = pipeline_version
         self._taxonomy = taxonomy
@@ -64,7 +72,7 @@ class _PrepareChunks(beam.DoFn):
         self._min_chunk = min_chunk
         # The chain a chunk goes through: rows, or rows packed for ``shards`` data files.
         self._prepare: Callable[..., Any] = prepare_chunk if shards is None else pack_chunk
-        self._extra: tuple[Any, ...] = () if shards is None else (shards,)
+        self._extra: tuple[Any, ...] = () if shards is None else (shards, spill)
         self._in_flight = InFlight(processes)
 
     def start_bundle(self) -> None:
@@ -105,7 +113,9 @@ class PrepareStories(beam.PTransform):
     `TagTopics`, then `dedup.sign_rows`. With ``processes`` > 0, full chunks are prepared in that
     many worker processes beside the pipeline's own (`pipeline.workers`); the rows are the same
     either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
-    many shards (`DeduplicateStories(packed=True)` takes them): the workers build the Arrow.
+    many shards (`DeduplicateStories(packed=True)` takes them): the workers build the Arrow and
+    spill it to the folder ``spill`` (the batch's staging folder: readers never see it), which
+    whoever runs the pipeline removes after it.
     """
 
     def __init__(
@@ -115,6 +125,7 @@ class PrepareStories(beam.PTransform):
         processes: int = 0,
         min_chunk: int = CHUNK_SIZE // 2,
         shards: int | None = None,
+        spill: str | Path | None = None,
     ) -> None:
         super().__init__()
         if processes < 0 or min_chunk < 1:
@@ -125,11 +136,14 @@ class PrepareStories(beam.PTransform):
         self._min_chunk = min_chunk
         if shards is not None and shards < 1:
             raise ValueError("shards must be at least 1")
+        if shards is not None and spill is None:
+            raise ValueError("packed rows (shards) need a spill folder")
         self._shards = shards
+        self._spill = None if spill is None else str(spill)
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         prepare = _PrepareChunks(
-            self._version, self._taxonomy, self._processes, self._min_chunk, self._shards
+            self._version, self._taxonomy, self._processes, self._min_chunk, self._shards, self._spill
         )
         return records | "ParseCleanTagSign" >> beam.ParDo(prepare).with_output_types(
             Chunk if self._shards is None else Packed

@@ -91,13 +91,13 @@ class Packed:
 
     # (order, id, published_us, signature) of each row: what `dedup.cluster_stories` needs.
     summaries: list[tuple[Any, ...]]
-    # (route, rows): ``partition/shard`` and the rows bound for that data file, an Arrow IPC
-    # stream (`write.pack_files`).
-    files: list[tuple[str, bytes]]
+    # (route, path): ``partition/shard`` and the Arrow IPC stream of the rows bound for that data
+    # file, spilled to the batch's staging folder (`write.pack_files`).
+    files: list[tuple[str, str]]
 
 
 class PackedCoder(_PickledWhole):
-    """A packed chunk pickled whole (its files are bytes already)."""
+    """A packed chunk pickled whole (summaries and paths)."""
 
     hint = Packed
 

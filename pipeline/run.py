@@ -14,6 +14,7 @@ import gc
 import logging
 import math
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from pipeline.kafka_source import OffsetRange, ReadKafkaStories, RecordsDeleted,
 from pipeline.prepare import STAGES, PrepareStories
 from pipeline.runners import runner_options
 from pipeline.tagging import Taxonomy, load_taxonomy
-from pipeline.write import WriteParquetDataset
+from pipeline.write import WriteParquetDataset, spill_dir
 from wirestream import __version__
 from wirestream.config import Config
 
@@ -84,7 +85,7 @@ def build_pipeline(
     # the batch's full rows cross one shuffle, not two.
     # The rows leave the workers as Arrow, bound for their files.
     prepared = records | "PrepareStories" >> PrepareStories(
-        PIPELINE_VERSION, taxonomy, workers, shards=shards
+        PIPELINE_VERSION, taxonomy, workers, shards=shards, spill=spill_dir(staging, part)
     )
     files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
         LoadCommitted(committed_files), packed=True
@@ -128,6 +129,7 @@ def _run_pipeline(
             raise RecordsDeleted(deleted.group(1)) from None
         raise
     finally:
+        shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned
         _release_memory()
 
 

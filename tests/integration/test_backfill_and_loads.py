@@ -42,7 +42,16 @@ def test_backfill_is_atomic_and_idempotent_and_loads_follow(kafka_config, tmp_pa
     assert first.rows_inserted == 30
     assert load_duckdb(str(output), db).batches == []  # loading twice adds nothing
 
-    report = run_backfill(kafka_config, str(output), DAY[1].replace(hour=0), DAY[2].replace(hour=0))
+    # Rows spill as Arrow on their way to their files; each part's spill is gone once it is written.
+    spilled_after_part: list[list[Path]] = []
+    report = run_backfill(
+        kafka_config,
+        str(output),
+        DAY[1].replace(hour=0),
+        DAY[2].replace(hour=0),
+        progress=lambda done, total: spilled_after_part.append(list(output.rglob("*.arrow"))),
+    )
+    assert spilled_after_part == [[]]
     assert report.records == 10 and report.rows == 10
     assert report.manifest and report.manifest["kind"] == "backfill" and report.manifest["removes"]
     after = rows(output)

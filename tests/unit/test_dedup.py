@@ -200,7 +200,10 @@ def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
 def test_packed_rows_get_the_same_verdicts_as_chunks(tmp_path):
     committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
     rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
-    packed = [Packed([summarise(r) for r in c], pack_files(c, shards=2)) for c in chunks(sign_rows(rows), 2)]
+    packed = [
+        Packed([summarise(r) for r in c], pack_files(c, 2, tmp_path / "spill"))
+        for c in chunks(sign_rows(rows), 2)
+    ]
     with beam.Pipeline() as p:
         out = (
             p

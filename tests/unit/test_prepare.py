@@ -57,7 +57,7 @@ def test_a_chunk_is_prepared_as_its_stages_would_prepare_each_story(seed_path):
     assert {"detainees", "grain_deal", "annexation"} <= {t["topic"] for t in rows[0]["topics"]}
 
 
-def test_a_packed_chunk_holds_its_rows_as_arrow_by_file_and_their_summaries(seed_path):
+def test_a_packed_chunk_holds_its_rows_as_arrow_by_file_and_their_summaries(seed_path, tmp_path):
     import pyarrow as pa
 
     from pipeline.dedup import summarise
@@ -68,20 +68,24 @@ def test_a_packed_chunk_holds_its_rows_as_arrow_by_file_and_their_summaries(seed
     taxonomy = load_taxonomy(None)
     records = _records(seed_path)
     rows, letters = prepare_chunk(records, "test", taxonomy)
-    packed, packed_letters = pack_chunk(records, "test", taxonomy, shards=3)
+    spill = tmp_path / "spill"
+    packed, packed_letters = pack_chunk(records, "test", taxonomy, 3, str(spill))
     assert packed is not None and packed_letters == letters
     assert packed.summaries == [summarise(row) for row in rows]
     by_id = {row["id"]: row for row in rows}
-    for route, stream in packed.files:
-        table = unpack_files([stream])
+    # one spilled stream per file, in the spill folder and nowhere else
+    assert sorted(str(p) for p in spill.iterdir()) == sorted(path for _route, path in packed.files)
+    assert len({route for route, _path in packed.files}) == len(packed.files)
+    for route, path in packed.files:
+        table = unpack_files([path])
         assert table.schema == CLEAN_SCHEMA and table.num_rows
         # every row of a file's stream goes to that file
         assert {f"{partition_of(by_id[i])}/{shard_of(i, 3):03d}" for i in table.column("id").to_pylist()} == {
             route
         }
-    whole = sorted_table(unpack_files(stream for _route, stream in packed.files))
+    whole = sorted_table(unpack_files(path for _route, path in packed.files))
     assert whole.equals(sorted_table(pa.Table.from_pylist(rows, schema=CLEAN_SCHEMA)))
-    assert pack_chunk(records[7:], "test", taxonomy, shards=3)[0] is None  # no story: nothing packed
+    assert pack_chunk(records[7:], "test", taxonomy, 3, str(spill))[0] is None  # no story: nothing packed
 
 
 def test_a_story_the_tagger_raises_on_is_a_tag_dead_letter_and_the_rest_go_on(seed_path):

@@ -26,7 +26,7 @@ def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
         {"topic": "t", "partition": 0, "offset": 2, "value": b"{}"}, "clean", "clean failed"
     )
     with beam.Pipeline() as p:
-        packed = Packed([summarise(row)], pack_files([row], shards=1))
+        packed = Packed([summarise(row)], pack_files([row], 1, tmp_path / "_spill"))
         rows = p | "Rows" >> beam.Create([packed]) | GroupByFile()
         letters = {
             "parse": p | "ParseLetters" >> beam.Create([parse_letter]),
