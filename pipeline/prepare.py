@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from pipeline.clean import clean_chunk
-from pipeline.dedup import sign_rows, summarise
+from pipeline.dedup import sign_rows, summarise_chunk
 from pipeline.parse import chunk_outputs, each_story, parse_chunk
 from pipeline.rows import CHUNK_SIZE, Chunk, Packed
 from pipeline.tagging import Taxonomy, tag_row
@@ -47,7 +47,7 @@ def pack_chunk(
     """`prepare_chunk`, its rows `Packed` for the data files of ``shards`` shards, spilled as Arrow
     to the folder ``spill`` (None: no rows)."""
     rows, letters = prepare_chunk(records, pipeline_version, taxonomy)
-    packed = Packed([summarise(row) for row in rows], pack_files(rows, shards, spill)) if rows else None
+    packed = Packed(summarise_chunk(rows), pack_files(rows, shards, spill)) if rows else None
     return packed, letters
 
 

@@ -89,8 +89,9 @@ beam.coders.registry.register_coder(Chunk, ChunkCoder)
 class Packed:
     """A chunk of rows as `prepare.PrepareStories` hands them over for a backfill's files."""
 
-    # (order, id, published_us, signature) of each row: what `dedup.cluster_stories` needs.
-    summaries: list[tuple[Any, ...]]
+    # (order, id, published_us, signature) of each row, what `dedup.cluster_stories` needs,
+    # pickled (`dedup.summarise_chunk`).
+    summaries: bytes
     # (route, path): ``partition/shard`` and the Arrow IPC stream of the rows bound for that data
     # file, spilled to the batch's staging folder (`write.pack_files`).
     files: list[tuple[str, str]]

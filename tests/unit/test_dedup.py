@@ -15,6 +15,7 @@ from pipeline.dedup import (
     published_us,
     sign_rows,
     summarise,
+    summarise_chunk,
     windows_around,
 )
 from pipeline.rows import Packed
@@ -201,8 +202,7 @@ def test_packed_rows_get_the_same_verdicts_as_chunks(tmp_path):
     committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
     rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
     packed = [
-        Packed([summarise(r) for r in c], pack_files(c, 2, tmp_path / "spill"))
-        for c in chunks(sign_rows(rows), 2)
+        Packed(summarise_chunk(c), pack_files(c, 2, tmp_path / "spill")) for c in chunks(sign_rows(rows), 2)
     ]
     with beam.Pipeline() as p:
         out = (

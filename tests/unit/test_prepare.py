@@ -60,7 +60,7 @@ def test_a_chunk_is_prepared_as_its_stages_would_prepare_each_story(seed_path):
 def test_a_packed_chunk_holds_its_rows_as_arrow_by_file_and_their_summaries(seed_path, tmp_path):
     import pyarrow as pa
 
-    from pipeline.dedup import summarise
+    from pipeline.dedup import summaries_of, summarise
     from pipeline.prepare import pack_chunk
     from pipeline.write import partition_of, shard_of, sorted_table, unpack_files
     from schemas import CLEAN_SCHEMA
@@ -71,7 +71,7 @@ def test_a_packed_chunk_holds_its_rows_as_arrow_by_file_and_their_summaries(seed
     spill = tmp_path / "spill"
     packed, packed_letters = pack_chunk(records, "test", taxonomy, 3, str(spill))
     assert packed is not None and packed_letters == letters
-    assert packed.summaries == [summarise(row) for row in rows]
+    assert list(summaries_of([packed.summaries])) == [summarise(row) for row in rows]
     by_id = {row["id"]: row for row in rows}
     # one spilled stream per file, in the spill folder and nowhere else
     assert sorted(str(p) for p in spill.iterdir()) == sorted(path for _route, path in packed.files)

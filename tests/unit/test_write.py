@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from pipeline.dedup import summarise
+from pipeline.dedup import summarise_chunk
 from pipeline.parse import dead_letter
 from pipeline.rows import Packed
 from pipeline.write import GroupByFile, WriteParquetDataset, pack_files
@@ -26,7 +26,7 @@ def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
         {"topic": "t", "partition": 0, "offset": 2, "value": b"{}"}, "clean", "clean failed"
     )
     with beam.Pipeline() as p:
-        packed = Packed([summarise(row)], pack_files([row], 1, tmp_path / "_spill"))
+        packed = Packed(summarise_chunk([row]), pack_files([row], 1, tmp_path / "_spill"))
         rows = p | "Rows" >> beam.Create([packed]) | GroupByFile()
         letters = {
             "parse": p | "ParseLetters" >> beam.Create([parse_letter]),
