@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.rows import Packed
@@ -33,6 +35,8 @@ __all__ = [
     "route_rows",
     "write_rows",
     "data_file_name",
+    "file_order",
+    "sorted_table",
     "spill_dir",
 ]
 
@@ -77,11 +81,23 @@ def rows_table(rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str)
     return pa.Table.from_pylist(ordered, schema=schema)
 
 
+_FILE_ORDER = [("id", "ascending"), ("kafka_partition", "ascending"), ("kafka_offset", "ascending")]
+
+
+def file_order(table: pa.Table) -> pa.Array:
+    """The indices of ``table``'s rows in the order a data file holds them: by id, then Kafka
+    partition and offset, as `rows_table` orders them (a stable sort)."""
+    keys = table.select([name for name, _ in _FILE_ORDER])
+    return pc.sort_indices(keys, sort_keys=_FILE_ORDER, null_placement="at_start")
+
+
 def sorted_table(table: pa.Table) -> pa.Table:
-    """A data file's rows as `rows_table` orders them (by id, then Kafka partition and offset),
-    in one chunk, so that a file's bytes do not depend on how its rows arrived."""
-    keys = [("id", "ascending"), ("kafka_partition", "ascending"), ("kafka_offset", "ascending")]
-    return table.sort_by(keys, null_placement="at_start").combine_chunks()
+    """A data file's rows in `file_order`, in one chunk, so that a file's bytes do not depend on
+    how its rows arrived. Rows already in order are not copied (dedup hands them over so)."""
+    order = file_order(table)
+    if order.equals(pa.array(np.arange(table.num_rows, dtype=np.uint64))):
+        return table.combine_chunks()
+    return table.take(order).combine_chunks()
 
 
 def pack_files(rows: Iterable[dict[str, Any]], shards: int, spill: str | Path) -> list[tuple[str, str]]:

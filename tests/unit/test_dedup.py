@@ -229,3 +229,42 @@ def test_signed_rows_kept_in_memory_are_those_of_the_latest_window(tmp_path):
     start = published_us(row("x", day=27))
     LoadCommitted([recent, old])([(start, start + 4 * 86_400_000_000)], ["x"])
     assert {key[0] for key in dedup._SIGNED._tables} == {recent}
+
+
+def test_verdicts_on_an_arrow_table_keep_drop_and_flag_as_on_rows():
+    """The vector form of the rule (`apply_verdicts_to_table`) against the row form, on random
+    verdicts: dropped stories, kept ones, later deliveries, stories without a verdict, and rows
+    whose Kafka partition or offset is missing (counted as 0)."""
+    import random
+
+    from pipeline.dedup import apply_verdicts, apply_verdicts_to_table, verdict_columns
+    from pipeline.write import sorted_table
+
+    rng = random.Random(11)
+    rows, verdicts = [], {}
+    for _ in range(400):
+        story = f"s{rng.randrange(150)}"
+        partition = rng.choice([0, 1, 2, None])
+        offset = rng.choice([None, rng.randrange(6)])
+        rows.append(dict(row(story, offset=0), kafka_partition=partition, kafka_offset=offset))
+        if story not in verdicts and rng.random() < 0.9:
+            canonical = rng.choice([None, f"s{rng.randrange(150)}"])
+            # mostly the delivery read first (this one), else another
+            first = (
+                (partition or 0, offset or 0) if rng.random() < 0.8 else (rng.randrange(3), rng.randrange(6))
+            )
+            verdicts[story] = (rng.random() < 0.8, canonical, canonical or story, *first)
+    table = pa.Table.from_pylist(rows, schema=CLEAN_SCHEMA)
+    expected = apply_verdicts(rows, verdicts)
+    got = apply_verdicts_to_table(table, verdict_columns(verdicts))
+    assert 20 < len(expected) < 300
+    columns = ("id", "kafka_partition", "kafka_offset", "duplicate_of", "cluster_id")
+    # the kept rows, in the order their file holds them (the writer copies nothing more)
+    in_file_order = sorted_table(pa.Table.from_pylist(expected, schema=CLEAN_SCHEMA))
+    assert got.select(list(columns)).to_pylist() == in_file_order.select(list(columns)).to_pylist()
+
+    def body_bytes(table):
+        return table.column("body").chunk(0).buffers()[2].address
+
+    assert got.column("id").num_chunks == 1 and body_bytes(sorted_table(got)) == body_bytes(got)
+    assert apply_verdicts_to_table(table, verdict_columns({})).num_rows == 0
