@@ -124,11 +124,17 @@ def unpack_files(paths: Iterable[str]) -> pa.Table:
     return pa.concat_tables(tables) if tables else CLEAN_SCHEMA.empty_table()
 
 
+_UNIQUE_PER_ROW = frozenset({"body", "minhash"})
+
+
 def write_table(path: Path, table: pa.Table) -> int:
     """Write one Parquet file atomically (temp name, then rename); returns the row count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=50_000)
+    # Bodies and signatures are unique per row: a dictionary for them is built, overflows and is
+    # dropped in every column chunk (~15% of a data file's encoding time).
+    dictionary = [name for name in table.column_names if name not in _UNIQUE_PER_ROW]
+    pq.write_table(table, tmp, compression="zstd", row_group_size=50_000, use_dictionary=dictionary)
     tmp.replace(path)
     return table.num_rows
 
