@@ -106,6 +106,7 @@ def _run_pipeline(
 ) -> None:
     total = sum(r.size for r in ranges)
     shards = max(1, math.ceil(total / config.rows_per_file))
+    _map_large_allocations()
     try:
         with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
             build_pipeline(
@@ -137,10 +138,28 @@ _RECORDS_DELETED = re.compile(r"RecordsDeleted: ([^\n]+)")
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def _libc() -> Any:
     path = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(path), "malloc_trim", None) if path else None
-    return trim  # glibc only; elsewhere the allocator keeps what it keeps
+    return ctypes.CDLL(path) if path else None
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    return getattr(_libc(), "malloc_trim", None)  # glibc only; elsewhere the allocator keeps what it keeps
+
+
+# glibc's mallopt parameter for the size from which an allocation gets its own mapping.
+_M_MMAP_THRESHOLD = -3
+
+
+@functools.cache
+def _map_large_allocations() -> None:
+    """Give every allocation of 1 MiB or more (Kafka fetches, chunks pickled for the workers) its
+    own mapping, returned to the system when freed. glibc otherwise raises that threshold each time
+    such a block is freed, serves the next ones from its heap, and a 1M-story backfill's pipeline
+    process ended with ~230 MiB of freed heap it could not trim (its peak 1.47x a 100k one's)."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, 1 << 20)
 
 
 def _release_memory() -> None:
