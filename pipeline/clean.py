@@ -811,18 +811,16 @@ def detect_language(text: str) -> str | None:
     # rest get 120, which called all 257 and 304 windows cut from them at random offsets right.
     # (80 alone misread 2 of those windows; 60 alone 3.)
     model = _identifier()
-    sample = _sample(text, 80)
+    sample = _sample(text, 120)
     if sample is None:
         return None
-    (best,), (probability,) = model.predict(sample, k=1)  # k=1: a third cheaper than k=5
-    language = str(best).removeprefix("__label__")
-    if probability >= 0.5 and language in _KNOWN_LANGUAGES:
-        return language
-    sample = _sample(text, 120)
-    (best,), _probability = model.predict(sample, k=1)
-    language = str(best).removeprefix("__label__")
-    if language in _KNOWN_LANGUAGES:
-        return language
+    for length, sure in ((80, 0.5), (120, 0.0)):
+        part = _sample(text, length)
+        if part is not None:  # the first 80 characters may hold no letter where the 120 do
+            (best,), (probability,) = model.predict(part, k=1)  # k=1: a third cheaper than k=5
+            language = str(best).removeprefix("__label__")
+            if probability >= sure and language in _KNOWN_LANGUAGES:
+                return language
     labels, _probabilities = model.predict(sample, k=5)
     guesses = [label.removeprefix("__label__") for label in labels]
     return next((lang for lang in guesses if lang in _KNOWN_LANGUAGES), guesses[0])

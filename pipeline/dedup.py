@@ -389,8 +389,7 @@ def apply_verdicts_to_table(table: pa.Table, verdicts: pa.Table) -> pa.Table:
         pc.equal(pc.fill_null(table.column("kafka_offset").cast(pa.int64()), 0), verdict("offset")),
     )
     kept = pc.indices_nonzero(pc.fill_null(pc.and_(verdict("keep"), first_delivery), False))
-    keys = table.select(["id", "kafka_partition", "kafka_offset"]).take(kept)  # not the bodies
-    rows = kept.take(file_order(keys))
+    rows = kept.take(file_order(table, kept))
     out = table.take(rows)
     for name in ("duplicate_of", "cluster_id"):
         index = out.schema.get_field_index(name)
@@ -407,16 +406,15 @@ class _ApplyVerdicts(beam.DoFn):
 
     def setup(self) -> None:
         self._blob: bytes | None = None
-        self._verdicts: dict[str, Any] = {}
-        self._columns = verdict_columns({})
+        self._verdicts: Any = None  # the dict, or its `verdict_columns` when grouped
 
     def process(self, element: Any, verdicts: bytes | None):  # type: ignore[no-untyped-def]
-        if verdicts != self._blob:  # the same object on every call of a run, so equal at once
-            self._verdicts = pickle.loads(verdicts) if verdicts else {}  # our own bytes
-            self._columns = verdict_columns(self._verdicts) if self._grouped else self._columns
+        if self._verdicts is None or verdicts != self._blob:  # the same object on every call of a run
+            unpickled = pickle.loads(verdicts) if verdicts else {}  # our own bytes
+            self._verdicts = verdict_columns(unpickled) if self._grouped else unpickled
             self._blob = verdicts
         if self._grouped:
-            yield element[0], apply_verdicts_to_table(element[1], self._columns)
+            yield element[0], apply_verdicts_to_table(element[1], self._verdicts)
         else:
             yield apply_verdicts(element, self._verdicts)
 

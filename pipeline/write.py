@@ -84,10 +84,13 @@ def rows_table(rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str)
 _FILE_ORDER = [("id", "ascending"), ("kafka_partition", "ascending"), ("kafka_offset", "ascending")]
 
 
-def file_order(table: pa.Table) -> pa.Array:
-    """The indices of ``table``'s rows in the order a data file holds them: by id, then Kafka
-    partition and offset, as `rows_table` orders them (a stable sort)."""
+def file_order(table: pa.Table, rows: pa.Array | None = None) -> pa.Array:
+    """The positions of ``table``'s rows (or of the rows at indices ``rows``) in the order a data
+    file holds them: by id, then Kafka partition and offset, as `rows_table` orders them (a stable
+    sort). Only the key columns are read or taken."""
     keys = table.select([name for name, _ in _FILE_ORDER])
+    if rows is not None:
+        keys = keys.take(rows)
     return pc.sort_indices(keys, sort_keys=_FILE_ORDER, null_placement="at_start")
 
 
