@@ -25,6 +25,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -59,23 +60,54 @@ def published_us(row: dict[str, Any]) -> int:
     return micros(row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at"))
 
 
+# The signed rows of committed stories, as `LoadCommitted` keeps them.
+_SIGNED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("canonical", pa.string()),  # duplicate_of, or the story's own id
+        ("cluster", pa.string()),
+        ("published", pa.int64()),  # UTC microseconds
+        ("minhash", pa.binary()),
+    ]
+)
+
+
 @dataclass
 class CommittedIndex:
-    """What earlier batches committed: every story id, and the signed stories inside a time window."""
+    """What earlier batches committed: story ids, and the signed stories inside a time window.
+
+    The signed stories stay Arrow columns: a batch's look-back holds tens of thousands of them, and
+    as Python objects (five apiece) they cost time to make and left the allocator's pools in pieces
+    after every batch.
+    """
 
     ids: set[str] = field(default_factory=set)
-    story_ids: list[str] = field(default_factory=list)
-    canonical: list[str] = field(default_factory=list)  # duplicate_of, or the story's own id
-    clusters: list[str] = field(default_factory=list)
-    times: list[int] = field(default_factory=list)  # published, UTC microseconds
-    signatures: list[bytes] = field(default_factory=list)
+    signed: pa.Table = field(default_factory=_SIGNED_SCHEMA.empty_table)
 
     def add(self, story: str, signature: bytes, canonical: str, cluster: str, published: int) -> None:
-        self.story_ids.append(story)
-        self.signatures.append(signature)
-        self.canonical.append(canonical)
-        self.clusters.append(cluster)
-        self.times.append(published)
+        row = pa.table([[story], [canonical], [cluster], [published], [signature]], schema=_SIGNED_SCHEMA)
+        self.signed = pa.concat_tables([self.signed, row])
+
+    @property
+    def story_ids(self) -> list[str]:
+        return self.signed.column("id").to_pylist()
+
+    @property
+    def signatures(self) -> list[bytes]:
+        return self.signed.column("minhash").to_pylist()
+
+    def copy_signatures(self, out: npt.NDArray[np.uint16]) -> None:
+        """The signatures into ``out``, a (stories x `minhash.BINS`) matrix, off the Arrow buffers."""
+        at = 0
+        for chunk in self.signed.column("minhash").chunks:
+            if not len(chunk):
+                continue  # its buffers may be absent
+            offsets = np.frombuffer(chunk.buffers()[1], np.int32)[
+                chunk.offset : chunk.offset + len(chunk) + 1
+            ]
+            data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+            out[at : at + len(chunk)] = data.view("<u2").reshape(len(chunk), minhash.BINS)
+            at += len(chunk)
 
 
 def _partition_day(path: str) -> date | None:
@@ -102,7 +134,7 @@ class LoadCommitted:
         self, windows: list[tuple[int, int]] | None = None, candidates: Iterable[str] | None = None
     ) -> CommittedIndex:
         index = CommittedIndex()
-        committed = []
+        committed, signed = [], [index.signed]
         for path in self._files:
             identity = _identity(path)
             committed.append(_committed_ids(path, *identity))
@@ -111,8 +143,9 @@ class LoadCommitted:
                 start = micros(datetime(day.year, day.month, day.day, tzinfo=UTC))
                 if not any(start <= last and start + _US_PER_DAY > first for first, last in windows):
                     continue
-            _add_signed(index, _SIGNED.get(path, identity), windows)
+            signed.append(_signed_inside(_SIGNED.get(path, identity), windows))
         _SIGNED.look_up_done()
+        index.signed = pa.concat_tables(signed)
         ids = pa.chunked_array(committed, pa.string())
         if candidates is None:
             index.ids.update(ids.to_pylist())
@@ -193,7 +226,7 @@ def _read_signed(path: str) -> pa.Table:
             "published": pc.fill_null(published.cast(pa.int64()), 0),
             "minhash": signatures.cast(pa.binary()),
         }
-    )
+    ).cast(_SIGNED_SCHEMA)
 
 
 _TIME_COLUMNS = ("firstcreated", "kafka_timestamp", "fetched_at")  # published_us's order
@@ -228,17 +261,13 @@ class _SignedCache:
 _SIGNED = _SignedCache()
 
 
-def _add_signed(index: CommittedIndex, table: pa.Table, windows: list[tuple[int, int]] | None) -> None:
+def _signed_inside(table: pa.Table, windows: list[tuple[int, int]] | None) -> pa.Table:
+    """The rows of a file's signed table published inside one of ``windows`` (all without)."""
     if windows is not None:
         published = table.column("published")
         inside = [pc.and_(pc.greater_equal(published, a), pc.less_equal(published, b)) for a, b in windows]
         table = table.filter(functools.reduce(pc.or_, inside)) if inside else table.slice(0, 0)
-    table = table.filter(pc.equal(pc.binary_length(table.column("minhash")), minhash.SIGNATURE_BYTES))
-    index.story_ids.extend(table.column("id").to_pylist())
-    index.canonical.extend(table.column("canonical").to_pylist())
-    index.clusters.extend(table.column("cluster").to_pylist())
-    index.times.extend(table.column("published").to_pylist())
-    index.signatures.extend(table.column("minhash").to_pylist())
+    return table.filter(pc.equal(pc.binary_length(table.column("minhash")), minhash.SIGNATURE_BYTES))
 
 
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -300,8 +329,8 @@ def cluster_stories(
     and with committed stories, the earliest (a committed story first) being the canonical."""
     verdicts: dict[str, Verdict] = {}
     fresh: list[str] = []
-    sigs = list(committed.signatures)
-    times = list(committed.times)
+    sigs: list[bytes] = []
+    times: list[int] = []
     for _order_key, story, published, signature in sorted(stories, key=lambda s: s[0]):
         if story in committed.ids:
             verdicts[story] = Verdict(keep=False)
@@ -312,19 +341,31 @@ def cluster_stories(
             sigs.append(signature)
             times.append(published)
     # Committed stories take the lowest indexes, so a group's smallest index is its canonical.
-    base = len(committed.story_ids)
-    window = lookback // MICROSECOND
-    pairs = minhash.near_duplicate_pairs(sigs, threshold, np.array(times, np.int64), window)
+    base = committed.signed.num_rows
+    matrix = np.empty((base + len(sigs), minhash.BINS), np.uint16)
+    committed.copy_signatures(matrix[:base])
+    matrix[base:] = minhash.signature_matrix(sigs)
+    published = np.concatenate([committed.signed.column("published").to_numpy(), np.array(times, np.int64)])
+    del sigs, times
+    pairs = minhash.near_duplicate_pairs(matrix, threshold, published, lookback // MICROSECOND)
     pairs = pairs[pairs[:, 1] >= base]  # committed pairs were settled when they were committed
-    label = minhash.connected_components(len(sigs), pairs)
+    label = minhash.connected_components(len(matrix), pairs)
+    heads = _committed_heads(committed.signed, label[base:])
     for i, story in enumerate(fresh, start=base):
         head = int(label[i])
         if head < base:
-            canonical, cluster = committed.canonical[head], committed.clusters[head]
+            canonical, cluster = heads[head]
         else:
             canonical = cluster = fresh[head - base]
         verdicts[story] = Verdict(True, None if canonical == story else canonical, cluster)
     return verdicts
+
+
+def _committed_heads(signed: pa.Table, labels: npt.NDArray[np.intp]) -> dict[int, tuple[str, str]]:
+    """(canonical, cluster) of each committed story that heads a group of fresh ones, by index."""
+    heads = np.unique(labels[labels < signed.num_rows])
+    rows = signed.select(["canonical", "cluster"]).take(pa.array(heads, pa.int64())).to_pylist()
+    return {int(head): (row["canonical"], row["cluster"]) for head, row in zip(heads, rows, strict=True)}
 
 
 def first_deliveries(stories: Iterable[Summary]) -> list[Summary]:

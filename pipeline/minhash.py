@@ -46,6 +46,7 @@ __all__ = [
     "band_keys",
     "candidate_pairs",
     "near_duplicate_pairs",
+    "signature_matrix",
     "connected_components",
 ]
 
@@ -184,13 +185,16 @@ def signature(text: str) -> bytes | None:
     return signatures([text])[0]
 
 
-def _matrix(sigs: Sequence[bytes]) -> npt.NDArray[np.uint16]:
+def signature_matrix(sigs: Sequence[bytes] | npt.NDArray[np.uint16]) -> npt.NDArray[np.uint16]:
+    """Signatures as one (texts x `BINS`) matrix (a matrix is returned as it is)."""
+    if isinstance(sigs, np.ndarray):
+        return sigs
     return np.frombuffer(b"".join(sigs), "<u2").reshape(len(sigs), BINS)
 
 
 def similarity(a: bytes, b: bytes) -> float:
     """Estimated Jaccard similarity of the two texts' shingle sets."""
-    agree = float(np.count_nonzero(_matrix([a]) == _matrix([b]))) / BINS
+    agree = float(np.count_nonzero(signature_matrix([a]) == signature_matrix([b]))) / BINS
     return max(0.0, (agree - 2.0**-16) / (1 - 2.0**-16))
 
 
@@ -260,20 +264,38 @@ def spec_candidate_pairs(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
     return np.unique(pairs, axis=0)
 
 
+_PAIR_BLOCK = 16384  # candidate pairs verified at once (~8 MB of gathered signatures)
+
+
 def near_duplicate_pairs(
-    sigs: Sequence[bytes], threshold: float, times: npt.NDArray[np.int64] | None = None, window: int = 0
+    sigs: Sequence[bytes] | npt.NDArray[np.uint16],
+    threshold: float,
+    times: npt.NDArray[np.int64] | None = None,
+    window: int = 0,
 ) -> npt.NDArray[np.intp]:
     """Index pairs (i < j) whose estimated Jaccard similarity reaches ``threshold``; with ``times``,
-    only pairs at most ``window`` apart."""
-    if not sigs:
+    only pairs at most ``window`` apart. ``sigs``: signatures, or their (texts x `BINS`) matrix."""
+    if not len(sigs):
         return np.zeros((0, 2), np.intp)
-    matrix = _matrix(sigs)
+    matrix = signature_matrix(sigs)
     bands, rows = lsh_bands(threshold)
-    pairs = candidate_pairs(band_keys(matrix, bands, rows))
+    # A band at a time: every band's keys at once, and their copy for the compiled search, took
+    # ~140 MB for a batch of 50k stories and the 160k committed ones in its look-back.
+    found = [candidate_pairs(band_keys(matrix[:, b * rows : (b + 1) * rows], 1, rows)) for b in range(bands)]
+    # Distinct pairs, sorted: one int64 per pair sorts far faster than rows of two.
+    codes = np.unique(np.concatenate([p[:, 0] * len(matrix) + p[:, 1] for p in found]))
+    pairs = np.stack([codes // len(matrix), codes % len(matrix)], axis=1)
     if not len(pairs):
         return pairs
-    agree = np.count_nonzero(matrix[pairs[:, 0]] == matrix[pairs[:, 1]], axis=1) / BINS
-    keep = (agree - 2.0**-16) / (1 - 2.0**-16) >= threshold - 1e-9
+    # Verified a block of pairs at a time: both sides' signatures are gathered for the comparison,
+    # and a burst of copies gives up to two pairs per text and band (100k copies: ~8M pairs, GBs).
+    agree = np.empty(len(pairs), np.intp)
+    for start in range(0, len(pairs), _PAIR_BLOCK):
+        block = pairs[start : start + _PAIR_BLOCK]
+        agree[start : start + len(block)] = np.count_nonzero(
+            matrix[block[:, 0]] == matrix[block[:, 1]], axis=1
+        )
+    keep = (agree / BINS - 2.0**-16) / (1 - 2.0**-16) >= threshold - 1e-9
     if times is not None:
         keep &= np.abs(times[pairs[:, 0]] - times[pairs[:, 1]]) <= window
     return pairs[keep]

@@ -1,11 +1,13 @@
 from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline import minhash
 from pipeline.dedup import (
     CommittedIndex,
     DeduplicateStories,
@@ -141,6 +143,18 @@ def test_load_committed_reads_signatures_inside_the_window_and_every_id(tmp_path
     # A batch's look-up: only those of its ids that are committed, whatever the dataset's size.
     assert LoadCommitted(files)([(start, start + 1)], ["f", "new"]).ids == {"f"}
     assert LoadCommitted(files)(None, []).ids == set()
+
+
+def test_committed_signatures_are_copied_from_every_chunk_in_order(tmp_path):
+    first, second = commit_one(tmp_path, "a", WIRE, 29), commit_one(tmp_path, "f", OTHER, 1)
+    index = LoadCommitted([first[0], second[0]])()
+    # A sliced chunk and an empty one, as filtering and concatenation leave them.
+    index.signed = pa.concat_tables(
+        [index.signed.slice(1, 1), index.signed.slice(0, 0), index.signed.slice(0, 1)]
+    )
+    out = np.zeros((2, minhash.BINS), np.uint16)
+    index.copy_signatures(out)
+    assert [row.tobytes() for row in out] == [second[1]["minhash"], first[1]["minhash"]]
 
 
 def test_windows_cover_each_story_not_the_span_between_them():

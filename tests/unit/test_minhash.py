@@ -95,6 +95,23 @@ def test_near_duplicate_pairs_respect_threshold_and_time_window(texts):
     assert minhash.near_duplicate_pairs(same, 0.5, times, window=10).tolist() == [[0, 1]]
 
 
+def test_pairs_found_a_band_at_a_time_are_those_of_every_band_at_once(texts):
+    # Copies of a few texts among unrelated ones: buckets of many members in every band.
+    bodies = [t for pair in texts for t in pair] + [texts[0][0]] * 40 + [texts[3][1]] * 25
+    matrix = minhash.signature_matrix(minhash.signatures(bodies))
+    for threshold in (0.3, 0.5, 0.8):
+        bands, rows = minhash.lsh_bands(threshold)
+        candidates = minhash.spec_candidate_pairs(minhash.band_keys(matrix, bands, rows))
+        agree = np.count_nonzero(matrix[candidates[:, 0]] == matrix[candidates[:, 1]], axis=1) / minhash.BINS
+        expected = candidates[(agree - 2.0**-16) / (1 - 2.0**-16) >= threshold - 1e-9]
+        assert len(expected) >= 40 + 25  # each copy paired at least once
+        assert minhash.near_duplicate_pairs(matrix, threshold).tolist() == expected.tolist()
+        # Verified in blocks: the same pairs when a block holds three of them.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(minhash, "_PAIR_BLOCK", 3)
+            assert minhash.near_duplicate_pairs(matrix, threshold).tolist() == expected.tolist()
+
+
 def test_connected_components_label_each_node_with_its_smallest_member():
     pairs = np.array([[3, 4], [1, 3], [5, 6]])
     assert minhash.connected_components(7, pairs).tolist() == [0, 1, 2, 1, 1, 5, 5]
