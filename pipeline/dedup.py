@@ -60,14 +60,13 @@ def published_us(row: dict[str, Any]) -> int:
     return micros(row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at"))
 
 
-# The signed rows of committed stories, as `LoadCommitted` keeps them.
+# The signed rows of committed stories, as `LoadCommitted` keeps them (signatures aside).
 _SIGNED_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
         ("canonical", pa.string()),  # duplicate_of, or the story's own id
         ("cluster", pa.string()),
         ("published", pa.int64()),  # UTC microseconds
-        ("minhash", pa.binary()),
     ]
 )
 
@@ -76,17 +75,21 @@ _SIGNED_SCHEMA = pa.schema(
 class CommittedIndex:
     """What earlier batches committed: story ids, and the signed stories inside a time window.
 
-    The signed stories stay Arrow columns: a batch's look-back holds tens of thousands of them, and
-    as Python objects (five apiece) they cost time to make and left the allocator's pools in pieces
-    after every batch.
+    The signed stories stay Arrow columns, and their signatures rows of the cached files' own
+    buffers until clustering copies them into its matrix: a batch's look-back holds 10^5 of them,
+    which as Python objects cost time to make and left the allocator's pools in pieces after every
+    batch, and as a filtered copy cost ~40 MB more at the batch's peak.
     """
 
     ids: set[str] = field(default_factory=set)
     signed: pa.Table = field(default_factory=_SIGNED_SCHEMA.empty_table)
+    # (a file's signatures as a stories x `minhash.BINS` matrix, the rows of it inside the window)
+    sources: list[tuple[npt.NDArray[np.uint16], npt.NDArray[np.intp]]] = field(default_factory=list)
 
     def add(self, story: str, signature: bytes, canonical: str, cluster: str, published: int) -> None:
-        row = pa.table([[story], [canonical], [cluster], [published], [signature]], schema=_SIGNED_SCHEMA)
+        row = pa.table([[story], [canonical], [cluster], [published]], schema=_SIGNED_SCHEMA)
         self.signed = pa.concat_tables([self.signed, row])
+        self.sources.append((minhash.signature_matrix([signature]), np.zeros(1, np.intp)))
 
     @property
     def story_ids(self) -> list[str]:
@@ -94,20 +97,14 @@ class CommittedIndex:
 
     @property
     def signatures(self) -> list[bytes]:
-        return self.signed.column("minhash").to_pylist()
+        return [row.tobytes() for matrix, rows in self.sources for row in matrix[rows]]
 
     def copy_signatures(self, out: npt.NDArray[np.uint16]) -> None:
-        """The signatures into ``out``, a (stories x `minhash.BINS`) matrix, off the Arrow buffers."""
+        """The signatures, in the order of ``signed``, into ``out`` (stories x `minhash.BINS`)."""
         at = 0
-        for chunk in self.signed.column("minhash").chunks:
-            if not len(chunk):
-                continue  # its buffers may be absent
-            offsets = np.frombuffer(chunk.buffers()[1], np.int32)[
-                chunk.offset : chunk.offset + len(chunk) + 1
-            ]
-            data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
-            out[at : at + len(chunk)] = data.view("<u2").reshape(len(chunk), minhash.BINS)
-            at += len(chunk)
+        for matrix, rows in self.sources:
+            out[at : at + len(rows)] = matrix[rows]
+            at += len(rows)
 
 
 def _partition_day(path: str) -> date | None:
@@ -143,7 +140,10 @@ class LoadCommitted:
                 start = micros(datetime(day.year, day.month, day.day, tzinfo=UTC))
                 if not any(start <= last and start + _US_PER_DAY > first for first, last in windows):
                     continue
-            signed.append(_signed_inside(_SIGNED.get(path, identity), windows))
+            table = _SIGNED.get(path, identity)
+            rows = _rows_inside(table.column("published"), windows)
+            signed.append(table.drop_columns(["minhash"]).take(rows))
+            index.sources.append((_signature_rows(table.column("minhash")), rows))
         _SIGNED.look_up_done()
         index.signed = pa.concat_tables(signed)
         ids = pa.chunked_array(committed, pa.string())
@@ -218,15 +218,19 @@ def _read_signed(path: str) -> pa.Table:
     optional = {
         c: table.column(c) if c in names else pa.nulls(len(table), pa.string()) for c in _FLAG_COLUMNS
     }
-    return pa.table(
+    signed = pa.table(
         {
-            "id": ids,
-            "canonical": pc.coalesce(optional["duplicate_of"], ids),
-            "cluster": pc.coalesce(optional["cluster_id"], ids),
+            "id": ids.cast(pa.string()),
+            "canonical": pc.coalesce(optional["duplicate_of"], ids).cast(pa.string()),
+            "cluster": pc.coalesce(optional["cluster_id"], ids).cast(pa.string()),
             "published": pc.fill_null(published.cast(pa.int64()), 0),
             "minhash": signatures.cast(pa.binary()),
         }
-    ).cast(_SIGNED_SCHEMA)
+    )
+    # Only whole signatures take part, each `minhash.SIGNATURE_BYTES` long: then the column's one
+    # buffer is the signature matrix itself (`_signature_rows`).
+    whole = pc.equal(pc.binary_length(signed.column("minhash")), minhash.SIGNATURE_BYTES)
+    return signed.filter(pc.fill_null(whole, False)).combine_chunks()
 
 
 _TIME_COLUMNS = ("firstcreated", "kafka_timestamp", "fetched_at")  # published_us's order
@@ -261,13 +265,25 @@ class _SignedCache:
 _SIGNED = _SignedCache()
 
 
-def _signed_inside(table: pa.Table, windows: list[tuple[int, int]] | None) -> pa.Table:
-    """The rows of a file's signed table published inside one of ``windows`` (all without)."""
-    if windows is not None:
-        published = table.column("published")
-        inside = [pc.and_(pc.greater_equal(published, a), pc.less_equal(published, b)) for a, b in windows]
-        table = table.filter(functools.reduce(pc.or_, inside)) if inside else table.slice(0, 0)
-    return table.filter(pc.equal(pc.binary_length(table.column("minhash")), minhash.SIGNATURE_BYTES))
+def _rows_inside(published: pa.ChunkedArray, windows: list[tuple[int, int]] | None) -> npt.NDArray[np.intp]:
+    """Indexes of the times inside one of ``windows`` (every index without windows)."""
+    times = published.to_numpy()
+    if windows is None:
+        return np.arange(len(times))
+    inside = np.zeros(len(times), bool)
+    for first, last in windows:
+        inside |= (times >= first) & (times <= last)
+    return np.flatnonzero(inside)
+
+
+def _signature_rows(column: pa.ChunkedArray) -> npt.NDArray[np.uint16]:
+    """A signed table's signatures as a (stories x `minhash.BINS`) view of its own buffer."""
+    if not len(column):
+        return np.zeros((0, minhash.BINS), np.uint16)
+    (chunk,) = column.chunks
+    offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    return data.view("<u2").reshape(len(chunk), minhash.BINS)
 
 
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:

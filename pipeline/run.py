@@ -33,7 +33,14 @@ from kafka.errors import KafkaTimeoutError
 from connectors.publisher import unreachable
 from pipeline.dataset import Dataset
 from pipeline.dedup import DeduplicateStories, LoadCommitted
-from pipeline.kafka_source import OffsetRange, ReadKafkaStories, RecordsDeleted, plan_ranges, ranges_for_times
+from pipeline.kafka_source import (
+    OffsetRange,
+    ReadKafkaStories,
+    RecordsDeleted,
+    cut_parts,
+    plan_ranges,
+    ranges_for_times,
+)
 from pipeline.prepare import STAGES, PrepareStories
 from pipeline.runners import runner_options
 from pipeline.tagging import Taxonomy, load_taxonomy
@@ -278,26 +285,6 @@ def run_continuous(
     return committed
 
 
-def _parts(ranges: list[OffsetRange], size: int) -> list[list[OffsetRange]]:
-    """Cut ranges into parts of at most ``size`` offsets, preserving offset order per partition."""
-    parts: list[list[OffsetRange]] = []
-    current: list[OffsetRange] = []
-    room = size
-    for rng in ranges:
-        start = rng.start
-        while start < rng.stop:
-            take = min(room, rng.stop - start)
-            current.append(OffsetRange(rng.topic, rng.partition, start, start + take))
-            start += take
-            room -= take
-            if room == 0:
-                parts.append(current)
-                current, room = [], size
-    if current:
-        parts.append(current)
-    return parts
-
-
 def _partition_dir(path: str) -> str:
     return path.rsplit("/", 1)[0]
 
@@ -336,7 +323,7 @@ def run_backfill(
         done = 0
         # Stories the backfill re-reads must not count as already committed, or it would drop them.
         committed = _committed_view(dataset, staging, config.raw_topic, ranges)
-        for part, part_ranges in enumerate(_parts(ranges, part_size)):
+        for part, part_ranges in enumerate(cut_parts(ranges, part_size)):
             staged = sorted((staging / "data").rglob("*.parquet")) if (staging / "data").exists() else []
             _run_pipeline(config, runner, part_ranges, taxonomy, staging, batch, committed + staged, part)
             done += sum(r.size for r in part_ranges)

@@ -145,16 +145,20 @@ def test_load_committed_reads_signatures_inside_the_window_and_every_id(tmp_path
     assert LoadCommitted(files)(None, []).ids == set()
 
 
-def test_committed_signatures_are_copied_from_every_chunk_in_order(tmp_path):
-    first, second = commit_one(tmp_path, "a", WIRE, 29), commit_one(tmp_path, "f", OTHER, 1)
-    index = LoadCommitted([first[0], second[0]])()
-    # A sliced chunk and an empty one, as filtering and concatenation leave them.
-    index.signed = pa.concat_tables(
-        [index.signed.slice(1, 1), index.signed.slice(0, 0), index.signed.slice(0, 1)]
-    )
-    out = np.zeros((2, minhash.BINS), np.uint16)
+def test_committed_signatures_are_rows_of_their_files_inside_the_window(tmp_path):
+    signed = sign_rows([row("a", WIRE, day=29), row("f", OTHER, day=1), row("b", EDITED, day=28)])
+    rows = [r | {"cluster_id": r["id"]} for r in signed]
+    # A row whose signature is cut short sits between them: it takes no part, and shifts nothing.
+    broken = rows[0] | {"id": "x", "minhash": rows[0]["minhash"][:100], "cluster_id": "x"}
+    path = write_committed(tmp_path / "b1.parquet", [rows[0], broken, *rows[1:]])
+    other = commit_one(tmp_path, "c", OTHER, 30)
+    start = published_us(row("x", day=27))
+    index = LoadCommitted([path, other[0]])([(start, start + 4 * 86_400_000_000)])
+    assert index.story_ids == ["a", "b", "c"]
+    out = np.zeros((3, minhash.BINS), np.uint16)
     index.copy_signatures(out)
-    assert [row.tobytes() for row in out] == [second[1]["minhash"], first[1]["minhash"]]
+    expected = [rows[0]["minhash"], rows[2]["minhash"], other[1]["minhash"]]
+    assert [r.tobytes() for r in out] == expected == index.signatures
 
 
 def test_windows_cover_each_story_not_the_span_between_them():

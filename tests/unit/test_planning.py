@@ -1,0 +1,53 @@
+import random
+
+import pytest
+
+from pipeline.kafka_source import OffsetRange, cut_parts, fair_shares
+
+
+def test_pending_records_that_fit_are_all_taken():
+    assert fair_shares([3, 0, 7], None) == [3, 0, 7]
+    assert fair_shares([3, 0, 7], 10) == [3, 0, 7]
+    assert fair_shares([], 5) == []
+
+
+def test_a_batch_takes_equal_shares_and_a_small_backlog_gives_its_rest_to_the_others():
+    assert fair_shares([100, 100, 100], 30) == [10, 10, 10]
+    assert fair_shares([100, 2, 100], 30) == [14, 2, 14]
+    # One record waiting behind a large backlog is taken at once, not after the backlog drains.
+    assert fair_shares([1_000_000, 1], 50_000) == [49_999, 1]
+    assert fair_shares([5, 5, 5], 4) == [2, 1, 1]
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_shares_fill_the_budget_max_min_fairly(seed):
+    rng = random.Random(seed)
+    pending = [rng.choice([0, 1, 3, rng.randint(0, 10_000)]) for _ in range(rng.randint(1, 8))]
+    budget = rng.randint(1, 2 * sum(pending) + 1)
+    shares = fair_shares(pending, budget)
+    assert sum(shares) == min(budget, sum(pending))
+    assert all(0 <= s <= p for s, p in zip(shares, pending, strict=True))
+    # Max-min fair: a partition given less than it has gets at least every other's share, less one.
+    for s, p in zip(shares, pending, strict=True):
+        if s < p:
+            assert all(s >= other - 1 for other in shares)
+
+
+def test_parts_advance_through_every_partition_together_in_offset_order():
+    ranges = [OffsetRange("t", 0, 100, 400), OffsetRange("t", 1, 0, 30), OffsetRange("t", 2, 50, 350)]
+    parts = cut_parts(ranges, 100)
+    assert [sum(r.size for r in part) for part in parts] == [100, 100, 100, 100, 100, 100, 30]
+    assert parts[0] == [
+        OffsetRange("t", 0, 100, 135),
+        OffsetRange("t", 1, 0, 30),
+        OffsetRange("t", 2, 50, 85),
+    ]
+    for partition, rng in enumerate(ranges):
+        pieces = [r for part in parts for r in part if r.partition == partition]
+        assert pieces[0].start == rng.start and pieces[-1].stop == rng.stop
+        assert all(a.stop == b.start for a, b in zip(pieces, pieces[1:], strict=False))
+    # The two long partitions move through their offsets side by side.
+    for part in parts[:-1]:
+        sizes = {r.partition: r.size for r in part}
+        assert abs(sizes[0] - sizes[2]) <= 1
+    assert cut_parts([OffsetRange("t", 0, 5, 5)], 10) == []
