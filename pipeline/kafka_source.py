@@ -62,10 +62,11 @@ def fair_shares(pending: Sequence[int], budget: int | None) -> list[int]:
     they fit, else equal shares, a partition needing less than its share giving the rest to the
     others (max-min fair).
 
-    Not one partition after another: then no partition waited for another's backlog to drain, and
-    the partitions a producer fills evenly give a batch the same stretch of time each, so that its
-    dedup look-back holds the stories around that stretch, not every story an earlier partition's
-    batches committed over it (a 1M-story backfill of three partitions: 160k, against 60k).
+    Shares, not one partition after another, so that no partition waits for another's backlog to
+    drain, and partitions a producer fills evenly give a batch the same stretch of time each: its
+    dedup look-back then holds the stories around that stretch, not every story that earlier
+    batches committed over it from other partitions (a 1M-story backfill of three partitions:
+    ~60k, against up to 160k).
     """
     if budget is None or sum(pending) <= budget:
         return list(pending)
@@ -120,7 +121,8 @@ def _partitions_of(
 def plan_ranges(
     client_options: dict[str, Any], topic: str, committed: dict[int, int], max_records: int | None = None
 ) -> tuple[list[OffsetRange], list[str]]:
-    """Ranges from the committed position to the current end of each partition, plus warnings.
+    """Ranges from the committed position to the current end of each partition, at most
+    ``max_records`` in all, shared fairly between the partitions (`fair_shares`); plus warnings.
 
     A partition whose committed position fell below the log start (retention deleted records that
     were never processed) is read from the log start and reported: that loss happened in Kafka.

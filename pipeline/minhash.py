@@ -280,7 +280,7 @@ def near_duplicate_pairs(
     matrix = signature_matrix(sigs)
     bands, rows = lsh_bands(threshold)
     # A band at a time: every band's keys at once, and their copy for the compiled search, took
-    # ~140 MB for a batch of 50k stories and the 160k committed ones in its look-back.
+    # ~140 MB at 200k texts (a batch and the committed stories in its look-back).
     found = [candidate_pairs(band_keys(matrix[:, b * rows : (b + 1) * rows], 1, rows)) for b in range(bands)]
     # Distinct pairs, sorted: one int64 per pair sorts far faster than rows of two.
     codes = np.unique(np.concatenate([p[:, 0] * len(matrix) + p[:, 1] for p in found]))
