@@ -66,7 +66,7 @@ def fair_shares(pending: Sequence[int], budget: int | None) -> list[int]:
     drain, and partitions a producer fills evenly give a batch the same stretch of time each: its
     dedup look-back then holds the stories around that stretch, not every story that earlier
     batches committed over it from other partitions (a 1M-story backfill of three partitions:
-    ~60k, against up to 160k).
+    ~37k committed stories in a part's look-back, against up to 158k).
     """
     if budget is None or sum(pending) <= budget:
         return list(pending)
