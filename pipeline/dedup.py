@@ -60,13 +60,14 @@ def published_us(row: dict[str, Any]) -> int:
     return micros(row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at"))
 
 
-# The signed rows of committed stories, as `LoadCommitted` keeps them (signatures aside).
+# A committed file's signed rows, as `LoadCommitted` reads and caches them.
 _SIGNED_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
         ("canonical", pa.string()),  # duplicate_of, or the story's own id
         ("cluster", pa.string()),
         ("published", pa.int64()),  # UTC microseconds
+        ("minhash", pa.binary()),  # whole signatures only (`_read_signed`)
     ]
 )
 
@@ -75,35 +76,39 @@ _SIGNED_SCHEMA = pa.schema(
 class CommittedIndex:
     """What earlier batches committed: story ids, and the signed stories inside a time window.
 
-    The signed stories stay Arrow columns, and their signatures rows of the cached files' own
-    buffers until clustering copies them into its matrix: a batch's look-back holds 10^5 of them,
+    The signed stories are each cached file's signed table with the indexes of its rows inside the
+    window: nothing is copied until clustering takes them. A batch's look-back holds 10^5 of them,
     which as Python objects cost time to make and left the allocator's pools in pieces after every
-    batch, and as a filtered copy cost ~40 MB more at the batch's peak.
+    batch, and as filtered copies cost ~40 MB more at the batch's peak.
     """
 
     ids: set[str] = field(default_factory=set)
-    signed: pa.Table = field(default_factory=_SIGNED_SCHEMA.empty_table)
-    # (a file's signatures as a stories x `minhash.BINS` matrix, the rows of it inside the window)
-    sources: list[tuple[npt.NDArray[np.uint16], npt.NDArray[np.intp]]] = field(default_factory=list)
+    signed: list[tuple[pa.Table, npt.NDArray[np.intp]]] = field(default_factory=list)
 
     def add(self, story: str, signature: bytes, canonical: str, cluster: str, published: int) -> None:
-        row = pa.table([[story], [canonical], [cluster], [published]], schema=_SIGNED_SCHEMA)
-        self.signed = pa.concat_tables([self.signed, row])
-        self.sources.append((minhash.signature_matrix([signature]), np.zeros(1, np.intp)))
+        row = pa.table([[story], [canonical], [cluster], [published], [signature]], schema=_SIGNED_SCHEMA)
+        self.signed.append((row, np.zeros(1, np.intp)))
+
+    def signed_rows(self) -> pa.Table:
+        """(id, canonical, cluster, published) of the signed stories, in the index's order."""
+        empty = _SIGNED_SCHEMA.empty_table().drop_columns(["minhash"])
+        return pa.concat_tables(
+            [empty, *(table.drop_columns(["minhash"]).take(rows) for table, rows in self.signed)]
+        )
 
     @property
     def story_ids(self) -> list[str]:
-        return self.signed.column("id").to_pylist()
+        return self.signed_rows().column("id").to_pylist()
 
     @property
     def signatures(self) -> list[bytes]:
-        return [row.tobytes() for matrix, rows in self.sources for row in matrix[rows]]
+        return [row.tobytes() for table, rows in self.signed for row in _signature_rows(table)[rows]]
 
     def copy_signatures(self, out: npt.NDArray[np.uint16]) -> None:
-        """The signatures, in the order of ``signed``, into ``out`` (stories x `minhash.BINS`)."""
+        """The signatures, in the index's order, into ``out`` (stories x `minhash.BINS`)."""
         at = 0
-        for matrix, rows in self.sources:
-            out[at : at + len(rows)] = matrix[rows]
+        for table, rows in self.signed:
+            out[at : at + len(rows)] = _signature_rows(table)[rows]
             at += len(rows)
 
 
@@ -131,7 +136,7 @@ class LoadCommitted:
         self, windows: list[tuple[int, int]] | None = None, candidates: Iterable[str] | None = None
     ) -> CommittedIndex:
         index = CommittedIndex()
-        committed, signed = [], [index.signed]
+        committed = []
         for path in self._files:
             identity = _identity(path)
             committed.append(_committed_ids(path, *identity))
@@ -141,11 +146,8 @@ class LoadCommitted:
                 if not any(start <= last and start + _US_PER_DAY > first for first, last in windows):
                     continue
             table = _SIGNED.get(path, identity)
-            rows = _rows_inside(table.column("published"), windows)
-            signed.append(table.drop_columns(["minhash"]).take(rows))
-            index.sources.append((_signature_rows(table.column("minhash")), rows))
+            index.signed.append((table, _rows_inside(table.column("published"), windows)))
         _SIGNED.look_up_done()
-        index.signed = pa.concat_tables(signed)
         ids = pa.chunked_array(committed, pa.string())
         if candidates is None:
             index.ids.update(ids.to_pylist())
@@ -276,8 +278,9 @@ def _rows_inside(published: pa.ChunkedArray, windows: list[tuple[int, int]] | No
     return np.flatnonzero(inside)
 
 
-def _signature_rows(column: pa.ChunkedArray) -> npt.NDArray[np.uint16]:
+def _signature_rows(table: pa.Table) -> npt.NDArray[np.uint16]:
     """A signed table's signatures as a (stories x `minhash.BINS`) view of its own buffer."""
+    column = table.column("minhash")
     if not len(column):
         return np.zeros((0, minhash.BINS), np.uint16)
     (chunk,) = column.chunks
@@ -357,16 +360,17 @@ def cluster_stories(
             sigs.append(signature)
             times.append(published)
     # Committed stories take the lowest indexes, so a group's smallest index is its canonical.
-    base = committed.signed.num_rows
+    signed = committed.signed_rows()
+    base = signed.num_rows
     matrix = np.empty((base + len(sigs), minhash.BINS), np.uint16)
     committed.copy_signatures(matrix[:base])
     matrix[base:] = minhash.signature_matrix(sigs)
-    published = np.concatenate([committed.signed.column("published").to_numpy(), np.array(times, np.int64)])
+    published = np.concatenate([signed.column("published").to_numpy(), np.array(times, np.int64)])
     del sigs, times
     pairs = minhash.near_duplicate_pairs(matrix, threshold, published, lookback // MICROSECOND)
     pairs = pairs[pairs[:, 1] >= base]  # committed pairs were settled when they were committed
     label = minhash.connected_components(len(matrix), pairs)
-    heads = _committed_heads(committed.signed, label[base:])
+    heads = _committed_heads(signed, label[base:])
     for i, story in enumerate(fresh, start=base):
         head = int(label[i])
         if head < base:

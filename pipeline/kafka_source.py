@@ -91,18 +91,21 @@ def cut_parts(ranges: Sequence[OffsetRange], size: int) -> list[list[OffsetRange
     """Ranges cut into parts of at most ``size`` offsets, each part taking `fair_shares` of what
     every range has left, so offsets stay in order per range and parts advance through all of
     them together."""
+    return list(_shared_parts(ranges, size))
+
+
+def _shared_parts(ranges: Sequence[OffsetRange], size: int | None) -> Iterator[list[OffsetRange]]:
     position = [r.start for r in ranges]
-    parts: list[list[OffsetRange]] = []
     while True:
         takes = fair_shares([r.stop - at for r, at in zip(ranges, position, strict=True)], size)
         if not any(takes):
-            return parts
+            return
         part = []
         for i, (rng, take) in enumerate(zip(ranges, takes, strict=True)):
             if take:
                 part.append(OffsetRange(rng.topic, rng.partition, position[i], position[i] + take))
                 position[i] += take
-        parts.append(part)
+        yield part
 
 
 @contextlib.contextmanager
@@ -141,12 +144,7 @@ def plan_ranges(
             )
             start = begins[tp]
         pending.append(OffsetRange(topic, tp.partition, start, max(start, ends[tp])))
-    takes = fair_shares([r.size for r in pending], max_records)
-    ranges = [
-        OffsetRange(topic, r.partition, r.start, r.start + take)
-        for r, take in zip(pending, takes, strict=True)
-    ]
-    return [r for r in ranges if r.size], warnings
+    return next(_shared_parts(pending, max_records), []), warnings
 
 
 def ranges_for_times(
