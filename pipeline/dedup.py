@@ -575,5 +575,5 @@ class DeduplicateStories(beam.PTransform):
             signed
             | "Gather" >> GroupByFile()
             | "ApplyVerdicts"
-            >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, Any])
+            >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, pa.Table])
         )

@@ -221,7 +221,7 @@ class GroupByFile(beam.PTransform):
             # String keys and values: every runner (Prism included) groups them on standard coders.
             | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, str])
             | "GroupByRoute" >> beam.GroupByKey()
-            | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, Any])
+            | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, pa.Table])
         )
 
 
