@@ -39,6 +39,8 @@ __all__ = [
 
 UNBOUNDED = 2**63 - 1
 SPLIT_SIZE = 20_000  # offsets per initial split of a bounded range: parallelism without tiny bundles
+# How long the broker may hold a fetch that finds nothing new (a caught-up partition).
+FETCH_WAIT_MS = 100
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +222,10 @@ class _ReadPartition(beam.DoFn):
             enable_auto_commit=False,
             auto_offset_reset="none",
             max_partition_fetch_bytes=8 * 1024 * 1024,
+            # A reader moves from partition to partition, and kafka-python sends a new partition's
+            # fetch only when the one in flight returns: one issued past the end of the log held
+            # the next partition back for the broker's whole wait (0.5 s by default).
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
 
     def teardown(self) -> None:
