@@ -42,8 +42,10 @@ from pipeline.kafka_source import (
     ranges_for_times,
 )
 from pipeline.prepare import STAGES, PrepareStories
+from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
 from pipeline.tagging import Taxonomy, load_taxonomy
+from pipeline.workers import WORKERS
 from pipeline.write import WriteParquetDataset, spill_dir
 from wirestream import __version__
 from wirestream.config import Config
@@ -114,6 +116,8 @@ def _run_pipeline(
     total = sum(r.size for r in ranges)
     shards = max(1, math.ceil(total / config.rows_per_file))
     _map_large_allocations()
+    if config.workers and total >= CHUNK_SIZE:  # a trickle is prepared in this process: no workers
+        WORKERS.warm(config.workers)
     try:
         with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
             build_pipeline(

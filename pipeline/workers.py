@@ -50,6 +50,10 @@ def _exit_with(parent_sentinel: int) -> None:
     os._exit(1)
 
 
+def _ready() -> None:
+    """What `_Workers.warm` asks of a new worker: nothing beyond starting."""
+
+
 class _Workers:
     """This process's workers, started on first use and kept for its life: a backfill runs one
     pipeline per part, and starting a worker (it imports Beam) takes about two seconds. A worker
@@ -66,6 +70,17 @@ class _Workers:
                     processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
                 )
             return self._pools[processes]
+
+    def warm(self, processes: int) -> None:
+        """Starts a pool's workers now, so that their start (importing Beam, loading the language
+        model: ~1 s of each one's CPU) overlaps the pipeline's own instead of following its first
+        chunk. The pool starts a worker per call waiting for one."""
+        pool = self.get(processes)
+        try:
+            for _ in range(processes):
+                pool.submit(_ready)
+        except BrokenProcessPool:
+            self.retire(pool)
 
     def submit(self, processes: int, *call: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
         """``call`` on a pool of ``processes`` workers: (the pool, the future). A pool broken by a

@@ -134,6 +134,24 @@ def test_a_worker_that_dies_costs_time_not_stories(seed_path):
     assert WORKERS.get(1) is not pool  # the broken pool was replaced
 
 
+def test_warming_starts_every_worker_before_the_first_chunk():
+    import time
+
+    from pipeline.workers import _Workers
+
+    workers = _Workers()
+    workers.warm(2)
+    pool = workers.get(2)
+    try:
+        deadline = time.monotonic() + 30
+        while len(pool._processes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(pool._processes) == 2
+        assert workers.submit(2, int, "7")[1].result(timeout=60) == 7
+    finally:
+        pool.shutdown()
+
+
 def test_workers_end_when_the_pipeline_process_is_killed(tmp_path):
     """SIGKILL gives the pipeline process no chance to stop its workers: they must notice alone,
     or every crash of `run --continuous` would leave one behind."""
