@@ -87,6 +87,7 @@ def build_pipeline(
     committed_files: list[str],
     part: int = 0,
     workers: int = 0,
+    min_chunk: int = CHUNK_SIZE // 2,
 ) -> None:
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
     # Parse, clean, tag and sign, per story, in worker processes. Tagging before dedup tags the few
@@ -94,7 +95,7 @@ def build_pipeline(
     # the batch's full rows cross one shuffle, not two.
     # The rows leave the workers as Arrow, bound for their files.
     prepared = records | "PrepareStories" >> PrepareStories(
-        PIPELINE_VERSION, taxonomy, workers, shards=shards, spill=spill_dir(staging, part)
+        PIPELINE_VERSION, taxonomy, workers, min_chunk, shards=shards, spill=spill_dir(staging, part)
     )
     files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
         LoadCommitted(committed_files), packed=True
@@ -116,7 +117,11 @@ def _run_pipeline(
     total = sum(r.size for r in ranges)
     shards = max(1, math.ceil(total / config.rows_per_file))
     _map_large_allocations()
-    if config.workers and total >= CHUNK_SIZE:  # a trickle is prepared in this process: no workers
+    # A trickle (continuous mode's usual batch) is prepared in this process, without starting
+    # workers for it. A larger batch starts them with the pipeline, and then hands them every chunk,
+    # the short ones at a partition's end too, leaving this process to read.
+    large = bool(config.workers) and total >= CHUNK_SIZE
+    if large:
         WORKERS.warm(config.workers)
     try:
         with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
@@ -131,6 +136,7 @@ def _run_pipeline(
                 [str(p) for p in committed_files],
                 part,
                 config.workers,
+                1 if large else CHUNK_SIZE // 2,
             )
     except RecordsDeleted:
         raise
