@@ -372,6 +372,9 @@ def test_compiled_text_helpers_are_their_python_specifications():
     pieces += ["ß", "\t"]
     texts = ["", " ", "\n", "a", " a ", "\n\n\n"]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(4000)]
+    # ASCII alone takes the key's own path: words, gaps of every length, at either end or none.
+    ascii_pieces = ["a", "Zq", "_", "7", " ", "  ", "-", ".,", "\n", "'", "x_y"]
+    texts += ["".join(rng.choice(ascii_pieces) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
     for text in texts:
         for native, spec in compiled:
             result = native(text)
