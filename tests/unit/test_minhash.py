@@ -138,6 +138,13 @@ def _random_texts(seed, count):
 
 def test_compiled_signatures_equal_the_specification_byte_for_byte(texts):
     cases = _random_texts(11, 4000) + [t for pair in texts for t in pair] + ["a b c d", "a b c d e"]
+    # ASCII alone takes the signer's own path: words and gaps of every length, at either end or not.
+    rng = random.Random(12)
+    ascii_pieces = ["a", "Zq", "_", "7", " ", "  ", "-", ".,", "\n", "\t", "x_y", "word"]
+    cases += [
+        "".join(rng.choice(ascii_pieces) for _ in range(rng.choice([0, 1, 3, 9, 60, 500])))
+        for _ in range(2000)
+    ]
     for start in range(0, len(cases), 256):
         batch = cases[start : start + 256]
         assert minhash.signatures(batch) == minhash.spec_signatures(batch)

@@ -52,6 +52,9 @@ struct Signer {
 
 impl Signer {
     fn words(&self, text: &str, out: &mut Vec<u64>) {
+        if text.is_ascii() {
+            return self.ascii_words(text.as_bytes(), out);
+        }
         let mut hash: u64 = 0;
         let mut inside = false;
         for c in text.chars() {
@@ -66,6 +69,32 @@ impl Signer {
             }
         }
         if inside {
+            out.push(hash);
+        }
+    }
+
+    /// `words` for ASCII text, without a branch on the text (as `WordKey::ascii_key`): each byte
+    /// steps the hash, which a byte outside a word zeroes, and the hash is written where the
+    /// output has got to, kept only where a word ends.
+    fn ascii_words(&self, bytes: &[u8], out: &mut Vec<u64>) {
+        let mut table = [0u64; 256];
+        for (entry, &flag) in table.iter_mut().zip(&self.word[..128]) {
+            *entry = (flag != 0) as u64;
+        }
+        out.clear();
+        out.resize(bytes.len() / 2 + 1, 0); // a word and a gap at least for each word but the last
+        let mut len = 0usize;
+        let mut hash: u64 = 0;
+        let mut inside = 0u64;
+        for &byte in bytes {
+            let word = table[byte as usize];
+            out[len] = hash;
+            len += (inside & (1 - word)) as usize;
+            hash = hash.wrapping_add(byte as u64).wrapping_mul(P) & 0u64.wrapping_sub(word);
+            inside = word;
+        }
+        out.truncate(len);
+        if inside == 1 {
             out.push(hash);
         }
     }
