@@ -59,16 +59,10 @@ class Chunk(list[Any]):
     themselves are plain lists."""
 
 
-class _PickledWhole(beam.coders.Coder):
-    """An element pickled whole: one C call for everything it holds."""
+class _OwnCoder(beam.coders.Coder):
+    """A coder for one of the types below: equal to every other instance of its class."""
 
     hint: type = object
-
-    def encode(self, value: Any) -> bytes:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def decode(self, encoded: bytes) -> Any:
-        return pickle.loads(encoded)  # bytes of our own shuffle
 
     def is_deterministic(self) -> bool:
         return False
@@ -81,6 +75,16 @@ class _PickledWhole(beam.coders.Coder):
 
     def __hash__(self) -> int:
         return hash(type(self))
+
+
+class _PickledWhole(_OwnCoder):
+    """An element pickled whole: one C call for everything it holds."""
+
+    def encode(self, value: Any) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes) -> Any:
+        return pickle.loads(encoded)  # bytes of our own shuffle
 
 
 class ChunkCoder(_PickledWhole):
@@ -124,8 +128,10 @@ class PackedCoder(_PickledWhole):
 beam.coders.registry.register_coder(Packed, PackedCoder)
 
 
-class TableCoder(beam.coders.Coder):
+class TableCoder(_OwnCoder):
     """An Arrow table (a data file's rows) as an Arrow IPC stream, sized from its buffers."""
+
+    hint = pa.Table
 
     def encode(self, table: pa.Table) -> bytes:
         sink = pa.BufferOutputStream()
@@ -138,18 +144,6 @@ class TableCoder(beam.coders.Coder):
 
     def estimate_size(self, table: pa.Table) -> int:
         return table.get_total_buffer_size()
-
-    def is_deterministic(self) -> bool:
-        return False
-
-    def to_type_hint(self) -> type:
-        return pa.Table
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
 
 
 beam.coders.registry.register_coder(pa.Table, TableCoder)
