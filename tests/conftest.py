@@ -53,6 +53,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     try:
         yield {"bootstrap": f"127.0.0.1:{port}", "state_dir": str(state), "port": port, "env": env}
     finally:
+        from pipeline.kafka_source import CONSUMERS
+
+        CONSUMERS.close_idle()  # this process's kept consumers would log the broker's absence
         wirestream("kafka", "down", "--port", port, "--state-dir", str(state), env=env, check=False)
 
 

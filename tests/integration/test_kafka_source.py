@@ -86,3 +86,19 @@ def test_planned_offsets_deleted_before_the_read_fail_the_batch_with_the_reason(
     report = run_batch(kafka_config, str(output))
     assert report.records == len(ranges)
     assert Dataset(str(output)).committed_files()
+
+
+def test_later_pipelines_in_a_process_read_with_the_consumer_it_kept(kafka_config, tmp_path):
+    """Each batch is a pipeline run of its own; its reader takes the consumer an earlier one gave
+    back, unassigned, and reads exactly its own ranges with it."""
+    from pipeline.kafka_source import CONSUMERS
+    from pipeline.run import run_batch
+
+    options = kafka_config.kafka_client_options()
+    publish_raw(kafka_config, [raw_story(i) for i in range(9)])
+    assert run_batch(kafka_config, str(tmp_path / "out")).rows == 9
+    kept = CONSUMERS.idle(options)
+    assert kept and all(not consumer.assignment() for consumer in kept)
+    publish_raw(kafka_config, [raw_story(i) for i in range(9, 14)])
+    assert run_batch(kafka_config, str(tmp_path / "out")).rows == 5
+    assert {id(c) for c in CONSUMERS.idle(options)} == {id(c) for c in kept}
