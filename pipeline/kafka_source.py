@@ -112,17 +112,81 @@ def _shared_parts(ranges: Sequence[OffsetRange], size: int | None) -> Iterator[l
         yield part
 
 
+class _Consumers:
+    """This process's idle consumers, kept for its later pipelines: every batch or backfill part is
+    a pipeline run of its own, planned first, and a new consumer's first poll (connecting, learning
+    the broker's API versions and the topic's metadata) took ~0.25 s where a kept one's takes
+    ~0.03 s, once a part and, in continuous mode, once every batch. A reader takes one for its life and gives it
+    back, unassigned; at most `keep` of them wait, per set of client options."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[KafkaConsumer]] = {}
+
+    def take(self, options: dict[str, Any]) -> KafkaConsumer:
+        with self._lock:
+            idle = self._idle.get(_options_key(options))
+            if idle:
+                return idle.pop()
+        return KafkaConsumer(
+            **options,
+            enable_auto_commit=False,
+            auto_offset_reset="none",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            # A reader moves from partition to partition, and kafka-python sends a new partition's
+            # fetch only when the one in flight returns: one issued past the end of the log held
+            # the next partition back for the broker's whole wait (0.5 s by default).
+            fetch_max_wait_ms=FETCH_WAIT_MS,
+        )
+
+    def give_back(self, options: dict[str, Any], consumer: KafkaConsumer) -> None:
+        try:
+            consumer.unsubscribe()  # its fetched records and positions go with the assignment
+        except Exception as exc:  # a consumer in a state it cannot leave is not worth keeping
+            log.warning("closing a Kafka consumer instead of keeping it: %r", exc)
+            consumer.close()
+            return
+        with self._lock:
+            idle = self._idle.setdefault(_options_key(options), [])
+            if len(idle) < self._keep:
+                idle.append(consumer)
+                return
+        consumer.close()
+
+    def idle(self, options: dict[str, Any]) -> list[KafkaConsumer]:
+        with self._lock:
+            return list(self._idle.get(_options_key(options), []))
+
+    def close_idle(self) -> None:
+        """Closes the consumers waiting here (at exit, or before their broker goes away: an idle
+        consumer keeps its connection and its metadata refreshes, and logs each one that fails)."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for consumer in (c for consumers in idle.values() for c in consumers):
+            consumer.close()
+
+
+def _options_key(options: dict[str, Any]) -> str:
+    return repr(sorted(options.items()))
+
+
+CONSUMERS = _Consumers()
+atexit.register(CONSUMERS.close_idle)
+
+
 @contextlib.contextmanager
 def _partitions_of(
     client_options: dict[str, Any], topic: str
 ) -> Iterator[tuple[KafkaConsumer, list[TopicPartition]]]:
-    """A short-lived consumer for offset look-ups, and the topic's partitions (empty if no topic)."""
-    consumer = KafkaConsumer(**client_options, enable_auto_commit=False, request_timeout_ms=30000)
+    """A consumer for offset look-ups, one of those the readers keep (`CONSUMERS`: a batch's plan
+    and its read share one), and the topic's partitions (empty if no topic)."""
+    consumer = CONSUMERS.take(client_options)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         yield consumer, [TopicPartition(topic, p) for p in sorted(partitions)]
     finally:
-        consumer.close()
+        CONSUMERS.give_back(client_options, consumer)
 
 
 def plan_ranges(
@@ -201,69 +265,6 @@ def _record(record: Any) -> dict[str, Any]:
         "key": record.key,
         "value": record.value,
     }
-
-
-class _Consumers:
-    """This process's idle consumers, kept for its later pipelines: every batch or backfill part is
-    a pipeline run of its own, and a new consumer's first poll (connecting, learning the broker's
-    API versions and the topic's metadata) took ~0.25 s where a kept one's takes ~0.03 s, once a
-    part and, in continuous mode, once every batch. A reader takes one for its life and gives it
-    back, unassigned; at most `keep` of them wait, per set of client options."""
-
-    def __init__(self, keep: int = 4) -> None:
-        self._keep = keep
-        self._lock = threading.Lock()
-        self._idle: dict[str, list[KafkaConsumer]] = {}
-
-    def take(self, options: dict[str, Any]) -> KafkaConsumer:
-        with self._lock:
-            idle = self._idle.get(_options_key(options))
-            if idle:
-                return idle.pop()
-        return KafkaConsumer(
-            **options,
-            enable_auto_commit=False,
-            auto_offset_reset="none",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            # A reader moves from partition to partition, and kafka-python sends a new partition's
-            # fetch only when the one in flight returns: one issued past the end of the log held
-            # the next partition back for the broker's whole wait (0.5 s by default).
-            fetch_max_wait_ms=FETCH_WAIT_MS,
-        )
-
-    def give_back(self, options: dict[str, Any], consumer: KafkaConsumer) -> None:
-        try:
-            consumer.unsubscribe()  # its fetched records and positions go with the assignment
-        except Exception as exc:  # a consumer in a state it cannot leave is not worth keeping
-            log.warning("closing a Kafka consumer instead of keeping it: %r", exc)
-            consumer.close()
-            return
-        with self._lock:
-            idle = self._idle.setdefault(_options_key(options), [])
-            if len(idle) < self._keep:
-                idle.append(consumer)
-                return
-        consumer.close()
-
-    def idle(self, options: dict[str, Any]) -> list[KafkaConsumer]:
-        with self._lock:
-            return list(self._idle.get(_options_key(options), []))
-
-    def close_idle(self) -> None:
-        """Closes the consumers waiting here (at exit, or before their broker goes away: an idle
-        consumer keeps its connection and its metadata refreshes, and logs each one that fails)."""
-        with self._lock:
-            idle, self._idle = self._idle, {}
-        for consumer in (c for consumers in idle.values() for c in consumers):
-            consumer.close()
-
-
-def _options_key(options: dict[str, Any]) -> str:
-    return repr(sorted(options.items()))
-
-
-CONSUMERS = _Consumers()
-atexit.register(CONSUMERS.close_idle)
 
 
 class _ReadPartition(beam.DoFn):

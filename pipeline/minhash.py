@@ -195,7 +195,13 @@ def signature_matrix(sigs: Sequence[bytes] | npt.NDArray[np.uint16]) -> npt.NDAr
 def similarity(a: bytes, b: bytes) -> float:
     """Estimated Jaccard similarity of the two texts' shingle sets."""
     agree = float(np.count_nonzero(signature_matrix([a]) == signature_matrix([b]))) / BINS
-    return max(0.0, (agree - 2.0**-16) / (1 - 2.0**-16))
+    return max(0.0, _jaccard(agree))
+
+
+def _jaccard(agree: Any) -> Any:
+    """The Jaccard similarity the share of agreeing bins estimates (scalar or array): two 16-bit
+    minima also agree by chance, once in 2**16."""
+    return (agree - 2.0**-16) / (1 - 2.0**-16)
 
 
 @functools.cache
@@ -295,7 +301,7 @@ def near_duplicate_pairs(
         agree[start : start + len(block)] = np.count_nonzero(
             matrix[block[:, 0]] == matrix[block[:, 1]], axis=1
         )
-    keep = (agree / BINS - 2.0**-16) / (1 - 2.0**-16) >= threshold - 1e-9
+    keep = _jaccard(agree / BINS) >= threshold - 1e-9
     if times is not None:
         keep &= np.abs(times[pairs[:, 0]] - times[pairs[:, 1]]) <= window
     return pairs[keep]

@@ -54,9 +54,8 @@ def pack_chunk(
 class _PrepareChunks(beam.DoFn):
     """Prepares chunks in worker processes while this process reads the next ones and handles the
     rows of those before (see `workers.InFlight`). A chunk under ``min_chunk`` records is prepared
-    here, as everything is when ``processes`` is 0: for continuous mode's trickle it would not pay
-    for the hand-over (and for starting workers). A large batch, whose workers are already running,
-    sets ``min_chunk`` to 1."""
+    here, as everything is when ``processes`` is 0: a trickle would not pay for the hand-over. (A
+    run gives workers only to a batch worth them, and then sets ``min_chunk`` to 1.)"""
 
     def __init__(
         self,

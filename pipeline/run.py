@@ -87,15 +87,20 @@ def build_pipeline(
     committed_files: list[str],
     part: int = 0,
     workers: int = 0,
-    min_chunk: int = CHUNK_SIZE // 2,
 ) -> None:
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
     # Parse, clean, tag and sign, per story, in worker processes. Tagging before dedup tags the few
     # copies dedup drops, and lets dedup hold the rows for its verdicts already grouped by file:
     # the batch's full rows cross one shuffle, not two.
-    # The rows leave the workers as Arrow, bound for their files.
+    # The rows leave the workers as Arrow, bound for their files. Workers take every chunk, a
+    # partition's short last one too: a run gives workers only to a batch worth them.
     prepared = records | "PrepareStories" >> PrepareStories(
-        PIPELINE_VERSION, taxonomy, workers, min_chunk, shards=shards, spill=spill_dir(staging, part)
+        PIPELINE_VERSION,
+        taxonomy,
+        workers,
+        min_chunk=1,
+        shards=shards,
+        spill=spill_dir(staging, part),
     )
     files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
         LoadCommitted(committed_files), packed=True
@@ -117,12 +122,12 @@ def _run_pipeline(
     total = sum(r.size for r in ranges)
     shards = max(1, math.ceil(total / config.rows_per_file))
     _map_large_allocations()
-    # A trickle (continuous mode's usual batch) is prepared in this process, without starting
-    # workers for it. A larger batch starts them with the pipeline, and then hands them every chunk,
-    # the short ones at a partition's end too, leaving this process to read.
-    large = bool(config.workers) and total >= CHUNK_SIZE
-    if large:
-        WORKERS.warm(config.workers)
+    # A trickle (a batch under one chunk: continuous mode's usual batch) is prepared in this
+    # process, without starting workers for it. A larger batch starts them with its pipeline and
+    # hands them every chunk, leaving this process to read.
+    workers = config.workers if total >= CHUNK_SIZE else 0
+    if workers:
+        WORKERS.warm(workers)
     try:
         with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
             build_pipeline(
@@ -135,8 +140,7 @@ def _run_pipeline(
                 shards,
                 [str(p) for p in committed_files],
                 part,
-                config.workers,
-                1 if large else CHUNK_SIZE // 2,
+                workers,
             )
     except RecordsDeleted:
         raise

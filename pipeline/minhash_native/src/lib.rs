@@ -46,8 +46,20 @@ struct Signer {
     /// 1 where a code point is part of a word (Python's `isalnum`), for code points below TABLE;
     /// entry TABLE stands for every code point above it.
     word: Vec<u8>,
+    /// `word` for the bytes of ASCII text (`ascii_words`).
+    ascii: [u8; 256],
     /// For each bin, the bins an empty one borrows from, in order.
     probes: Vec<u8>,
+}
+
+/// A 0/1 word flag for each byte of ASCII text, from a table of flags by code point, built once
+/// per table: the ASCII paths index it by byte, with no bounds check and no branch.
+fn ascii_flags(word: &[u8], is_word: impl Fn(u8) -> bool) -> [u8; 256] {
+    let mut flags = [0u8; 256];
+    for (flag, &entry) in flags.iter_mut().zip(&word[..128]) {
+        *flag = is_word(entry) as u8;
+    }
+    flags
 }
 
 impl Signer {
@@ -77,17 +89,13 @@ impl Signer {
     /// steps the hash, which a byte outside a word zeroes, and the hash is written where the
     /// output has got to, kept only where a word ends.
     fn ascii_words(&self, bytes: &[u8], out: &mut Vec<u64>) {
-        let mut table = [0u64; 256];
-        for (entry, &flag) in table.iter_mut().zip(&self.word[..128]) {
-            *entry = (flag != 0) as u64;
-        }
         out.clear();
         out.resize(bytes.len() / 2 + 1, 0); // a word and a gap at least for each word but the last
         let mut len = 0usize;
         let mut hash: u64 = 0;
         let mut inside = 0u64;
         for &byte in bytes {
-            let word = table[byte as usize];
+            let word = self.ascii[byte as usize] as u64;
             out[len] = hash;
             len += (inside & (1 - word)) as usize;
             hash = hash.wrapping_add(byte as u64).wrapping_mul(P) & 0u64.wrapping_sub(word);
@@ -163,6 +171,7 @@ impl Signer {
         }
         Ok(Signer {
             word: word.to_vec(),
+            ascii: ascii_flags(word, |flag| flag != 0),
             probes: probes.to_vec(),
         })
     }
@@ -240,6 +249,8 @@ fn count_words(text: &str) -> usize {
 struct WordKey {
     /// 1 where a code point is a word character, for every code point the table covers.
     word: Vec<u8>,
+    /// `word` for the bytes of ASCII text (`ascii_key`).
+    ascii: [u8; 256],
 }
 
 impl WordKey {
@@ -249,16 +260,12 @@ impl WordKey {
     /// output has got to: the output is never longer than the text (a space stands for a gap of
     /// at least one byte), so the buffer is the text's length.
     fn ascii_key(&self, bytes: &[u8]) -> String {
-        let mut table = [0usize; 256];
-        for (entry, &flag) in table.iter_mut().zip(&self.word[..128]) {
-            *entry = (flag == 1) as usize;
-        }
         let mut out = vec![0u8; bytes.len() + 1];
         let mut len = 0usize;
         let mut gap = 0usize; // 1 after a byte outside a word
         let mut started = 0usize; // 1 once a word has been written
         for &byte in bytes {
-            let word = table[byte as usize];
+            let word = self.ascii[byte as usize] as usize;
             let space = word & gap & started;
             // SAFETY: `len` <= the bytes read before this one (each output byte, a space included,
             // stands for at least one input byte), so both writes fall inside `out`.
@@ -283,7 +290,10 @@ impl WordKey {
         if word.len() < 128 {
             return Err(PyValueError::new_err("the table covers ASCII at least"));
         }
-        Ok(WordKey { word: word.to_vec() })
+        Ok(WordKey {
+            word: word.to_vec(),
+            ascii: ascii_flags(word, |flag| flag == 1),
+        })
     }
 
     /// The key of a case-folded text, or None when it holds a code point beyond the table (the
