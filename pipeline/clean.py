@@ -23,7 +23,6 @@ from html.parser import HTMLParser
 from importlib import resources
 from typing import Any, TypeVar
 
-import ahocorasick_rs
 import apache_beam as beam
 from apache_beam import pvalue
 
@@ -522,6 +521,30 @@ def _word_count_spec(body: str) -> int:
     return body.count(" ") + body.count("\n\n") + 1 if body else 0
 
 
+def _banner_words_in_spec(lowered: str) -> list[str]:
+    """The banner words a lower-cased body contains, in `_BANNER_WORDS` order: the specification
+    of the compiled `_minhash_native.SubstringSet` (one scan of the body, where this makes one per
+    word)."""
+    return [word for word in _BANNER_WORDS if word in lowered]
+
+
+def _plain_paragraph(line: str, limit: int, banner: bool) -> bool:
+    """A paragraph too long to be furniture of any kind: over ``limit`` characters (no copy of the
+    headline), and over 45 words (longer than a copyright notice or a banner), or over 20 (longer
+    than a widget item) when the body has no banner words and the line does not start as a
+    copyright notice can."""
+    if len(line) <= limit:
+        return False
+    words = line.count(" ") + 1
+    return words > 45 or (words > 20 and not banner and line.lstrip(_EDGES)[:1] not in _COPYRIGHT_FIRST)
+
+
+def _lines_to_check_spec(lines: list[str], limit: int, banner: bool) -> list[int]:
+    """The indices of the lines that are not `_plain_paragraph`s: the specification of the
+    compiled `_minhash_native.lines_to_check`."""
+    return [i for i, line in enumerate(lines) if not _plain_paragraph(line, limit, banner)]
+
+
 def _compiled(native: Callable[[str], _T | None], spec: Callable[[str], _T]) -> Callable[[str], _T]:
     """``native``, deferring to ``spec`` for what it declines (None) and for text it cannot take
     (a lone surrogate is not UTF-8)."""
@@ -539,6 +562,8 @@ def _compiled(native: Callable[[str], _T | None], spec: Callable[[str], _T]) -> 
 _spaced_lines: Callable[[str], str] = _spaced_lines_spec
 _key_of_folded: Callable[[str], str] = _key_spec
 _word_count: Callable[[str], int] = _word_count_spec
+_banner_words_of_lowered: Callable[[str], list[str]] = _banner_words_in_spec
+_lines_to_check: Callable[[list[str], int, bool], list[int]] = _lines_to_check_spec
 try:
     from pipeline import _minhash_native
 except ImportError:  # built without Rust: the specifications run
@@ -546,6 +571,16 @@ except ImportError:  # built without Rust: the specifications run
 else:
     _spaced_lines = _compiled(_minhash_native.spaced_lines, _spaced_lines_spec)
     _word_count = _compiled(_minhash_native.count_words, _word_count_spec)
+    _banner_words_of_lowered = _compiled(
+        _minhash_native.SubstringSet(list(_BANNER_WORDS)).found_in, _banner_words_in_spec
+    )
+
+    def _lines_to_check(lines: list[str], limit: int, banner: bool) -> list[int]:
+        try:
+            return _minhash_native.lines_to_check(lines, limit, banner, _EDGES, _COPYRIGHT_FIRST)  # type: ignore[no-any-return]
+        except UnicodeEncodeError:  # a lone surrogate is not UTF-8
+            return _lines_to_check_spec(lines, limit, banner)
+
     # The word characters (regex ``\\w``: alphanumeric or "_") of the code points below U+3000.
     _key_of_folded = _compiled(
         _minhash_native.WordKey(bytes(c == 0x5F or chr(c).isalnum() for c in range(0x3000))).key, _key_spec
@@ -561,13 +596,10 @@ def _reads_like_reporting(line: str) -> bool:
     return line[:1] in "\"'«" or bool(_REPORTING.search(line))
 
 
-_BANNER_FINDER = ahocorasick_rs.AhoCorasick(list(_BANNER_WORDS))
-
-
 def _banner_words_in(text: str) -> tuple[str, ...]:
-    """The banner words the whole body contains (one scan): most bodies contain none, and then no
-    line is scanned for them."""
-    return tuple(set(_BANNER_FINDER.find_matches_as_strings(text.lower(), overlapping=True)))
+    """The banner words the whole body contains: most bodies contain none, and then no line is
+    scanned for them."""
+    return tuple(_banner_words_of_lowered(text.lower()))
 
 
 def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
@@ -650,32 +682,36 @@ def _drop_furniture(
 ) -> list[str]:
     kept: list[str] = []
     in_widget = False
-    # A timed item starts with a digit: the regex runs on those lines only.
-    timed = [False, *(line[:1].isdigit() and bool(_TIMED_ITEM.match(line)) for line in lines), False]
     copy_limit = 2 * len(head_key) + 60 if head_key else -1
-    for i, line in enumerate(lines):
-        if kept and len(line) > copy_limit:
-            # Most lines are paragraphs too long to be any kind of furniture but a copyright notice
-            # or a banner (up to 45 words), or a widget item (up to 20): kept without the checks.
-            words = line.count(" ") + 1
-            if words > 45 or (
-                words > 20 and not banner_words and line.lstrip(_EDGES)[:1] not in _COPYRIGHT_FIRST
-            ):
-                in_widget = False
-                kept.append(line)
-                continue
-        timed_run = timed[i + 1] and (timed[i] or timed[i + 2])
+    # Most lines are paragraphs too long to be any kind of furniture (`_plain_paragraph`): they are
+    # kept in runs, and only the others are checked one by one.
+    timed: dict[int, bool] = {}
+
+    def is_timed(i: int) -> bool:  # a timed item starts with a digit: the regex runs on those only
+        if i not in timed:
+            line = lines[i] if 0 <= i < len(lines) else ""
+            timed[i] = line[:1].isdigit() and bool(_TIMED_ITEM.match(line))
+        return timed[i]
+
+    start = 0
+    for i in _lines_to_check(lines, copy_limit, bool(banner_words)):
+        if start < i:
+            kept.extend(lines[start:i])
+            in_widget = False
+        start = i + 1
+        line = lines[i]
         if not kept and _is_section_label(line):
             result.section = result.section or line
         elif _is_headline_copy(line, head_key) or _is_furniture(line, banner_words):
             in_widget = in_widget or bool(_WIDGET_HEADER.match(line.strip(_EDGES)))
-        elif (in_widget or timed_run) and _is_widget_item(line):
+        elif (in_widget or (is_timed(i) and (is_timed(i - 1) or is_timed(i + 1)))) and _is_widget_item(line):
             pass
         else:
             in_widget = False
             kept.append(line)
             continue
         result.removed.append(line)
+    kept.extend(lines[start:])
     return kept
 
 

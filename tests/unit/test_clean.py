@@ -390,6 +390,58 @@ def test_compiled_text_helpers_are_their_python_specifications():
     assert clean.normalize_text("a  \ud800  b ") == "a \ud800 b"
 
 
+def test_compiled_furniture_prefilters_are_their_python_specifications():
+    import random
+
+    from pipeline import _minhash_native, clean
+
+    assert clean._banner_words_of_lowered is not clean._banner_words_in_spec
+    words = _minhash_native.SubstringSet(list(clean._BANNER_WORDS))
+    rng = random.Random(5)
+    # Banner words, pieces of them (a prefix is no match), overlaps ("subscribe" holds "subscri")
+    # and Cyrillic or Azerbaijani words beside ASCII ones.
+    pieces = [*clean._BANNER_WORDS, "subscr", "cooki", "наш", "kanal", " ", "x", "ə", "ж", "\n"]
+    texts = ["", "cookie", "subscribe to our newsletter", "наш канал", "наш"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    for text in texts:
+        assert words.found_in(text) == clean._banner_words_in_spec(text), repr(text)
+    # Lines: long and short, over and under 20 and 45 words, framed by edge characters, starting
+    # as a copyright notice can ("©", "(c)", "Copyright", "c"), non-ASCII (a character is not a byte).
+    starts = ["", "© ", "(c) ", "Copyright ", "c", "C", "| ", "• ", "» ", "-", "— ", "#", "Ж", "ə"]
+    tokens = ["a", "word", "слово", "söz", "x" * 30, "—", "|"]
+    for _ in range(3000):
+        lines = [
+            rng.choice(starts)
+            + " ".join(rng.choice(tokens) for _ in range(rng.choice([3, 20, 21, 45, 46, 60])))
+            for _ in range(rng.randint(0, 6))
+        ]
+        lines += rng.choice([[], ["|||"], ["— • —"], [""]])
+        limit, banner = rng.choice([-1, 0, 60, 100, 200, 400]), rng.random() < 0.3
+        assert _minhash_native.lines_to_check(
+            lines, limit, banner, clean._EDGES, clean._COPYRIGHT_FIRST
+        ) == clean._lines_to_check_spec(lines, limit, banner), (lines, limit, banner)
+    # A lone surrogate is not UTF-8: the spec decides rather than the extension raising.
+    assert clean._lines_to_check(["x \ud800 y"], 0, False) == [0]
+    assert clean._banner_words_in("Cookie \ud800 settings") == ("cookie",)
+
+
+def test_plain_paragraphs_are_kept_without_their_checks_as_the_full_checks_keep_them():
+    # Skipping the checks for plain paragraphs must not change what the checks would decide.
+    from pipeline import clean
+
+    paragraph = " ".join(["word"] * 30) + "."
+    for line in [paragraph, " ".join(["w"] * 50), "• " + paragraph]:
+        for head_key in ["", "talks in geneva"]:
+            for banner in [(), ("support",)]:
+                limit = 2 * len(head_key) + 60 if head_key else -1
+                if not clean._plain_paragraph(line, limit, bool(banner)):
+                    continue
+                assert not clean._is_section_label(line)
+                assert not clean._is_headline_copy(line, head_key)
+                assert not clean._is_furniture(line, banner)
+                assert not clean._is_widget_item(line)
+
+
 def test_normalized_text_has_single_spaces_and_stripped_lines_only():
     # Word counts and furniture rules count spaces instead of splitting: they rely on this.
     import random

@@ -49,3 +49,20 @@ def test_parts_advance_through_every_partition_together_in_offset_order():
         sizes = {r.partition: r.size for r in part}
         assert abs(sizes[0] - sizes[2]) <= 1
     assert cut_parts([OffsetRange("t", 0, 5, 5)], 10) == []
+
+
+def test_readers_inflate_gzip_batches_as_kafka_python_does():
+    import gzip
+
+    from kafka.codec import gzip_decode
+    from kafka.record import default_records
+
+    from pipeline import kafka_source
+
+    kafka_source.inflate_gzip_with_isal()
+    assert default_records.gzip_decode is kafka_source._inflate_gzip
+    rng = random.Random(3)
+    for size in (0, 1, 4096, 300_000):
+        payload = bytes(rng.getrandbits(8) for _ in range(size // 4)) + b"wire story " * (size // 16)
+        members = gzip.compress(payload) + gzip.compress(payload[: size // 3])  # a stream of two members
+        assert kafka_source._inflate_gzip(memoryview(members)) == gzip_decode(memoryview(members))

@@ -6,16 +6,19 @@
 //! same polynomial hash mod 2**64 (`sum c_i * P^(end - i)`) without them, and without the batch's
 //! intermediate arrays. Python lower-cases the texts first, so case mapping is Python's own.
 //!
-//! `WordKey`, `spaced_lines` and `count_words` serve the cleaner's hot path
-//! (`clean.content_hash`, the other identity of a story's words, and `clean.normalize_text`); the
-//! Python beside each in `clean.py` is its specification.
+//! `WordKey`, `spaced_lines`, `count_words`, `lines_to_check` and `SubstringSet` serve the
+//! cleaner's hot path (`clean.content_hash`, the other identity of a story's words,
+//! `clean.normalize_text` and the furniture checks); the Python beside each in `clean.py` is its
+//! specification.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use memchr::memmem;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyString};
 
 const SHINGLE: usize = 5;
@@ -243,6 +246,94 @@ fn count_words(text: &str) -> usize {
     1 + memchr::memchr_iter(b' ', bytes).count() + memmem::find_iter(bytes, b"\n\n").count()
 }
 
+/// Whether a line is a paragraph plainly too long to be furniture (`clean._plain_paragraph`, the
+/// specification): over ``limit`` characters, and over 45 words, or over 20 when ``banner`` is
+/// false and its first character past the ``edges`` is not one of ``copyright_first``.
+fn plain_paragraph(line: &str, limit: i64, banner: bool, edges: &[char], copyright_first: &[char]) -> bool {
+    let bytes = line.as_bytes();
+    // A character is a byte that does not continue a UTF-8 sequence: never more than the bytes.
+    if (bytes.len() as i64) <= limit
+        || (bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count() as i64) <= limit
+    {
+        return false;
+    }
+    let words = memchr::memchr_iter(b' ', bytes).count() + 1;
+    if words > 45 {
+        return true;
+    }
+    if words <= 20 || banner {
+        return false;
+    }
+    match line.chars().find(|c| !edges.contains(c)) {
+        Some(first) => !copyright_first.contains(&first),
+        None => false,
+    }
+}
+
+/// The indices of the lines that are not plain paragraphs (`plain_paragraph`): the only ones
+/// `clean._drop_furniture` checks one by one.
+#[pyfunction]
+fn lines_to_check(
+    lines: Vec<PyBackedStr>,
+    limit: i64,
+    banner: bool,
+    edges: &str,
+    copyright_first: &str,
+) -> Vec<usize> {
+    let edges: Vec<char> = edges.chars().collect();
+    let copyright_first: Vec<char> = copyright_first.chars().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| !plain_paragraph(line, limit, banner, &edges, &copyright_first))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A fixed set of substrings, found in one scan of a text (Aho-Corasick with its SIMD prefilter):
+/// `clean._banner_words_in` asks which of the banner words a body contains.
+#[pyclass(frozen)]
+struct SubstringSet {
+    words: Vec<String>,
+    /// Finds every occurrence, overlapping ones too: a byte at a time.
+    finder: AhoCorasick,
+    /// Finds whether any word occurs, with the crate's SIMD prefilter (which only leftmost
+    /// searches use): most texts contain none of the words, and then the scan ends there.
+    any: AhoCorasick,
+}
+
+#[pymethods]
+impl SubstringSet {
+    #[new]
+    fn new(words: Vec<String>) -> PyResult<Self> {
+        let error = |e: aho_corasick::BuildError| PyValueError::new_err(e.to_string());
+        let finder = AhoCorasick::new(&words).map_err(error)?;
+        let any = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&words)
+            .map_err(error)?;
+        Ok(SubstringSet { words, finder, any })
+    }
+
+    /// The words that occur in ``text`` (overlapping occurrences count), each once, in the
+    /// order the set was made with.
+    fn found_in(&self, text: &str) -> Vec<String> {
+        if !self.any.is_match(text) {
+            return Vec::new();
+        }
+        let mut seen = vec![false; self.words.len()];
+        for hit in self.finder.find_overlapping_iter(text) {
+            seen[hit.pattern().as_usize()] = true;
+        }
+        self.words
+            .iter()
+            .zip(seen)
+            .filter(|(_, hit)| *hit)
+            .map(|(word, _)| word.clone())
+            .collect()
+    }
+}
+
 /// A text's words (runs of word characters, as Python's regex `\w` has them), one space apart:
 /// the key `clean._key` compares and hashes.
 #[pyclass(frozen)]
@@ -394,6 +485,8 @@ fn candidate_pairs<'py>(
 fn _minhash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Signer>()?;
     m.add_class::<WordKey>()?;
+    m.add_class::<SubstringSet>()?;
+    m.add_function(wrap_pyfunction!(lines_to_check, m)?)?;
     m.add_function(wrap_pyfunction!(spaced_lines, m)?)?;
     m.add_function(wrap_pyfunction!(count_words, m)?)?;
     m.add_function(wrap_pyfunction!(candidate_pairs, m)?)?;
