@@ -19,13 +19,14 @@ from apache_beam import pvalue
 
 from pipeline.clean import clean_chunk
 from pipeline.dedup import sign_rows, summarise_chunk
+from pipeline.kafka_source import DeferredRead
 from pipeline.parse import chunk_outputs, each_story, parse_chunk
 from pipeline.rows import CHUNK_SIZE, Chunk, Packed
 from pipeline.tagging import Taxonomy, tag_row
 from pipeline.workers import InFlight, windowed
 from pipeline.write import pack_files
 
-__all__ = ["PrepareStories", "prepare_chunk", "pack_chunk", "STAGES"]
+__all__ = ["PrepareStories", "prepare_chunk", "pack_chunk", "prepare_read", "STAGES"]
 
 # Each stage's dead letters leave on an output of its name (and land in a file of that name).
 STAGES = ("parse", "clean", "tag")
@@ -51,11 +52,17 @@ def pack_chunk(
     return packed, letters
 
 
+def prepare_read(prepare: Callable[..., Any], read: DeferredRead, *args: Any) -> list[Any]:
+    """``prepare(chunk, *args)`` for each chunk of records of a deferred Kafka read, read here."""
+    return [prepare(chunk, *args) for chunk in read.chunks()]
+
+
 class _PrepareChunks(beam.DoFn):
-    """Prepares chunks in worker processes while this process reads the next ones and handles the
-    rows of those before (see `workers.InFlight`). A chunk under ``min_chunk`` records is prepared
-    here, as everything is when ``processes`` is 0: a trickle would not pay for the hand-over. (A
-    run gives workers only to a batch worth them, and then sets ``min_chunk`` to 1.)"""
+    """Prepares chunks, or deferred reads (each its chunks), in worker processes while this process
+    takes the next ones and handles the rows of those before (see `workers.InFlight`). A chunk
+    under ``min_chunk`` records is prepared here, as everything is when ``processes`` is 0: a
+    trickle would not pay for the hand-over. (A run gives workers only to a batch worth them, and
+    then sets ``min_chunk`` to 1.)"""
 
     def __init__(
         self,
@@ -80,35 +87,43 @@ class _PrepareChunks(beam.DoFn):
 
     def process(  # type: ignore[no-untyped-def]
         self,
-        records: list[dict[str, Any]],
+        records: list[dict[str, Any]] | DeferredRead,
         timestamp=beam.DoFn.TimestampParam,  # noqa: B008
         window=beam.DoFn.WindowParam,  # noqa: B008
     ):
-        args = (records, self._version, self._taxonomy, *self._extra)
-        if not self._processes or len(records) < self._min_chunk:
-            yield from _outputs(self._prepare(*args), windowed(timestamp, window))
+        wrap = windowed(timestamp, window)
+        args: tuple[Any, ...] = (self._version, self._taxonomy, *self._extra)
+        fn: Callable[..., Any] = self._prepare
+        many = isinstance(records, DeferredRead)  # read where it is prepared: its chunks' outputs
+        if many:
+            fn, args = prepare_read, (self._prepare, records, *args)
+        else:
+            args = (records, *args)
+        if not self._processes or (not many and len(records) < self._min_chunk):  # type: ignore[arg-type]
+            yield from _outputs(fn(*args), wrap, many)
             return
-        for prepared, wrap in self._in_flight.submit(self._prepare, args, windowed(timestamp, window)):
-            yield from _outputs(prepared, wrap)
+        for prepared, (wrap_done, many_done) in self._in_flight.submit(fn, args, (wrap, many)):
+            yield from _outputs(prepared, wrap_done, many_done)
 
     def finish_bundle(self):  # type: ignore[no-untyped-def]
-        for prepared, wrap in self._in_flight.drain():
-            yield from _outputs(prepared, wrap)
+        for prepared, (wrap, many) in self._in_flight.drain():
+            yield from _outputs(prepared, wrap, many)
 
 
-def _outputs(
-    prepared: tuple[Any, dict[str, list[dict[str, Any]]]], wrap: Callable[[Any], Any]
-) -> Iterator[Any]:
-    rows, letters = prepared
-    if rows:  # a chunk of rows, or of rows packed
-        yield wrap(rows)
-    for stage, stage_letters in letters.items():
-        yield from chunk_outputs([], stage_letters, wrap, tag=stage)
+def _outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = False) -> Iterator[Any]:
+    """The outputs of one prepared chunk (rows or `Packed` rows, {stage: dead letters}), or of
+    each of a list of them (``many``)."""
+    for rows, letters in prepared if many else [prepared]:
+        if rows:  # a chunk of rows, or of rows packed
+            yield wrap(rows)
+        for stage, stage_letters in letters.items():
+            yield from chunk_outputs([], stage_letters, wrap, tag=stage)
 
 
 class PrepareStories(beam.PTransform):
-    """Chunks of Kafka records in; outputs ``rows`` (chunks of clean rows, tagged and signed) and
-    one dead-letter output per stage of `STAGES`. Bounded or unbounded; every record leaves as one
+    """Chunks of Kafka records (or `kafka_source.DeferredRead`s, read where they are prepared) in;
+    outputs ``rows`` (chunks of clean rows, tagged and signed) and one dead-letter output per stage
+    of `STAGES`. Bounded or unbounded; every record leaves as one
     row or one dead letter. The stages are those of `ParseRawStories`, `CleanStories` and
     `TagTopics`, then `dedup.sign_rows`. With ``processes`` > 0, full chunks are prepared in that
     many worker processes beside the pipeline's own (`pipeline.workers`); the rows are the same

@@ -88,7 +88,8 @@ def build_pipeline(
     part: int = 0,
     workers: int = 0,
 ) -> None:
-    records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges)
+    # With workers, the reader only claims offsets: each worker reads the records it prepares.
+    records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges, defer=workers > 0)
     # Parse, clean, tag and sign, per story, in worker processes. Tagging before dedup tags the few
     # copies dedup drops, and lets dedup hold the rows for its verdicts already grouped by file:
     # the batch's full rows cross one shuffle, not two.

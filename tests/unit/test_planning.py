@@ -66,3 +66,37 @@ def test_readers_inflate_gzip_batches_as_kafka_python_does():
         payload = bytes(rng.getrandbits(8) for _ in range(size // 4)) + b"wire story " * (size // 16)
         members = gzip.compress(payload) + gzip.compress(payload[: size // 3])  # a stream of two members
         assert kafka_source._inflate_gzip(memoryview(members)) == gzip_decode(memoryview(members))
+
+
+def test_deferred_reads_cover_a_restriction_exactly_once_across_splits():
+    from apache_beam.io.restriction_trackers import OffsetRange as BeamOffsetRange
+    from apache_beam.io.restriction_trackers import OffsetRestrictionTracker
+
+    from pipeline.kafka_source import _ReadPartition
+
+    rng = random.Random(9)
+    residuals: list[BeamOffsetRange] = []
+
+    class SplitAnyTime(OffsetRestrictionTracker):
+        """A runner may split the rest of a restriction at any moment: here, before any claim."""
+
+        def try_claim(self, position: int) -> bool:
+            if rng.random() < 0.15:
+                split = self.try_split(rng.random())
+                if split:
+                    residuals.append(split[1])
+            return super().try_claim(position)
+
+    for _ in range(500):
+        start, size, step = rng.randint(0, 50), rng.randint(0, 400), rng.randint(1, 60)
+        reader = _ReadPartition({}, poll_ms=1, idle_limit=1, defer=step)
+        tracker = SplitAnyTime(BeamOffsetRange(start, start + size))
+        residuals.clear()
+        covered: list[int] = []
+        for read in reader._deferred(OffsetRange("t", 0, start, start + size), tracker):
+            assert 0 < read.range.size <= step
+            covered.extend(range(read.range.start, read.range.stop))
+        tracker.check_done()  # every offset the reader kept was claimed
+        rest = [o for r in residuals for o in range(r.start, r.stop)]
+        assert sorted(covered + rest) == list(range(start, start + size))
+        assert covered == sorted(set(covered))
