@@ -141,8 +141,11 @@ class Dataset:
                     removed.append(target)
         return removed
 
+    def staging_path(self, batch: int) -> Path:
+        return self.staging_root / f"batch-{batch:06d}"
+
     def staging_dir(self, batch: int) -> Path:
-        path = self.staging_root / f"batch-{batch:06d}"
+        path = self.staging_path(batch)
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)

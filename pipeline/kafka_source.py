@@ -34,12 +34,14 @@ __all__ = [
     "OffsetRange",
     "ReadKafkaStories",
     "plan_ranges",
+    "plan_parts",
     "ranges_for_times",
     "cut_parts",
     "fair_shares",
     "UNBOUNDED",
     "SPLIT_SIZE",
     "DeferredRead",
+    "deferred_reads",
     "READ_SIZE",
 ]
 
@@ -221,6 +223,15 @@ def plan_ranges(
     A partition whose committed position fell below the log start (retention deleted records that
     were never processed) is read from the log start and reported: that loss happened in Kafka.
     """
+    parts, warnings = plan_parts(client_options, topic, committed, max_records, 1)
+    return (parts[0] if parts else []), warnings
+
+
+def plan_parts(
+    client_options: dict[str, Any], topic: str, committed: dict[int, int], max_records: int | None, parts: int
+) -> tuple[list[list[OffsetRange]], list[str]]:
+    """`plan_ranges`, and the plans of up to ``parts`` - 1 batches after it, were each to commit
+    and nothing new to arrive (a run catching up prepares the next batch's first stories ahead)."""
     with _partitions_of(client_options, topic) as (consumer, tps):
         if not tps:
             return [], [f"topic {topic} does not exist yet"]
@@ -235,7 +246,8 @@ def plan_ranges(
             )
             start = begins[tp]
         pending.append(OffsetRange(topic, tp.partition, start, max(start, ends[tp])))
-    return next(_shared_parts(pending, max_records), []), warnings
+    planned = [part for part, _ in zip(_shared_parts(pending, max_records), range(parts), strict=False)]
+    return planned, warnings
 
 
 def ranges_for_times(
@@ -329,6 +341,17 @@ class DeferredRead:
                     yield chunk
         finally:
             CONSUMERS.give_back(self.options, consumer)
+
+
+def deferred_reads(client_options: dict[str, Any], ranges: list[OffsetRange]) -> Iterator[DeferredRead]:
+    """The `DeferredRead`s a deferring `ReadKafkaStories` hands out for ``ranges`` when no runner
+    splits them: each range's initial splits, cut from their starts into reads of `READ_SIZE`."""
+    restrictions = _PartitionRestrictions(SPLIT_SIZE)
+    for rng in sorted(ranges):
+        for split in restrictions.split(rng, restrictions.initial_restriction(rng)):
+            for start in range(split.start, split.stop, READ_SIZE):
+                stop = min(start + READ_SIZE, split.stop)
+                yield DeferredRead(client_options, OffsetRange(rng.topic, rng.partition, start, stop))
 
 
 def _record(record: Any) -> dict[str, Any]:

@@ -19,14 +19,14 @@ from apache_beam import pvalue
 
 from pipeline.clean import clean_chunk
 from pipeline.dedup import sign_rows, summarise_chunk
-from pipeline.kafka_source import DeferredRead
+from pipeline.kafka_source import DeferredRead, OffsetRange, deferred_reads
 from pipeline.parse import chunk_outputs, each_story, parse_chunk
 from pipeline.rows import CHUNK_SIZE, Chunk, Packed
 from pipeline.tagging import Taxonomy, tag_row
-from pipeline.workers import InFlight, windowed
+from pipeline.workers import WORKERS, InFlight, windowed
 from pipeline.write import pack_files
 
-__all__ = ["PrepareStories", "prepare_chunk", "pack_chunk", "prepare_read", "STAGES"]
+__all__ = ["PrepareStories", "prepare_chunk", "pack_chunk", "prepare_read", "prepare_ahead", "STAGES"]
 
 # Each stage's dead letters leave on an output of its name (and land in a file of that name).
 STAGES = ("parse", "clean", "tag")
@@ -55,6 +55,26 @@ def pack_chunk(
 def prepare_read(prepare: Callable[..., Any], read: DeferredRead, *args: Any) -> list[Any]:
     """``prepare(chunk, *args)`` for each chunk of records of a deferred Kafka read, read here."""
     return [prepare(chunk, *args) for chunk in read.chunks()]
+
+
+def prepare_ahead(
+    processes: int,
+    client_options: dict[str, Any],
+    ranges: list[OffsetRange],
+    pipeline_version: str,
+    taxonomy: Taxonomy,
+    shards: int,
+    spill: str | Path,
+    reads: int,
+) -> None:
+    """Offer the first ``reads`` deferred reads of a next pipeline's `PrepareStories` (the same
+    arguments, packed for ``shards`` files and spilled to ``spill``) to be prepared ahead, while the
+    current pipeline ends (`workers.CallsAhead`)."""
+    calls = [
+        (prepare_read, (pack_chunk, read, pipeline_version, taxonomy, shards, str(spill)))
+        for read, _ in zip(deferred_reads(client_options, ranges), range(reads), strict=False)
+    ]
+    WORKERS.ahead.offer(processes, calls)
 
 
 class _PrepareChunks(beam.DoFn):
@@ -106,6 +126,8 @@ class _PrepareChunks(beam.DoFn):
             yield from _outputs(prepared, wrap_done, many_done)
 
     def finish_bundle(self):  # type: ignore[no-untyped-def]
+        if self._processes:
+            WORKERS.ahead.start()  # every read of the bundle is handed out: the next run's may start
         for prepared, (wrap, many) in self._in_flight.drain():
             yield from _outputs(prepared, wrap, many)
 

@@ -7,6 +7,7 @@ one pipeline run, so memory stays flat however much a backfill covers.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -17,7 +18,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,10 +39,10 @@ from pipeline.kafka_source import (
     ReadKafkaStories,
     RecordsDeleted,
     cut_parts,
-    plan_ranges,
+    plan_parts,
     ranges_for_times,
 )
-from pipeline.prepare import STAGES, PrepareStories
+from pipeline.prepare import STAGES, PrepareStories, prepare_ahead
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
 from pipeline.tagging import Taxonomy, load_taxonomy
@@ -110,6 +111,31 @@ def build_pipeline(
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)
 
 
+@dataclass(frozen=True)
+class _Next:
+    """The pipeline run a run expects to make next: its ranges, staging folder and part."""
+
+    ranges: list[OffsetRange]
+    staging: Path
+    part: int = 0
+
+
+# Deferred reads of the next pipeline prepared ahead, per worker: ~1.4 s of a worker's time, about
+# what a 50k part's end leaves the workers while this process clusters and writes.
+AHEAD_READS = 6
+
+
+def _shards(config: Config, ranges: list[OffsetRange]) -> int:
+    return max(1, math.ceil(sum(r.size for r in ranges) / config.rows_per_file))
+
+
+def _workers_for(config: Config, ranges: list[OffsetRange]) -> int:
+    # A trickle (a batch under one chunk: continuous mode's usual batch) is prepared in this
+    # process, without starting workers for it. A larger batch starts them with its pipeline and
+    # hands them every chunk.
+    return config.workers if sum(r.size for r in ranges) >= CHUNK_SIZE else 0
+
+
 def _run_pipeline(
     config: Config,
     runner: str,
@@ -119,16 +145,25 @@ def _run_pipeline(
     batch: int,
     committed_files: list[Path],
     part: int = 0,
+    following: _Next | None = None,
 ) -> None:
-    total = sum(r.size for r in ranges)
-    shards = max(1, math.ceil(total / config.rows_per_file))
+    shards = _shards(config, ranges)
     _map_large_allocations()
-    # A trickle (a batch under one chunk: continuous mode's usual batch) is prepared in this
-    # process, without starting workers for it. A larger batch starts them with its pipeline and
-    # hands them every chunk, leaving this process to read.
-    workers = config.workers if total >= CHUNK_SIZE else 0
+    workers = _workers_for(config, ranges)
     if workers:
         WORKERS.warm(workers)
+        if following and _workers_for(config, following.ranges) == workers:
+            # The next run's first reads, prepared while this one clusters and writes.
+            prepare_ahead(
+                workers,
+                config.kafka_client_options(),
+                following.ranges,
+                PIPELINE_VERSION,
+                taxonomy,
+                _shards(config, following.ranges),
+                spill_dir(following.staging, following.part),
+                AHEAD_READS * workers,
+            )
     try:
         with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
             build_pipeline(
@@ -194,13 +229,14 @@ def _release_memory() -> None:
         trim(0)
 
 
-def _plan(config: Config, dataset: Dataset) -> tuple[list[OffsetRange], list[str]]:
+def _plan(config: Config, dataset: Dataset, parts: int = 1) -> tuple[list[list[OffsetRange]], list[str]]:
     try:
-        return plan_ranges(
+        return plan_parts(
             config.kafka_client_options(),
             config.raw_topic,
             dataset.committed_offsets(config.raw_topic),
             config.max_records_per_batch,
+            parts,
         )
     except KafkaTimeoutError as exc:
         raise unreachable(config, exc) from None
@@ -226,45 +262,73 @@ def _offsets(ranges: list[OffsetRange]) -> list[dict[str, Any]]:
 
 def run_batch(config: Config, output: str, runner: str | None = None, wait: bool = False) -> RunReport:
     """One ingest batch: up to ``max_records_per_batch`` records the dataset has not committed."""
-    started = time.monotonic()
     dataset = Dataset(output)
-    runner = runner or config.runner
-    taxonomy = load_taxonomy(config.taxonomy)
-    with dataset.lock(wait=wait):
-        removed = dataset.recover()
-        if removed:
-            log.warning("discarded %d uncommitted file(s) left by an interrupted run", len(removed))
-        ranges, warnings = _plan(config, dataset)
-        for warning in warnings:
-            log.warning(warning)
-        if not ranges:
-            return RunReport(batch=None, warnings=warnings, seconds=time.monotonic() - started)
-        batch = dataset.next_batch()
-        staging = dataset.staging_dir(batch)
-        log.debug(
-            "batch %d: %d record(s) from %d range(s) on %s",
-            batch,
-            sum(r.size for r in ranges),
-            len(ranges),
-            runner,
-        )
-        _run_pipeline(config, runner, ranges, taxonomy, staging, batch, dataset.committed_files())
-        manifest = dataset.commit(
-            batch, staging, _offsets(ranges), {"runner": runner, "pipeline_version": PIPELINE_VERSION}
-        )
-    return _report(manifest, started, warnings)
+    with dataset.lock(wait=wait), _run(dataset):
+        return _ingest(config, dataset, runner or config.runner, load_taxonomy(config.taxonomy))
 
 
 def run_until_caught_up(config: Config, output: str, runner: str | None = None) -> list[RunReport]:
-    """Ingest batches until the dataset holds what the topic held when the run began."""
+    """Ingest batches until the dataset holds what the topic held when the run began.
+
+    The batches are those `run_batch` would make one after another, in one hold of the dataset's
+    lock: each batch's first stories are then prepared while the batch before it ends.
+    """
+    dataset = Dataset(output)
+    taxonomy = load_taxonomy(config.taxonomy)
     reports: list[RunReport] = []
-    while True:
-        report = run_batch(config, output, runner)
-        if report.batch is None:
-            return reports
-        reports.append(report)
-        if config.max_records_per_batch is None or report.records < config.max_records_per_batch:
-            return reports
+    with dataset.lock(wait=False), _run(dataset):
+        while True:
+            report = _ingest(config, dataset, runner or config.runner, taxonomy, ahead=True)
+            if report.batch is None:
+                return reports
+            reports.append(report)
+            if config.max_records_per_batch is None or report.records < config.max_records_per_batch:
+                return reports
+
+
+@contextlib.contextmanager
+def _run(dataset: Dataset) -> Iterator[None]:
+    """A run's hold of its dataset (under its lock): what crashed runs left goes first; at the end,
+    whatever was prepared ahead for a pipeline that did not come (`workers.CallsAhead`)."""
+    removed = dataset.recover()
+    if removed:
+        log.warning("discarded %d uncommitted file(s) left by an interrupted run", len(removed))
+    try:
+        yield
+    finally:
+        WORKERS.ahead.drop()
+        shutil.rmtree(spill_dir(dataset.staging_path(0), 0).parent, ignore_errors=True)
+
+
+def _ingest(
+    config: Config, dataset: Dataset, runner: str, taxonomy: Taxonomy, ahead: bool = False
+) -> RunReport:
+    """Plan, run and commit one batch; with ``ahead``, prepare the next batch's first stories while
+    this one ends, were it to be the batch planned after this one."""
+    started = time.monotonic()
+    parts, warnings = _plan(config, dataset, 2 if ahead else 1)
+    for warning in warnings:
+        log.warning(warning)
+    if not parts:
+        return RunReport(batch=None, warnings=warnings, seconds=time.monotonic() - started)
+    ranges = parts[0]
+    batch = dataset.next_batch()
+    staging = dataset.staging_dir(batch)
+    following = _Next(parts[1], dataset.staging_path(batch + 1)) if len(parts) > 1 else None
+    log.debug(
+        "batch %d: %d record(s) from %d range(s) on %s",
+        batch,
+        sum(r.size for r in ranges),
+        len(ranges),
+        runner,
+    )
+    _run_pipeline(
+        config, runner, ranges, taxonomy, staging, batch, dataset.committed_files(), following=following
+    )
+    manifest = dataset.commit(
+        batch, staging, _offsets(ranges), {"runner": runner, "pipeline_version": PIPELINE_VERSION}
+    )
+    return _report(manifest, started, warnings)
 
 
 def run_continuous(
@@ -324,8 +388,7 @@ def run_backfill(
     runner = runner or config.runner
     taxonomy = load_taxonomy(config.taxonomy)
     part_size = config.max_records_per_batch or 50_000
-    with dataset.lock(wait=True):
-        dataset.recover()
+    with dataset.lock(wait=True), _run(dataset):
         try:
             ranges = ranges_for_times(config.kafka_client_options(), config.raw_topic, since, until)
         except KafkaTimeoutError as exc:
@@ -338,9 +401,13 @@ def run_backfill(
         done = 0
         # Stories the backfill re-reads must not count as already committed, or it would drop them.
         committed = _committed_view(dataset, staging, config.raw_topic, ranges)
-        for part, part_ranges in enumerate(cut_parts(ranges, part_size)):
+        parts = cut_parts(ranges, part_size)
+        for part, part_ranges in enumerate(parts):
             staged = sorted((staging / "data").rglob("*.parquet")) if (staging / "data").exists() else []
-            _run_pipeline(config, runner, part_ranges, taxonomy, staging, batch, committed + staged, part)
+            following = _Next(parts[part + 1], staging, part + 1) if part + 1 < len(parts) else None
+            _run_pipeline(
+                config, runner, part_ranges, taxonomy, staging, batch, committed + staged, part, following
+            )
             done += sum(r.size for r in part_ranges)
             if progress:
                 progress(done, total)

@@ -56,8 +56,11 @@ def shard_of(story_id: str, shards: int) -> int:
 
 def spill_dir(staging: str | Path, part: int = 0) -> Path:
     """Where a pipeline run over one part of a batch spills its rows on their way to their files
-    (`pack_files`): inside the batch's staging folder, so a crashed run's spill goes with it."""
-    return Path(staging) / "_spill" / f"part-{part:04d}"
+    (`pack_files`): beside the batch's staging folder, under the dataset's staging root, so that a
+    crashed run's spill goes with the rest of what it staged (`Dataset.recover`), and the next
+    batch's rows can be spilled before that batch has a staging folder (`workers.CallsAhead`)."""
+    staging = Path(staging)
+    return staging.parent / "_spill" / f"{staging.name}-{part:04d}"
 
 
 def data_file_name(batch: int, shard: int, part: int = 0) -> str:

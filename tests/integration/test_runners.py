@@ -69,3 +69,30 @@ def test_preparing_in_worker_processes_commits_the_same_files_as_preparing_in_pl
     assert len(prints["in-place"]) == 3  # three dates
     assert prints["direct"] == prints["in-place"]
     assert prints["prism"] == prints["in-place"]
+
+
+def test_batches_and_backfill_parts_prepared_ahead_commit_the_same_files(kafka_config, tmp_path):
+    """A run that knows its next pipeline has its first reads prepared while the one before ends
+    (`workers.CallsAhead`): the committed files must be those of a run that prepares in place."""
+    from datetime import UTC, datetime
+
+    from pipeline.run import run_backfill
+    from pipeline.workers import WORKERS
+
+    stories = [raw_story(i, when=f"2022-07-{10 + i % 3:02d}T08:00:00Z") for i in range(3000)]
+    publish_raw(kafka_config, stories)
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    prints = {}
+    for name, workers in [("in-place", 0), ("ahead", 2)]:
+        config = replace(kafka_config, workers=workers, max_records_per_batch=1500)
+        ahead = 0 if name == "in-place" else 3  # the next batch's or part's reads: one a partition
+        adopted = WORKERS.ahead.adopted
+        reports = run_until_caught_up(config, str(tmp_path / name / "runs"))
+        assert [r.rows for r in reports] == [1500, 1500], name
+        assert WORKERS.ahead.adopted - adopted == ahead, name
+        report = run_backfill(config, str(tmp_path / name / "backfill"), since, None)  # two parts
+        assert report.rows == 3000
+        assert WORKERS.ahead.adopted - adopted == 2 * ahead, name
+        prints[name] = (fingerprint(tmp_path / name / "runs"), fingerprint(tmp_path / name / "backfill"))
+    assert prints["ahead"] == prints["in-place"]
+    assert not list(tmp_path.rglob("*.arrow"))  # nothing spilled is left behind
