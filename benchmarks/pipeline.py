@@ -151,17 +151,27 @@ def floor(config: Config, count: int, folder: Path) -> float:
 
 
 def peak_rss_with_children() -> int:
-    """Peak RSS in KiB of this process plus that of each process it started that is still running
-    (the preparing workers): a sum of peaks, so never less than the chain held at any one time."""
-    me = str(os.getpid())
-    total = 0
+    """Peak RSS in KiB of this process plus that of each process it started, directly or not,
+    that is still running (the workers and the server they fork from): a sum of peaks, so never
+    less than the chain held at any one time."""
+    parents = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
-            if pid == me or parent == me:
-                total += int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0])
+            parents[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
         except (OSError, IndexError):
             continue  # ended meanwhile
+    mine = {str(os.getpid())}
+    while True:
+        more = {pid for pid, parent in parents.items() if parent in mine} - mine
+        if not more:
+            break
+        mine |= more
+    total = 0
+    for pid in mine:
+        try:
+            total += int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0])
+        except (OSError, IndexError):
+            continue
     return total
 
 

@@ -127,7 +127,8 @@ def signatures(texts: Sequence[str]) -> list[bytes | None]:
     """The signature of each text (``SIGNATURE_BYTES`` bytes), or None for a text without words."""
     native = _native()
     if native is not None:
-        return native.sign_all([t[:_MAX_CHARS].lower() for t in texts])  # type: ignore[no-any-return]
+        # The signer folds ASCII text itself: only other text is copied lower-cased first.
+        return native.sign_all([t[:_MAX_CHARS] if t.isascii() else t[:_MAX_CHARS].lower() for t in texts])  # type: ignore[no-any-return]
     return spec_signatures(texts)
 
 

@@ -120,7 +120,9 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
         return None, dead_letter(record, "parse", "empty record value")
     try:
         message = orjson.loads(value)
+        unicode_checked = True  # orjson refuses a lone surrogate
     except orjson.JSONDecodeError:
+        unicode_checked = False
         # orjson refuses what the validator explains better (a lone surrogate escape: which field,
         # which character) and what is not UTF-8: the standard parser decides those records.
         try:
@@ -129,7 +131,7 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
             return None, dead_letter(record, "parse", f"not JSON: {exc}")
         except RecursionError:
             return None, dead_letter(record, "parse", "not JSON: nested too deeply")
-    problems = validate_raw(message)
+    problems = validate_raw(message, unicode_checked)
     story_id = message.get("id") if isinstance(message, dict) and isinstance(message.get("id"), str) else None
     key = record.get("key")
     if not problems and key is not None and key.decode("utf-8", "replace") != story_id:

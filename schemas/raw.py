@@ -98,11 +98,13 @@ def _not_text(message: dict[str, Any]) -> list[str]:
     return problems
 
 
-def validate_raw(message: Any) -> list[str]:
-    """Every problem with a raw message, as readable strings; empty when valid."""
+def validate_raw(message: Any, unicode_checked: bool = False) -> list[str]:
+    """Every problem with a raw message, as readable strings; empty when valid. ``unicode_checked``:
+    its strings are known to be Unicode text (orjson parsed it, and refuses lone surrogates), so
+    only a failing message is searched for them."""
     try:
         _fast_validator()(message)
-        return _not_text(message)
+        return [] if unicode_checked else _not_text(message)
     except fastjsonschema.JsonSchemaException:
         pass
     if not isinstance(message, dict):

@@ -382,6 +382,30 @@ def test_compiled_text_helpers_are_their_python_specifications():
                 assert max(map(ord, text)) >= 0x3000, repr(text)
                 continue
             assert result == spec(text), (native, repr(text))
+    # ASCII text is normalised in one compiled pass: carriage returns (CRLF as one), tabs and other
+    # control characters among spaces and line ends.
+    controls = [
+        " ",
+        "  ",
+        "\n",
+        "\r",
+        "\r\n",
+        "\n\r",
+        "\t",
+        "\x00",
+        "\x0b",
+        "\x0c",
+        "\x1f",
+        "\x7f",
+        "a",
+        "Bc.",
+    ]
+    for text in ["", "\r", "\r\n", " \t "] + [
+        "".join(rng.choice(controls) for _ in range(rng.randint(0, 30))) for _ in range(5000)
+    ]:
+        assert _minhash_native.normalized_ascii(text) == clean._normalize_text_spec(text), repr(text)
+    assert _minhash_native.normalized_ascii("café") is None  # not ASCII: the spec's path
+    assert clean.normalize_text("a\u00a0 b\r\nc") == "a b\nc"
     # Beyond the word table (U+3000 and up) the compiled key declines and the spec decides.
     assert word_key.key("a 語 \U0001f600 b") is None
     assert clean._key("A 語 — \U0001f600 b_c") == "a 語 b_c"

@@ -88,7 +88,8 @@ impl Signer {
         }
     }
 
-    /// `words` for ASCII text, without a branch on the text (as `WordKey::ascii_key`): each byte
+    /// `words` for ASCII text, lower-cased as it is read, without a branch on the text (as
+    /// `WordKey::ascii_key`): each byte
     /// steps the hash, which a byte outside a word zeroes, and the hash is written where the
     /// output has got to, kept only where a word ends.
     fn ascii_words(&self, bytes: &[u8], out: &mut Vec<u64>) {
@@ -101,7 +102,9 @@ impl Signer {
             let word = self.ascii[byte as usize] as u64;
             out[len] = hash;
             len += (inside & (1 - word)) as usize;
-            hash = hash.wrapping_add(byte as u64).wrapping_mul(P) & 0u64.wrapping_sub(word);
+            // Folded here, as Python's lower() folds ASCII: the caller need not copy the text lowered.
+            let folded = byte.to_ascii_lowercase() as u64;
+            hash = hash.wrapping_add(folded).wrapping_mul(P) & 0u64.wrapping_sub(word);
             inside = word;
         }
         out.truncate(len);
@@ -233,6 +236,65 @@ fn spaced_lines<'py>(text: Bound<'py, PyString>) -> PyResult<Bound<'py, PyString
         String::from_utf8(out).expect("only ASCII spaces were removed from valid UTF-8")
     };
     Ok(PyString::new(py, &spaced))
+}
+
+/// `clean.normalize_text` for ASCII text, in one pass (None for any other text): carriage returns
+/// become line ends (a CRLF one), tabs spaces, other control characters go, then runs of spaces
+/// become one and every line is stripped of spaces. `clean._normalize_text_spec` is the
+/// specification; for ASCII its Unicode steps (NFC, quotes, dashes, wide spaces) change nothing.
+#[pyfunction]
+fn normalized_ascii<'py>(text: Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyString>>> {
+    let py = text.py();
+    let out = {
+        let bytes = text.to_str()?.as_bytes();
+        if !bytes.is_ascii() {
+            return Ok(None);
+        }
+        let clean = |b: u8| b >= 0x20 && b != 0x7F || b == b'\n';
+        if bytes.iter().all(|&b| clean(b))
+            && bytes.first() != Some(&b' ')
+            && bytes.last() != Some(&b' ')
+            && memmem::find(bytes, b"  ").is_none()
+            && memmem::find(bytes, b" \n").is_none()
+            && memmem::find(bytes, b"\n ").is_none()
+        {
+            return Ok(Some(text));
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut gap = false;
+        let mut line_start = true;
+        let mut after_cr = false;
+        for &raw in bytes {
+            let crlf = after_cr && raw == b'\n';
+            after_cr = raw == b'\r';
+            let byte = match raw {
+                _ if crlf => continue, // CRLF is one line end, made by its CR
+                b'\r' => b'\n',
+                b'\t' => b' ',
+                b'\n' => b'\n',
+                b if b < 0x20 || b == 0x7F => continue,
+                b => b,
+            };
+            match byte {
+                b' ' => gap = !line_start,
+                b'\n' => {
+                    gap = false;
+                    line_start = true;
+                    out.push(byte);
+                }
+                _ => {
+                    if gap {
+                        out.push(b' ');
+                        gap = false;
+                    }
+                    line_start = false;
+                    out.push(byte);
+                }
+            }
+        }
+        String::from_utf8(out).expect("ASCII in, ASCII out")
+    };
+    Ok(Some(PyString::new(py, &out)))
 }
 
 /// Words of a clean body: its spaces plus its blank-line gaps (non-overlapping), plus one; 0 when
@@ -487,6 +549,7 @@ fn _minhash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WordKey>()?;
     m.add_class::<SubstringSet>()?;
     m.add_function(wrap_pyfunction!(lines_to_check, m)?)?;
+    m.add_function(wrap_pyfunction!(normalized_ascii, m)?)?;
     m.add_function(wrap_pyfunction!(spaced_lines, m)?)?;
     m.add_function(wrap_pyfunction!(count_words, m)?)?;
     m.add_function(wrap_pyfunction!(candidate_pairs, m)?)?;
