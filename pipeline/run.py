@@ -47,7 +47,7 @@ from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
 from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.workers import WORKERS
-from pipeline.write import WriteParquetDataset, spill_dir
+from pipeline.write import WriteParquetDataset, spill_dir, spill_root
 from wirestream import __version__
 from wirestream.config import Config
 
@@ -297,7 +297,7 @@ def _run(dataset: Dataset) -> Iterator[None]:
         yield
     finally:
         WORKERS.ahead.drop()
-        shutil.rmtree(spill_dir(dataset.staging_path(0), 0).parent, ignore_errors=True)
+        shutil.rmtree(spill_root(dataset.staging_root), ignore_errors=True)
 
 
 def _ingest(

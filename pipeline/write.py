@@ -38,6 +38,7 @@ __all__ = [
     "file_order",
     "sorted_table",
     "spill_dir",
+    "spill_root",
 ]
 
 
@@ -60,7 +61,12 @@ def spill_dir(staging: str | Path, part: int = 0) -> Path:
     crashed run's spill goes with the rest of what it staged (`Dataset.recover`), and the next
     batch's rows can be spilled before that batch has a staging folder (`workers.CallsAhead`)."""
     staging = Path(staging)
-    return staging.parent / "_spill" / f"{staging.name}-{part:04d}"
+    return spill_root(staging.parent) / f"{staging.name}-{part:04d}"
+
+
+def spill_root(staging_root: str | Path) -> Path:
+    """The folder every `spill_dir` of a dataset's staging root is in."""
+    return Path(staging_root) / "_spill"
 
 
 def data_file_name(batch: int, shard: int, part: int = 0) -> str:
