@@ -553,16 +553,16 @@ def _lines_to_check_spec(lines: list[str], limit: int, banner: bool) -> list[int
     return [i for i, line in enumerate(lines) if not _plain_paragraph(line, limit, banner)]
 
 
-def _compiled(native: Callable[[str], _T | None], spec: Callable[[str], _T]) -> Callable[[str], _T]:
-    """``native``, deferring to ``spec`` for what it declines (None) and for text it cannot take
-    (a lone surrogate is not UTF-8)."""
+def _compiled(native: Callable[..., _T | None], spec: Callable[..., _T]) -> Callable[..., _T]:
+    """``native``, deferring to ``spec`` (same arguments) for what it declines (None) and for text
+    it cannot take (a lone surrogate is not UTF-8)."""
 
-    def run(text: str) -> _T:
+    def run(*args: Any) -> _T:
         try:
-            result = native(text)
+            result = native(*args)
         except UnicodeEncodeError:
-            return spec(text)
-        return spec(text) if result is None else result
+            return spec(*args)
+        return spec(*args) if result is None else result
 
     return run
 
@@ -584,12 +584,10 @@ else:
     _banner_words_of_lowered = _compiled(
         _minhash_native.SubstringSet(list(_BANNER_WORDS)).found_in, _banner_words_in_spec
     )
-
-    def _lines_to_check(lines: list[str], limit: int, banner: bool) -> list[int]:
-        try:
-            return _minhash_native.lines_to_check(lines, limit, banner, _EDGES, _COPYRIGHT_FIRST)  # type: ignore[no-any-return]
-        except UnicodeEncodeError:  # a lone surrogate is not UTF-8
-            return _lines_to_check_spec(lines, limit, banner)
+    _lines_to_check = _compiled(
+        functools.partial(_minhash_native.lines_to_check, edges=_EDGES, copyright_first=_COPYRIGHT_FIRST),
+        _lines_to_check_spec,
+    )
 
     # The word characters (regex ``\\w``: alphanumeric or "_") of the code points below U+3000.
     _key_of_folded = _compiled(

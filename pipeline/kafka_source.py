@@ -304,8 +304,21 @@ def _poll(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list[Any
         ) from None
 
 
-def _stalled(consumer: KafkaConsumer, tp: TopicPartition, stop: int) -> TimeoutError:
-    return TimeoutError(f"no records from {tp} at offset {consumer.position(tp)} (want up to {stop})")
+def _batches(
+    consumer: KafkaConsumer, tp: TopicPartition, stop: int, poll_ms: int, idle_limit: int
+) -> Iterator[list[Any]]:
+    """The non-empty polls of an assigned ``tp`` until its position reaches ``stop``: a bounded
+    read fails loudly after ``idle_limit`` empty polls in a row rather than return short."""
+    idle = 0
+    while consumer.position(tp) < stop:
+        batch = _poll(consumer, tp, poll_ms)
+        if batch:
+            idle = 0
+            yield batch
+            continue
+        idle += 1
+        if idle >= idle_limit:
+            raise TimeoutError(f"no records from {tp} at offset {consumer.position(tp)} (want up to {stop})")
 
 
 @dataclass(frozen=True)
@@ -327,15 +340,7 @@ class DeferredRead:
         try:
             consumer.assign([tp])
             consumer.seek(tp, rng.start)
-            idle = 0
-            while consumer.position(tp) < rng.stop:
-                batch = _poll(consumer, tp, POLL_MS)
-                if not batch:
-                    idle += 1
-                    if idle >= IDLE_POLLS:
-                        raise _stalled(consumer, tp, rng.stop)
-                    continue
-                idle = 0
+            for batch in _batches(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
                 chunk = [_record(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:
                     yield chunk
@@ -346,12 +351,11 @@ class DeferredRead:
 def deferred_reads(client_options: dict[str, Any], ranges: list[OffsetRange]) -> Iterator[DeferredRead]:
     """The `DeferredRead`s a deferring `ReadKafkaStories` hands out for ``ranges`` when no runner
     splits them: each range's initial splits, cut from their starts into reads of `READ_SIZE`."""
+    reader = _ReadPartition(client_options, POLL_MS, IDLE_POLLS, READ_SIZE)
     restrictions = _PartitionRestrictions(SPLIT_SIZE)
     for rng in sorted(ranges):
         for split in restrictions.split(rng, restrictions.initial_restriction(rng)):
-            for start in range(split.start, split.stop, READ_SIZE):
-                stop = min(start + READ_SIZE, split.stop)
-                yield DeferredRead(client_options, OffsetRange(rng.topic, rng.partition, start, stop))
+            yield from reader._deferred(rng, restrictions.create_tracker(split))
 
 
 def _record(record: Any) -> dict[str, Any]:
@@ -383,8 +387,11 @@ class _ReadPartition(beam.DoFn):
         self._defer = defer  # bounded restrictions: claim reads of this many offsets, read none
         self._consumer: KafkaConsumer | None = None
 
-    def setup(self) -> None:
-        self._consumer = CONSUMERS.take(self._options)
+    def _taken(self) -> KafkaConsumer:
+        """This reader's consumer, taken on its first read (a deferring reader reads none)."""
+        if self._consumer is None:
+            self._consumer = CONSUMERS.take(self._options)
+        return self._consumer
 
     def teardown(self) -> None:
         if self._consumer is not None:
@@ -417,49 +424,53 @@ class _ReadPartition(beam.DoFn):
 
     def _read(self, element: OffsetRange, tracker: Any, watermark: Any) -> Iterator[Any]:
         restriction = tracker.current_restriction()
-        if self._defer and restriction.stop < UNBOUNDED:
+        bounded = restriction.stop < UNBOUNDED
+        if self._defer and bounded:
             yield from self._deferred(element, tracker)
             return
-        assert self._consumer is not None
+        consumer = self._taken()
         tp = TopicPartition(element.topic, element.partition)
-        self._consumer.assign([tp])
-        self._consumer.seek(tp, restriction.start)
-        bounded = restriction.stop < UNBOUNDED
-        idle = 0
-        while True:
-            if bounded and self._consumer.position(tp) >= restriction.stop:
-                tracker.try_claim(restriction.stop)  # past the end: marks the restriction done
-                return
-            batch = _poll(self._consumer, tp, self._poll_ms)
-            if not batch:
-                if not bounded:
-                    watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
-                    tracker.defer_remainder(Duration(seconds=1))
-                    return
-                idle += 1
-                if idle >= self._idle_limit:
-                    raise _stalled(self._consumer, tp, restriction.stop)
-                continue
-            idle = 0
-            chunk = []
-            for record in batch:
-                if not tracker.try_claim(record.offset):
-                    break
-                chunk.append(_record(record))
-            if chunk:
-                # The chunk carries its earliest record's time, so no record in it is late.
-                moment = Timestamp(micros=min(r["timestamp_ms"] for r in chunk) * 1000)
-                if not bounded:
-                    current = watermark.current_watermark()
-                    if current is None or moment > current:
-                        watermark.set_watermark(moment)
-                yield TimestampedValue(chunk, moment)
-            if len(chunk) < len(batch):
-                return  # the runner split the restriction: the rest is another reader's
-            if not bounded:
-                # Hand the rest back to the runner after every poll: the runner decides when to resume.
-                tracker.defer_remainder()
-                return
+        consumer.assign([tp])
+        consumer.seek(tp, restriction.start)
+        if bounded:
+            for batch in _batches(consumer, tp, restriction.stop, self._poll_ms, self._idle_limit):
+                chunk = _claimed(batch, tracker)
+                if chunk:
+                    yield _stamped(chunk)
+                if len(chunk) < len(batch):
+                    return  # the runner split the restriction: the rest is another reader's
+            tracker.try_claim(restriction.stop)  # past the end: marks the restriction done
+            return
+        batch = _poll(consumer, tp, self._poll_ms)
+        if not batch:
+            watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
+            tracker.defer_remainder(Duration(seconds=1))
+            return
+        chunk = _claimed(batch, tracker)
+        if chunk:
+            stamped = _stamped(chunk)
+            current = watermark.current_watermark()
+            if current is None or stamped.timestamp > current:
+                watermark.set_watermark(stamped.timestamp)
+            yield stamped
+        if len(chunk) == len(batch):
+            # Hand the rest back to the runner after every poll: the runner decides when to resume.
+            tracker.defer_remainder()
+
+
+def _claimed(batch: list[Any], tracker: Any) -> list[dict[str, Any]]:
+    """The batch's records, in order, up to the first one the restriction no longer holds."""
+    chunk = []
+    for record in batch:
+        if not tracker.try_claim(record.offset):
+            break
+        chunk.append(_record(record))
+    return chunk
+
+
+def _stamped(chunk: list[dict[str, Any]]) -> TimestampedValue:
+    # The chunk carries its earliest record's time, so no record in it is late.
+    return TimestampedValue(chunk, Timestamp(micros=min(r["timestamp_ms"] for r in chunk) * 1000))
 
 
 class _ReadPartitionForever(_ReadPartition):

@@ -70,11 +70,23 @@ def prepare_ahead(
     """Offer the first ``reads`` deferred reads of a next pipeline's `PrepareStories` (the same
     arguments, packed for ``shards`` files and spilled to ``spill``) to be prepared ahead, while the
     current pipeline ends (`workers.CallsAhead`)."""
+    stages = (pipeline_version, taxonomy, shards, str(spill))
     calls = [
-        (prepare_read, (pack_chunk, read, pipeline_version, taxonomy, shards, str(spill)))
+        _call(pack_chunk, read, stages)
         for read, _ in zip(deferred_reads(client_options, ranges), range(reads), strict=False)
     ]
     WORKERS.ahead.offer(processes, calls)
+
+
+def _call(
+    prepare: Callable[..., Any], element: list[dict[str, Any]] | DeferredRead, stages: tuple[Any, ...]
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The call that prepares one element (a chunk, or a deferred read's chunks) with ``prepare``
+    and the rest of its arguments: one layout, so that a call made ahead is the very call a
+    pipeline makes (`workers.CallsAhead` matches them by their bytes)."""
+    if isinstance(element, DeferredRead):
+        return prepare_read, (prepare, element, *stages)
+    return prepare, (element, *stages)
 
 
 class _PrepareChunks(beam.DoFn):
@@ -112,13 +124,8 @@ class _PrepareChunks(beam.DoFn):
         window=beam.DoFn.WindowParam,  # noqa: B008
     ):
         wrap = windowed(timestamp, window)
-        args: tuple[Any, ...] = (self._version, self._taxonomy, *self._extra)
-        fn: Callable[..., Any] = self._prepare
+        fn, args = _call(self._prepare, records, (self._version, self._taxonomy, *self._extra))
         many = isinstance(records, DeferredRead)  # read where it is prepared: its chunks' outputs
-        if many:
-            fn, args = prepare_read, (self._prepare, records, *args)
-        else:
-            args = (records, *args)
         if not self._processes or (not many and len(records) < self._min_chunk):  # type: ignore[arg-type]
             yield from _outputs(fn(*args), wrap, many)
             return

@@ -96,20 +96,19 @@ class CallsAhead:
     def __init__(self, workers: _Workers) -> None:
         self._workers = workers
         self._lock = threading.Lock()
-        self._offered: list[tuple[int, list[_Call]]] = []
+        self._offered: tuple[int, list[_Call]] = (0, [])  # (processes, calls)
         self._started: dict[bytes, tuple[ProcessPoolExecutor, Future[Any]]] = {}
         self.adopted = 0  # calls a pipeline took from here (for tests and inspection)
 
     def offer(self, processes: int, calls: list[_Call]) -> None:
         with self._lock:
-            self._offered = [(processes, calls)] if calls else []
+            self._offered = (processes, calls)
 
     def start(self) -> None:
         with self._lock:
-            offered, self._offered = self._offered, []
-            for processes, calls in offered:
-                for fn, args in calls:
-                    self._started[_call_key(fn, args)] = self._workers.submit(processes, fn, *args)
+            (processes, calls), self._offered = self._offered, (0, [])
+            for fn, args in calls:
+                self._started[_call_key(fn, args)] = self._workers.submit(processes, fn, *args)
 
     def take(
         self, fn: Callable[..., Any], args: tuple[Any, ...]
@@ -125,7 +124,7 @@ class CallsAhead:
         """Forget what is offered and not started; wait for every started call no pipeline took
         (its outputs, such as spilled files, are then complete before whoever removes them)."""
         with self._lock:
-            started, self._started, self._offered = self._started, {}, []
+            started, self._started, self._offered = self._started, {}, (0, [])
         for _pool, future in started.values():
             future.cancel()
             try:
