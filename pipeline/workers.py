@@ -173,6 +173,14 @@ class _Workers:
             pool = self.get(processes)
             return pool, pool.submit(*call)
 
+    def close(self) -> None:
+        """Ends every worker now, and with them the Kafka consumers they keep, instead of when this
+        process ends (a test's broker stops first, and their consumers would log its absence)."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def retire(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:
             self._pools = {n: pool for n, pool in self._pools.items() if pool is not broken}

@@ -54,8 +54,11 @@ def broker(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
         yield {"bootstrap": f"127.0.0.1:{port}", "state_dir": str(state), "port": port, "env": env}
     finally:
         from pipeline.kafka_source import CONSUMERS
+        from pipeline.workers import WORKERS
 
-        CONSUMERS.close_idle()  # this process's kept consumers would log the broker's absence
+        # Kept consumers, this process's and its workers', would log the broker's absence.
+        CONSUMERS.close_idle()
+        WORKERS.close()
         wirestream("kafka", "down", "--port", port, "--state-dir", str(state), env=env, check=False)
 
 
