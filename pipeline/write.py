@@ -184,16 +184,15 @@ class _WriteDataFile(_WriteFiles):
 
     def process(self, element: tuple[str, pa.Table]):  # type: ignore[no-untyped-def]
         route, rows = element
-        if not len(rows):
-            return  # every row of this file was dropped on the way (dedup)
-        partition, _, shard_text = route.rpartition("/")
-        shard = int(shard_text)
-        path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
-        table = sorted_table(rows)
-        while len(self._writing) > _WRITERS:  # memory holds the files encoding and one waiting
-            self._writing.popleft().result()
-        self._writing.append(self._threads.submit(write_table, path, table))
-        yield (str(path), table.num_rows)
+        if len(rows):  # else dedup dropped every row of this file: nothing to write
+            partition, _, shard_text = route.rpartition("/")
+            shard = int(shard_text)
+            path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
+            table = sorted_table(rows)
+            while len(self._writing) > _WRITERS:  # memory holds the files encoding and one waiting
+                self._writing.popleft().result()
+            self._writing.append(self._threads.submit(write_table, path, table))
+            yield (str(path), table.num_rows)
 
     def finish_bundle(self) -> None:
         while self._writing:

@@ -131,3 +131,33 @@ def test_a_record_that_is_not_a_json_story_is_a_dead_letter_with_its_reason(valu
     assert story is None
     assert (letter["reason"] if reason != "validate" else letter["stage"]).startswith(reason)
     assert letter["kafka_offset"] == 7 and letter["payload"] == value
+
+
+def _dofns(cls: type) -> list[type]:
+    return [c for sub in cls.__subclasses__() for c in (sub, *_dofns(sub))]
+
+
+def test_every_dofn_process_passes_beams_yield_and_return_check(caplog):
+    # Beam warns at each ParDo whose process both yields and returns (its outputs may be lost
+    # silently), or returns nothing: a run's log would repeat the warning on every batch.
+    import types
+
+    import apache_beam as beam
+    from apache_beam.transforms.core import _check_fn_use_yield_and_return
+
+    import pipeline.run  # noqa: F401  (imports every stage)
+
+    ours = [
+        c
+        for c in _dofns(beam.DoFn)
+        if c.__module__.split(".")[0] in {"pipeline", "connectors"} and "process" in vars(c)
+    ]
+    assert len(ours) >= 8
+    flagged = []
+    for cls in ours:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="apache_beam.transforms.core"):
+            mixed = _check_fn_use_yield_and_return(types.MethodType(cls.process, cls.__new__(cls)))
+        if mixed or caplog.records:
+            flagged.append(cls.__qualname__)
+    assert flagged == []
