@@ -283,6 +283,21 @@ def test_language_of_every_labelled_story_and_paragraph_from_a_short_sample_or_a
     assert wrong == []
 
 
+def test_the_compiled_model_called_directly_gives_its_wrappers_guesses():
+    from benchmarks.quality import _load
+    from pipeline.clean import _guesses, _identifier, _sample
+
+    model = _identifier()
+    texts = [s["headline"] + "\n" + s["body"] for s in _load("stories.yaml")["stories"]]
+    samples = [_sample(text[start:], 120) for text in texts for start in range(0, 1000, 40)]
+    samples = [s for s in samples if s] + ["x", "Привет", "Bakı", "12 ab"]
+    assert len(samples) > 500
+    for sample in samples:
+        for k in (1, 5):
+            labels, probabilities = model.predict(sample, k=k)
+            assert _guesses(model, sample, k) == list(zip(probabilities, labels, strict=True))
+
+
 def test_a_timeline_in_the_story_is_not_a_news_widget():
     body = "Officials gave this account of the night.\n09:15 The first missile hit the port.\n09:40 A second strike cut power."
     assert clean_text("Night of strikes", body).body.count("\n\n") == 2
