@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from pipeline import minhash
 from pipeline.rows import MICROSECOND, Chunk, Packed, micros
-from pipeline.write import GroupByFile, file_order
+from pipeline.write import GroupByFile, file_order, in_place
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -439,7 +439,8 @@ def verdict_columns(verdicts: dict[str, Any]) -> pa.Table:
 def apply_verdicts_to_table(table: pa.Table, verdicts: pa.Table) -> pa.Table:
     """`apply_verdicts` for rows in an Arrow table, with the `verdict_columns`: the rule of `_kept`
     in vector operations (a missing partition or offset counts as 0, as there). The kept rows come
-    out in `write.file_order`, taken in one copy: the writer then has nothing to reorder."""
+    out in `write.file_order`, taken in one copy (none when all are kept and already in order):
+    the writer then has nothing to reorder."""
     at = pc.index_in(table.column("id"), value_set=verdicts.column("id"))  # null: no verdict
 
     def verdict(name: str) -> Any:
@@ -451,7 +452,8 @@ def apply_verdicts_to_table(table: pa.Table, verdicts: pa.Table) -> pa.Table:
     )
     kept = pc.indices_nonzero(pc.fill_null(pc.and_(verdict("keep"), first_delivery), False))
     rows = kept.take(file_order(table, kept))
-    out = table.take(rows)
+    # Spilled rows arrive in file order (`write.unpack_files`): when every one is kept, no copy.
+    out = table if in_place(rows, table.num_rows) else table.take(rows)
     for name in ("duplicate_of", "cluster_id"):
         index = out.schema.get_field_index(name)
         out = out.set_column(index, out.schema.field(index), verdict(name).take(rows))

@@ -36,6 +36,7 @@ __all__ = [
     "write_rows",
     "data_file_name",
     "file_order",
+    "in_place",
     "sorted_table",
     "spill_dir",
     "spill_root",
@@ -90,24 +91,32 @@ def rows_table(rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str)
     return pa.Table.from_pylist(ordered, schema=schema)
 
 
-_FILE_ORDER = [("id", "ascending"), ("kafka_partition", "ascending"), ("kafka_offset", "ascending")]
+# Kafka order: a row's place is its own (no runner moves it), and rows in a file run in roughly the
+# order they were published, so row groups' statistics on the time columns prune well.
+_FILE_ORDER = [("kafka_partition", "ascending"), ("kafka_offset", "ascending"), ("id", "ascending")]
 
 
 def file_order(table: pa.Table, rows: pa.Array | None = None) -> pa.Array:
     """The positions of ``table``'s rows (or of the rows at indices ``rows``) in the order a data
-    file holds them: by id, then Kafka partition and offset, as `rows_table` orders them (a stable
-    sort). Only the key columns are read or taken."""
+    file holds them: by Kafka partition and offset, then id (a stable sort). Only the key columns
+    are read or taken."""
     keys = table.select([name for name, _ in _FILE_ORDER])
     if rows is not None:
         keys = keys.take(rows)
     return pc.sort_indices(keys, sort_keys=_FILE_ORDER, null_placement="at_start")
 
 
+def in_place(indices: pa.Array, rows: int) -> bool:
+    """Whether ``indices`` are 0, 1, ..., ``rows`` - 1: taking them would only copy the table."""
+    return len(indices) == rows and indices.equals(pa.array(np.arange(rows, dtype=np.uint64)))
+
+
 def sorted_table(table: pa.Table) -> pa.Table:
     """A data file's rows in `file_order`, in one chunk, so that a file's bytes do not depend on
-    how its rows arrived. Rows already in order are not copied (dedup hands them over so)."""
+    how its rows arrived (page boundaries follow chunk boundaries). Rows already in order are
+    copied once, into one chunk, or not at all when they are one already."""
     order = file_order(table)
-    if order.equals(pa.array(np.arange(table.num_rows, dtype=np.uint64))):
+    if in_place(order, table.num_rows):
         return table.combine_chunks()
     return table.take(order).combine_chunks()
 
@@ -131,9 +140,20 @@ def pack_files(rows: Iterable[dict[str, Any]], shards: int, spill: str | Path) -
 
 def unpack_files(paths: Iterable[str]) -> pa.Table:
     """One data file's rows from the Arrow IPC streams `pack_files` spilled for it (memory-mapped:
-    the rows are read from the page cache, not copied)."""
+    the rows are read from the page cache, not copied), each stream's rows in Kafka order and the
+    streams put in that order too: the rows then are in `file_order` already, wherever they
+    arrived, and need no reordering copy."""
     tables = [pa.ipc.open_stream(pa.memory_map(path)).read_all() for path in paths]
+    tables.sort(key=_first_position)
     return pa.concat_tables(tables) if tables else CLEAN_SCHEMA.empty_table()
+
+
+def _first_position(table: pa.Table) -> tuple[int, int]:
+    """Where the table's first row sits in `file_order` (a missing position sorts first)."""
+    if not table.num_rows:
+        return (-1, -1)
+    partition, offset = (table.column(name)[0].as_py() for name in ("kafka_partition", "kafka_offset"))
+    return (-1 if partition is None else partition, -1 if offset is None else offset)
 
 
 _UNIQUE_PER_ROW = frozenset({"body", "minhash"})

@@ -286,3 +286,49 @@ def test_verdicts_on_an_arrow_table_keep_drop_and_flag_as_on_rows():
 
     assert got.column("id").num_chunks == 1 and body_bytes(sorted_table(got)) == body_bytes(got)
     assert apply_verdicts_to_table(table, verdict_columns({})).num_rows == 0
+
+
+def test_spilled_rows_all_kept_reach_the_writer_in_file_order_without_a_copy(tmp_path):
+    """Streams spilled by chunks of Kafka offsets, gathered in any order, come out of
+    `unpack_files` in file order; when every row is kept, applying the verdicts copies nothing, and
+    the written file is the one rows in any arrival order give."""
+    import random
+
+    from pipeline.dedup import apply_verdicts_to_table, verdict_columns
+    from pipeline.write import pack_files, sorted_table, unpack_files, write_table
+
+    rng = random.Random(5)
+    rows = [row(f"s{rng.randrange(10**6)}", offset=o, partition=p) for p in (0, 1) for o in range(300)]
+    for r in rows:
+        r["firstcreated"] = r["kafka_timestamp"]  # one date partition: one file
+    paths = [path for i in range(0, 600, 50) for _route, path in pack_files(rows[i : i + 50], 1, tmp_path)]
+    rng.shuffle(paths)
+    table = unpack_files(paths)
+    assert table.column("body").num_chunks == 12
+    everything = verdict_columns(
+        {r["id"]: (True, None, r["id"], r["kafka_partition"], r["kafka_offset"]) for r in rows}
+    )
+    got = apply_verdicts_to_table(table, everything)
+
+    def bodies(t):
+        return [chunk.buffers()[2].address for chunk in t.column("body").chunks]
+
+    assert bodies(got) == bodies(table)  # the very buffers: nothing taken
+    assert got.column("cluster_id").to_pylist() == [r["id"] for r in rows]
+    write_table(tmp_path / "a.parquet", sorted_table(got))
+    shuffled = apply_verdicts_to_table(
+        pa.Table.from_pylist(rng.sample(rows, len(rows)), schema=CLEAN_SCHEMA), everything
+    )
+    write_table(tmp_path / "b.parquet", sorted_table(shuffled))
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    # a dropped row: the rest are taken, still in file order
+    fewer = apply_verdicts_to_table(
+        table,
+        verdict_columns(
+            {
+                r["id"]: (r is not rows[7], None, r["id"], r["kafka_partition"], r["kafka_offset"])
+                for r in rows
+            }
+        ),
+    )
+    assert fewer.column("kafka_offset").to_pylist() == [r["kafka_offset"] for r in rows if r is not rows[7]]
