@@ -140,8 +140,8 @@ class _Consumers:
     """This process's idle consumers, kept for its later pipelines: every batch or backfill part is
     a pipeline run of its own, planned first, and a new consumer's first poll (connecting, learning
     the broker's API versions and the topic's metadata) took ~0.25 s where a kept one's takes
-    ~0.03 s, once a part and, in continuous mode, once every batch. A reader takes one for its life and gives it
-    back, unassigned; at most `keep` of them wait, per set of client options."""
+    ~0.03 s, once a part and, in continuous mode, once every batch. A reader takes one for each read and gives it
+    back, unassigned, when its read ends; at most `keep` of them wait, per set of client options."""
 
     def __init__(self, keep: int = 4) -> None:
         self._keep = keep
@@ -385,18 +385,6 @@ class _ReadPartition(beam.DoFn):
         self._poll_ms = poll_ms
         self._idle_limit = idle_limit
         self._defer = defer  # bounded restrictions: claim reads of this many offsets, read none
-        self._consumer: KafkaConsumer | None = None
-
-    def _taken(self) -> KafkaConsumer:
-        """This reader's consumer, taken on its first read (a deferring reader reads none)."""
-        if self._consumer is None:
-            self._consumer = CONSUMERS.take(self._options)
-        return self._consumer
-
-    def teardown(self) -> None:
-        if self._consumer is not None:
-            CONSUMERS.give_back(self._options, self._consumer)
-            self._consumer = None
 
     def process(  # type: ignore[no-untyped-def]
         self,
@@ -428,7 +416,20 @@ class _ReadPartition(beam.DoFn):
         if self._defer and bounded:
             yield from self._deferred(element, tracker)
             return
-        consumer = self._taken()
+        # The consumer goes back to this process's pool when the restriction's read ends, not at
+        # the reader's teardown: runners may drop a reader without one (a consumer left to the
+        # garbage collector unclosed kept refreshing its metadata from the client's I/O thread).
+        consumer = CONSUMERS.take(self._options)
+        try:
+            yield from self._read_with(consumer, element, tracker, watermark)
+        finally:
+            CONSUMERS.give_back(self._options, consumer)
+
+    def _read_with(
+        self, consumer: KafkaConsumer, element: OffsetRange, tracker: Any, watermark: Any
+    ) -> Iterator[Any]:
+        restriction = tracker.current_restriction()
+        bounded = restriction.stop < UNBOUNDED
         tp = TopicPartition(element.topic, element.partition)
         consumer.assign([tp])
         consumer.seek(tp, restriction.start)

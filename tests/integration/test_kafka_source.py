@@ -102,3 +102,43 @@ def test_later_pipelines_in_a_process_read_with_the_consumer_it_kept(kafka_confi
     publish_raw(kafka_config, [raw_story(i) for i in range(9, 14)])
     assert run_batch(kafka_config, str(tmp_path / "out")).rows == 5
     assert {id(c) for c in CONSUMERS.idle(options)} == {id(c) for c in kept}
+
+
+def test_a_reader_gives_its_consumer_back_when_its_read_ends_without_a_teardown(kafka_config):
+    """Runners may drop a reader without calling its teardown: the consumer it read with is back in
+    the process's pool (where exit and the test broker's teardown close it) as soon as each read
+    ends, bounded or unbounded."""
+    from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+    from kafka import KafkaConsumer, TopicPartition
+
+    from pipeline.kafka_source import CONSUMERS, _PartitionRestrictions, _ReadPartition
+
+    options = kafka_config.kafka_client_options()
+    publish_raw(kafka_config, [raw_story(i) for i in range(8)])
+    probe = KafkaConsumer(**options)
+    tps = [TopicPartition(kafka_config.raw_topic, p) for p in range(kafka_config.topic_partitions)]
+    ends = probe.end_offsets(tps)
+    probe.close()
+    tp = max(tps, key=lambda t: ends[t])
+    CONSUMERS.close_idle()
+    reader = _ReadPartition(options, poll_ms=500, idle_limit=20)
+    provider = _PartitionRestrictions(1000)
+
+    class Watermark:
+        def current_watermark(self):  # type: ignore[no-untyped-def]
+            return None
+
+        def set_watermark(self, _timestamp):  # type: ignore[no-untyped-def]
+            pass
+
+    for stop in (ends[tp], UNBOUNDED):
+        element = OffsetRange(tp.topic, tp.partition, 0, stop)
+        tracker = RestrictionTrackerView(
+            ThreadsafeRestrictionTracker(provider.create_tracker(provider.initial_restriction(element)))
+        )
+        read = sum(len(chunk.value) for chunk in reader.process(element, tracker, Watermark()))
+        # a bounded read reads its range; an unbounded one reads one poll, then defers the rest
+        assert read == ends[tp] if stop == ends[tp] else 0 < read <= ends[tp]
+        idle = CONSUMERS.idle(options)
+        assert len(idle) == 1 and not idle[0].assignment()
+    CONSUMERS.close_idle()
