@@ -38,6 +38,7 @@ __all__ = [
     "ranges_for_times",
     "cut_parts",
     "fair_shares",
+    "part_budget",
     "UNBOUNDED",
     "SPLIT_SIZE",
     "DeferredRead",
@@ -103,16 +104,28 @@ def fair_shares(pending: Sequence[int], budget: int | None) -> list[int]:
 
 
 def cut_parts(ranges: Sequence[OffsetRange], size: int) -> list[list[OffsetRange]]:
-    """Ranges cut into parts of at most ``size`` offsets, each part taking `fair_shares` of what
+    """Ranges cut into parts of at most ``size`` offsets (`part_budget`), each part taking `fair_shares` of what
     every range has left, so offsets stay in order per range and parts advance through all of
     them together."""
     return list(_shared_parts(ranges, size))
 
 
+def part_budget(pending: int, size: int | None) -> int | None:
+    """How many of ``pending`` records the next part takes: ``size``, except that a run of several
+    parts ends with a short one. Whatever a part's size, its end (clustering, verdicts, writing)
+    is work for the pipeline process alone, and only the last part's end has no next part to
+    prepare beside it: a quarter-size last part shortens that idle tail fourfold."""
+    if size is None:
+        return None
+    tail = size // 4
+    return min(size, pending - tail) if pending > 2 * tail else pending
+
+
 def _shared_parts(ranges: Sequence[OffsetRange], size: int | None) -> Iterator[list[OffsetRange]]:
     position = [r.start for r in ranges]
     while True:
-        takes = fair_shares([r.stop - at for r, at in zip(ranges, position, strict=True)], size)
+        left = [r.stop - at for r, at in zip(ranges, position, strict=True)]
+        takes = fair_shares(left, part_budget(sum(left), size))
         if not any(takes):
             return
         part = []

@@ -264,7 +264,7 @@ def run_batch(config: Config, output: str, runner: str | None = None, wait: bool
     """One ingest batch: up to ``max_records_per_batch`` records the dataset has not committed."""
     dataset = Dataset(output)
     with dataset.lock(wait=wait), _run(dataset):
-        return _ingest(config, dataset, runner or config.runner, load_taxonomy(config.taxonomy))
+        return _ingest(config, dataset, runner or config.runner, load_taxonomy(config.taxonomy))[0]
 
 
 def run_until_caught_up(config: Config, output: str, runner: str | None = None) -> list[RunReport]:
@@ -278,11 +278,11 @@ def run_until_caught_up(config: Config, output: str, runner: str | None = None) 
     reports: list[RunReport] = []
     with dataset.lock(wait=False), _run(dataset):
         while True:
-            report = _ingest(config, dataset, runner or config.runner, taxonomy, ahead=True)
+            report, more = _ingest(config, dataset, runner or config.runner, taxonomy, ahead=True)
             if report.batch is None:
                 return reports
             reports.append(report)
-            if config.max_records_per_batch is None or report.records < config.max_records_per_batch:
+            if not more:  # the batch took all that was pending when it was planned
                 return reports
 
 
@@ -302,15 +302,16 @@ def _run(dataset: Dataset) -> Iterator[None]:
 
 def _ingest(
     config: Config, dataset: Dataset, runner: str, taxonomy: Taxonomy, ahead: bool = False
-) -> RunReport:
+) -> tuple[RunReport, bool]:
     """Plan, run and commit one batch; with ``ahead``, prepare the next batch's first stories while
-    this one ends, were it to be the batch planned after this one."""
+    this one ends, were it to be the batch planned after this one. Returns the batch's report and,
+    with ``ahead``, whether more was pending than the batch took."""
     started = time.monotonic()
     parts, warnings = _plan(config, dataset, 2 if ahead else 1)
     for warning in warnings:
         log.warning(warning)
     if not parts:
-        return RunReport(batch=None, warnings=warnings, seconds=time.monotonic() - started)
+        return RunReport(batch=None, warnings=warnings, seconds=time.monotonic() - started), False
     ranges = parts[0]
     batch = dataset.next_batch()
     staging = dataset.staging_dir(batch)
@@ -328,7 +329,7 @@ def _ingest(
     manifest = dataset.commit(
         batch, staging, _offsets(ranges), {"runner": runner, "pipeline_version": PIPELINE_VERSION}
     )
-    return _report(manifest, started, warnings)
+    return _report(manifest, started, warnings), following is not None
 
 
 def run_continuous(

@@ -1,6 +1,6 @@
 import random
 
-from pipeline.kafka_source import OffsetRange, cut_parts, fair_shares
+from pipeline.kafka_source import OffsetRange, cut_parts, fair_shares, part_budget
 
 
 def test_pending_records_that_fit_are_all_taken():
@@ -100,3 +100,21 @@ def test_deferred_reads_cover_a_restriction_exactly_once_across_splits():
         rest = [o for r in residuals for o in range(r.start, r.stop)]
         assert sorted(covered + rest) == list(range(start, start + size))
         assert covered == sorted(set(covered))
+
+
+def test_a_run_of_several_parts_ends_with_a_quarter_size_part():
+    def sizes(pending, size):
+        out = []
+        while pending:
+            out.append(part_budget(pending, size))
+            pending -= out[-1]
+        return out
+
+    assert sizes(100_000, 50_000) == [50_000, 37_500, 12_500]
+    assert sizes(1_000_000, 50_000) == [50_000] * 19 + [37_500, 12_500]
+    assert sizes(60_000, 50_000) == [47_500, 12_500]
+    assert sizes(25_000, 50_000) == [25_000]  # no part under a quarter is split off
+    assert sizes(30, 100) == [30] and sizes(0, 100) == []
+    assert part_budget(7, None) is None
+    parts = cut_parts([OffsetRange("t", 0, 0, 60), OffsetRange("t", 1, 0, 40)], 50)
+    assert [sum(r.size for r in part) for part in parts] == [50, 38, 12]
