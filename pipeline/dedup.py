@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -311,9 +311,9 @@ def sign_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row if row.get("minhash") is not None else {**row, "minhash": next(sigs)} for row in rows]
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What dedup decided for one story id: drop it, or keep it with these flags."""
+class Verdict(NamedTuple):
+    """What dedup decided for one story id: drop it, or keep it with these flags. A tuple: a
+    batch makes one per story, and the side input carries them as plain tuples."""
 
     keep: bool
     duplicate_of: str | None = None
@@ -371,8 +371,7 @@ def cluster_stories(
     pairs = pairs[pairs[:, 1] >= base]  # committed pairs were settled when they were committed
     label = minhash.connected_components(len(matrix), pairs)
     heads = _committed_heads(signed, label[base:])
-    for i, story in enumerate(fresh, start=base):
-        head = int(label[i])
+    for story, head in zip(fresh, label[base:].tolist(), strict=True):
         if head < base:
             canonical, cluster = heads[head]
         else:
@@ -497,7 +496,7 @@ class _ClusterStories(beam.DoFn):
         # One pickled dict for the whole batch: as 50,000 elements, Beam's per-element work and its
         # state cache's walk of every entry (to size the side input) cost ~1 s a 50k part.
         yield pickle.dumps(
-            {story: (v.keep, v.duplicate_of, v.cluster_id, *kept[story]) for story, v in verdicts.items()},
+            {story: verdict + kept[story] for story, verdict in verdicts.items()},
             protocol=pickle.HIGHEST_PROTOCOL,
         )
 

@@ -8,10 +8,6 @@ one pipeline run, so memory stays flat however much a backfill covers.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import functools
-import gc
 import logging
 import math
 import re
@@ -42,6 +38,7 @@ from pipeline.kafka_source import (
     plan_parts,
     ranges_for_times,
 )
+from pipeline.memory import map_large_allocations, release_memory
 from pipeline.prepare import STAGES, PrepareStories, prepare_ahead
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
@@ -148,7 +145,7 @@ def _run_pipeline(
     following: _Next | None = None,
 ) -> None:
     shards = _shards(config, ranges)
-    _map_large_allocations()
+    map_large_allocations()
     workers = _workers_for(config, ranges)
     if workers:
         WORKERS.warm(workers)
@@ -188,45 +185,10 @@ def _run_pipeline(
         raise
     finally:
         shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned
-        _release_memory()
+        release_memory()
 
 
 _RECORDS_DELETED = re.compile(r"RecordsDeleted: ([^\n]+)")
-
-
-@functools.cache
-def _libc() -> Any:
-    path = ctypes.util.find_library("c")
-    return ctypes.CDLL(path) if path else None
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    return getattr(_libc(), "malloc_trim", None)  # glibc only; elsewhere the allocator keeps what it keeps
-
-
-# glibc's mallopt parameter for the size from which an allocation gets its own mapping.
-_M_MMAP_THRESHOLD = -3
-
-
-@functools.cache
-def _map_large_allocations() -> None:
-    """Give every allocation of 1 MiB or more (Kafka fetches, chunks pickled for the workers) its
-    own mapping, returned to the system when freed. glibc otherwise raises that threshold each time
-    such a block is freed, serves the next ones from its heap, and a 1M-story backfill's pipeline
-    process ended with ~230 MiB of freed heap it could not trim (its peak 1.47x a 100k one's)."""
-    mallopt = getattr(_libc(), "mallopt", None)
-    if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, 1 << 20)
-
-
-def _release_memory() -> None:
-    """Give a finished batch's memory back to the operating system. Without it the allocator keeps
-    the fragments of every earlier batch, and a long backfill's peak grew with its length."""
-    gc.collect()
-    pa.default_memory_pool().release_unused()  # Arrow's own allocator (jemalloc) keeps freed pages
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 def _plan(config: Config, dataset: Dataset, parts: int = 1) -> tuple[list[list[OffsetRange]], list[str]]:

@@ -17,6 +17,7 @@ import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -28,6 +29,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from apache_beam.utils.windowed_value import WindowedValue
+
+from pipeline.memory import arrow_keeps_freed_memory, keep_freed_memory
 
 __all__ = ["WORKERS", "InFlight", "CallsAhead", "windowed"]
 
@@ -57,6 +60,7 @@ def _start_worker() -> None:
     # counting; the collector is only for cycles, which are rare here.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    keep_freed_memory()
 
 
 def _exit_with(parent_sentinel: int) -> None:
@@ -74,6 +78,8 @@ def _start_method() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["pipeline.prepare"])
+    with arrow_keeps_freed_memory():  # the server imports pyarrow: its workers inherit the setting
+        multiprocessing.forkserver.ensure_running()
     return context
 
 

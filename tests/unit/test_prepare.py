@@ -186,3 +186,16 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_workers_start_with_arrows_allocator_keeping_freed_pages_and_this_process_keeps_its_own():
+    import os
+
+    from pipeline.memory import _ARROW_ALLOCATOR
+    from pipeline.workers import WORKERS
+
+    name, value = _ARROW_ALLOCATOR
+    before = os.environ.get(name)
+    _pool, future = WORKERS.submit(1, os.getenv, name)
+    assert future.result(timeout=60) == value
+    assert os.environ.get(name) == before
