@@ -5,6 +5,11 @@ Giving freed memory back has a price here: a page the system hands out again is 
 returned every chunk's buffers spent ~10 us a story faulting them back in. The pipeline process
 gives a batch's memory back between batches (a long backfill's peak had grown with its length);
 workers keep theirs, whose peak is a few chunks whatever the run's length.
+
+(The pipeline process once gave every allocation of 1 MiB or more its own mapping: glibc's
+moving threshold had left a 1M-story backfill's process ~230 MiB of freed heap it could not trim,
+its peak 1.47x a 100k one's. With a fixed threshold and a trim after each batch, the benchmark's
+1M peak is ~1.1x the 100k one's.)
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["release_memory", "map_large_allocations", "keep_freed_memory", "arrow_keeps_freed_memory"]
+__all__ = ["release_memory", "keep_freed_memory", "arrow_keeps_freed_memory"]
 
 # glibc's mallopt parameters.
 _M_TRIM_THRESHOLD = -1
@@ -54,20 +59,13 @@ def release_memory() -> None:
 
 
 @functools.cache
-def map_large_allocations() -> None:
-    """Give every allocation of 1 MiB or more (Kafka fetches, chunks pickled for the workers) its
-    own mapping, returned to the system when freed. glibc otherwise raises that threshold each time
-    such a block is freed, serves the next ones from its heap, and a 1M-story backfill's pipeline
-    process ended with ~230 MiB of freed heap it could not trim (its peak 1.47x a 100k one's)."""
-    _mallopt(_M_MMAP_THRESHOLD, 1 << 20)
-
-
 def keep_freed_memory() -> None:
-    """For a worker process: glibc keeps what is freed for the next chunk, Kafka fetches and
-    inflated record batches included (each of those had been a mapping of its own, and each
-    chunk's strings a heap top trimmed away): a worker's page faults fell from ~1.6 a story to
-    ~0.05, its CPU by ~7%, and its peak stays that of its largest chunk (~190 MiB at 100k and at
-    1M stories)."""
+    """glibc keeps what is freed for the next use, in its heap, large blocks included (a Kafka fetch,
+    an inflated record batch, a part's signature matrix had each been a mapping of its own, faulted
+    in afresh, and each chunk's strings a heap top trimmed away). A worker's page faults fell from
+    ~1.6 a story to ~0.05 and its CPU by ~7%, its peak staying its largest chunk's (~190 MiB at
+    100k stories and at 1M); the pipeline process's faults fell by a third at 1M (its CPU by 8%).
+    The pipeline process gives its heap back between batches (`release_memory`)."""
     _mallopt(_M_MMAP_THRESHOLD, 256 << 20)
     _mallopt(_M_TRIM_THRESHOLD, 1 << 30)
 

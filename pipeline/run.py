@@ -38,7 +38,7 @@ from pipeline.kafka_source import (
     plan_parts,
     ranges_for_times,
 )
-from pipeline.memory import map_large_allocations, release_memory
+from pipeline.memory import keep_freed_memory, release_memory
 from pipeline.prepare import STAGES, PrepareStories, prepare_ahead
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
@@ -145,7 +145,7 @@ def _run_pipeline(
     following: _Next | None = None,
 ) -> None:
     shards = _shards(config, ranges)
-    map_large_allocations()
+    keep_freed_memory()
     workers = _workers_for(config, ranges)
     if workers:
         WORKERS.warm(workers)
