@@ -36,6 +36,7 @@ from connectors.observability import FeedMetrics
 from connectors.publisher import DeadLetter, Publisher
 from schemas import rfc3339
 from wirestream.errors import UserError
+from wirestream.processes import forkserver
 
 __all__ = [
     "FeedConnector",
@@ -206,9 +207,7 @@ class _Parser:
             return parse_document(**kwargs)
         with self._lock:
             if self._pool is None:
-                self._pool = multiprocessing.get_context("forkserver").Pool(
-                    self.workers, maxtasksperchild=500
-                )
+                self._pool = forkserver([]).Pool(self.workers, maxtasksperchild=500)
             pool = self._pool
         pending = pool.apply_async(_parse_job, (kwargs,))
         try:

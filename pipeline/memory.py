@@ -4,7 +4,8 @@ Giving freed memory back has a price here: a page the system hands out again is 
 ~3 us a 4 KB page on this kind of virtual machine, about what it costs to fill it. A worker that
 returned every chunk's buffers spent ~10 us a story faulting them back in. The pipeline process
 gives a batch's memory back between batches (a long backfill's peak had grown with its length);
-workers keep theirs, whose peak is a few chunks whatever the run's length.
+workers keep theirs, whose peak is a few chunks whatever the run's length (Arrow's allocator in
+them keeps its freed pages too: `wirestream.processes.ARROW_ALLOCATOR`).
 
 (The pipeline process once gave every allocation of 1 MiB or more its own mapping: glibc's
 moving threshold had left a 1M-story backfill's process ~230 MiB of freed heap it could not trim,
@@ -14,26 +15,20 @@ its peak 1.47x a 100k one's. With a fixed threshold and a trim after each batch,
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
 import gc
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["release_memory", "keep_freed_memory", "arrow_keeps_freed_memory"]
+__all__ = ["release_memory", "keep_freed_memory"]
 
 # glibc's mallopt parameters.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-
-# Arrow's allocator (its own jemalloc) reads its settings once, from this variable, when pyarrow
-# is first imported: by default it gives freed pages back at once.
-_ARROW_ALLOCATOR = ("JE_ARROW_MALLOC_CONF", "dirty_decay_ms:-1,muzzy_decay_ms:-1")
 
 
 @functools.cache
@@ -68,19 +63,3 @@ def keep_freed_memory() -> None:
     The pipeline process gives its heap back between batches (`release_memory`)."""
     _mallopt(_M_MMAP_THRESHOLD, 256 << 20)
     _mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-
-
-@contextlib.contextmanager
-def arrow_keeps_freed_memory() -> Iterator[None]:
-    """Processes started inside this block keep the pages Arrow frees (the variable is set for
-    them, and this process's own setting is left as it was)."""
-    name, value = _ARROW_ALLOCATOR
-    before = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = before

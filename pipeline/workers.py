@@ -17,7 +17,6 @@ import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
-import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -30,7 +29,8 @@ from typing import Any
 
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.memory import arrow_keeps_freed_memory, keep_freed_memory
+from pipeline.memory import keep_freed_memory
+from wirestream.processes import forkserver
 
 __all__ = ["WORKERS", "InFlight", "CallsAhead", "windowed"]
 
@@ -74,13 +74,7 @@ def _start_method() -> multiprocessing.context.BaseContext:
     """Workers fork from a server process that imported the stages once (``forkserver``): each
     spawned worker had imported Beam and the stages itself, ~0.85 s of CPU apiece at every start.
     The server holds no threads, so forking it is safe. ``spawn`` where there is no fork."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipeline.prepare"])
-    with arrow_keeps_freed_memory():  # the server imports pyarrow: its workers inherit the setting
-        multiprocessing.forkserver.ensure_running()
-    return context
+    return forkserver(["pipeline.prepare"])
 
 
 def _ready() -> None:

@@ -191,10 +191,10 @@ def _alive(pid: int) -> bool:
 def test_workers_start_with_arrows_allocator_keeping_freed_pages_and_this_process_keeps_its_own():
     import os
 
-    from pipeline.memory import _ARROW_ALLOCATOR
     from pipeline.workers import WORKERS
+    from wirestream.processes import ARROW_ALLOCATOR
 
-    name, value = _ARROW_ALLOCATOR
+    name, value = ARROW_ALLOCATOR
     before = os.environ.get(name)
     _pool, future = WORKERS.submit(1, os.getenv, name)
     assert future.result(timeout=60) == value
