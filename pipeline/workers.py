@@ -158,16 +158,28 @@ class _Workers:
                 )
             return self._pools[processes]
 
+    def start_server(self) -> None:
+        """Starts the server workers fork from, which imports the stages (~0.8 s of one core),
+        without starting a worker: a run that may need workers calls this first, so those imports
+        overlap its planning (Kafka metadata, the dataset's manifests)."""
+        _start_method()
+
     def warm(self, processes: int) -> None:
-        """Starts a pool's workers now, so that their start (importing Beam, loading the language
-        model: ~1 s of each one's CPU) overlaps the pipeline's own instead of following its first
-        chunk. The pool starts a worker per call waiting for one."""
-        pool = self.get(processes)
+        """Starts a pool's workers, so that their start (the server importing Beam and the stages,
+        ~0.8 s, then each worker loading the language model) overlaps the pipeline's own instead of
+        following its first chunk. From a thread of its own: starting the first worker waits for
+        the server's imports, and this process meanwhile builds and starts its pipeline."""
+        threading.Thread(target=self._warm, args=(processes,), name="start-workers", daemon=True).start()
+
+    def _warm(self, processes: int) -> None:
+        pool = self.get(processes)  # the pool starts a worker per call waiting for one
         try:
             for _ in range(processes):
                 pool.submit(_ready)
         except BrokenProcessPool:
             self.retire(pool)
+        except RuntimeError as exc:  # shut down meanwhile (`close`): the next call starts a new one
+            log.debug("workers not warmed: %r", exc)
 
     def submit(self, processes: int, *call: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
         """``call`` on a pool of ``processes`` workers: (the pool, the future). A pool broken by a
