@@ -104,9 +104,9 @@ def fair_shares(pending: Sequence[int], budget: int | None) -> list[int]:
 
 
 def cut_parts(ranges: Sequence[OffsetRange], size: int) -> list[list[OffsetRange]]:
-    """Ranges cut into parts of at most ``size`` offsets (`part_budget`), each part taking `fair_shares` of what
-    every range has left, so offsets stay in order per range and parts advance through all of
-    them together."""
+    """Ranges cut into parts of at most ``size`` offsets (`part_budget`), each part taking
+    `fair_shares` of what every range has left, so offsets stay in order per range and parts
+    advance through all of them together."""
     return list(_shared_parts(ranges, size))
 
 
@@ -153,8 +153,9 @@ class _Consumers:
     """This process's idle consumers, kept for its later pipelines: every batch or backfill part is
     a pipeline run of its own, planned first, and a new consumer's first poll (connecting, learning
     the broker's API versions and the topic's metadata) took ~0.25 s where a kept one's takes
-    ~0.03 s, once a part and, in continuous mode, once every batch. A reader takes one for each read and gives it
-    back, unassigned, when its read ends; at most `keep` of them wait, per set of client options."""
+    ~0.03 s, once a part and, in continuous mode, once every batch. A reader takes one for each
+    read and gives it back, unassigned, when the read ends; at most `keep` of them wait, per set
+    of client options."""
 
     def __init__(self, keep: int = 4) -> None:
         self._keep = keep
