@@ -193,6 +193,18 @@ class _Consumers:
                 return
         consumer.close()
 
+    @contextlib.contextmanager
+    def lent(self, options: dict[str, Any]) -> Iterator[KafkaConsumer]:
+        """A kept consumer for the block, given back when it ends however it ends: a runner may
+        drop a reader without calling its teardown, so no consumer outlives the read it serves (one
+        left to the garbage collector unclosed kept refreshing metadata from the client's I/O
+        thread)."""
+        consumer = self.take(options)
+        try:
+            yield consumer
+        finally:
+            self.give_back(options, consumer)
+
     def idle(self, options: dict[str, Any]) -> list[KafkaConsumer]:
         with self._lock:
             return list(self._idle.get(_options_key(options), []))
@@ -220,12 +232,9 @@ def _partitions_of(
 ) -> Iterator[tuple[KafkaConsumer, list[TopicPartition]]]:
     """A consumer for offset look-ups, one of those the readers keep (`CONSUMERS`: a batch's plan
     and its read share one), and the topic's partitions (empty if no topic)."""
-    consumer = CONSUMERS.take(client_options)
-    try:
+    with CONSUMERS.lent(client_options) as consumer:
         partitions = consumer.partitions_for_topic(topic) or set()
         yield consumer, [TopicPartition(topic, p) for p in sorted(partitions)]
-    finally:
-        CONSUMERS.give_back(client_options, consumer)
 
 
 def plan_ranges(
@@ -350,16 +359,13 @@ class DeferredRead:
         """The records of the range, each exactly once, in chunks of up to `CHUNK_SIZE`."""
         rng = self.range
         tp = TopicPartition(rng.topic, rng.partition)
-        consumer = CONSUMERS.take(self.options)
-        try:
+        with CONSUMERS.lent(self.options) as consumer:
             consumer.assign([tp])
             consumer.seek(tp, rng.start)
             for batch in _batches(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
                 chunk = [_record(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:
                     yield chunk
-        finally:
-            CONSUMERS.give_back(self.options, consumer)
 
 
 def deferred_reads(client_options: dict[str, Any], ranges: list[OffsetRange]) -> Iterator[DeferredRead]:
@@ -430,32 +436,31 @@ class _ReadPartition(beam.DoFn):
         if self._defer and bounded:
             yield from self._deferred(element, tracker)
             return
-        # The consumer goes back to this process's pool when the restriction's read ends, not at
-        # the reader's teardown: runners may drop a reader without one (a consumer left to the
-        # garbage collector unclosed kept refreshing its metadata from the client's I/O thread).
-        consumer = CONSUMERS.take(self._options)
-        try:
-            yield from self._read_with(consumer, element, tracker, watermark)
-        finally:
-            CONSUMERS.give_back(self._options, consumer)
+        with CONSUMERS.lent(self._options) as consumer:
+            tp = TopicPartition(element.topic, element.partition)
+            consumer.assign([tp])
+            consumer.seek(tp, restriction.start)
+            if bounded:
+                yield from self._read_to_stop(consumer, tp, restriction.stop, tracker)
+            else:
+                yield from self._read_one_poll(consumer, tp, tracker, watermark)
 
-    def _read_with(
-        self, consumer: KafkaConsumer, element: OffsetRange, tracker: Any, watermark: Any
+    def _read_to_stop(
+        self, consumer: KafkaConsumer, tp: TopicPartition, stop: int, tracker: Any
     ) -> Iterator[Any]:
-        restriction = tracker.current_restriction()
-        bounded = restriction.stop < UNBOUNDED
-        tp = TopicPartition(element.topic, element.partition)
-        consumer.assign([tp])
-        consumer.seek(tp, restriction.start)
-        if bounded:
-            for batch in _batches(consumer, tp, restriction.stop, self._poll_ms, self._idle_limit):
-                chunk = _claimed(batch, tracker)
-                if chunk:
-                    yield _stamped(chunk)
-                if len(chunk) < len(batch):
-                    return  # the runner split the restriction: the rest is another reader's
-            tracker.try_claim(restriction.stop)  # past the end: marks the restriction done
-            return
+        for batch in _batches(consumer, tp, stop, self._poll_ms, self._idle_limit):
+            chunk = _claimed(batch, tracker)
+            if chunk:
+                yield _stamped(chunk)
+            if len(chunk) < len(batch):
+                return  # the runner split the restriction: the rest is another reader's
+        tracker.try_claim(stop)  # past the end: marks the restriction done
+
+    def _read_one_poll(
+        self, consumer: KafkaConsumer, tp: TopicPartition, tracker: Any, watermark: Any
+    ) -> Iterator[Any]:
+        """One poll of an unbounded restriction; the rest goes back to the runner, which decides
+        when to resume (Prism and the portable Flink runner never force a checkpoint)."""
         batch = _poll(consumer, tp, self._poll_ms)
         if not batch:
             watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
@@ -469,7 +474,6 @@ class _ReadPartition(beam.DoFn):
                 watermark.set_watermark(stamped.timestamp)
             yield stamped
         if len(chunk) == len(batch):
-            # Hand the rest back to the runner after every poll: the runner decides when to resume.
             tracker.defer_remainder()
 
 

@@ -235,8 +235,7 @@ def run_until_caught_up(config: Config, output: str, runner: str | None = None) 
     The batches are those `run_batch` would make one after another, in one hold of the dataset's
     lock: each batch's first stories are then prepared while the batch before it ends.
     """
-    if config.workers:
-        WORKERS.start_server()
+    WORKERS.start_server(config.workers)
     dataset = Dataset(output)
     taxonomy = load_taxonomy(config.taxonomy)
     reports: list[RunReport] = []
@@ -349,8 +348,7 @@ def run_backfill(
     Running the same backfill twice gives the same rows.
     """
     started = time.monotonic()
-    if config.workers:
-        WORKERS.start_server()
+    WORKERS.start_server(config.workers)
     dataset = Dataset(output)
     runner = runner or config.runner
     taxonomy = load_taxonomy(config.taxonomy)

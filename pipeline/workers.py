@@ -158,11 +158,12 @@ class _Workers:
                 )
             return self._pools[processes]
 
-    def start_server(self) -> None:
+    def start_server(self, processes: int) -> None:
         """Starts the server workers fork from, which imports the stages (~0.8 s of one core),
-        without starting a worker: a run that may need workers calls this first, so those imports
-        overlap its planning (Kafka metadata, the dataset's manifests)."""
-        _start_method()
+        without starting a worker, when a run may use ``processes`` workers: it calls this first,
+        so those imports overlap its planning (Kafka metadata, the dataset's manifests)."""
+        if processes:
+            _start_method()
 
     def warm(self, processes: int) -> None:
         """Starts a pool's workers, so that their start (the server importing Beam and the stages,
