@@ -1,7 +1,9 @@
 """The Beam side: read Kafka ranges, parse, clean, tag, deduplicate, write Parquet, commit.
 
-Each stage is one module exporting its composite transforms over plain functions:
-`kafka_source.ReadKafkaStories`, `parse.ParseRawStories`, `clean.CleanStories`,
-`tagging.TagTopics`, `dedup.DeduplicateStories`, `write.GroupByFile` and
-`write.WriteParquetDataset`; `dataset` holds the commit protocol and `run` ties one batch together.
+Each stage is one module of plain functions (`kafka_source`, `parse`, `clean`, `tagging`,
+`prepare`, `dedup`, `write`), and `transforms` holds the composite transform of each over them:
+`ReadKafkaStories`, `ParseRawStories`, `CleanStories`, `TagTopics`, `PrepareStories`,
+`DeduplicateStories`, `GroupByFile` and `WriteParquetDataset`. Only `transforms`, `run` and
+`runners` import Beam, so the worker processes that prepare stories never do. `dataset` holds the
+commit protocol and `run` ties one batch together.
 """

@@ -23,14 +23,10 @@ from html.parser import HTMLParser
 from importlib import resources
 from typing import Any, TypeVar
 
-import apache_beam as beam
-from apache_beam import pvalue
-
-from pipeline.parse import failed_story, per_story
+from pipeline.parse import failed_story
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
 
 __all__ = [
-    "CleanStories",
     "clean_chunk",
     "CleanText",
     "clean_text",
@@ -981,17 +977,3 @@ def clean_chunk(
         except Exception as exc:
             letters.append(failed_story(story, "clean", exc))
     return rows, letters
-
-
-class CleanStories(beam.PTransform):
-    """Chunks of parsed raw stories in; outputs ``rows`` (chunks of clean rows) and ``dead_letters``
-    (bounded or unbounded; every story leaves as one of the two). A story the cleaner raises on leaves
-    as a dead letter with the exception, so one unforeseen page cannot fail its batch, nor every
-    retry of it. The pipeline runs cleaning inside `prepare.PrepareStories`, in worker processes."""
-
-    def __init__(self, pipeline_version: str) -> None:
-        super().__init__()
-        self._version = pipeline_version
-
-    def expand(self, stories: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return stories | "CleanText" >> per_story("clean", clean_story, self._version)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-import apache_beam as beam
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -31,13 +30,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import minhash
-from pipeline.rows import MICROSECOND, Chunk, Packed, micros
-from pipeline.write import GroupByFile, file_order, in_place
+from pipeline.rows import MICROSECOND, micros
+from pipeline.write import file_order, in_place
 
 __all__ = [
     "DEFAULT_LOOKBACK",
     "DEFAULT_THRESHOLD",
-    "DeduplicateStories",
     "CommittedIndex",
     "LoadCommitted",
     "windows_around",
@@ -303,7 +301,7 @@ def _order(row: dict[str, Any]) -> tuple[Any, ...]:
 
 def sign_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows with ``minhash`` set from their clean body (None for a body without words). A row
-    that arrives signed keeps its signature: `prepare.PrepareStories` signs in its workers."""
+    that arrives signed keeps its signature: `transforms.PrepareStories` signs in its workers."""
     unsigned = [row.get("body") or "" for row in rows if row.get("minhash") is None]
     if not unsigned:
         return list(rows)
@@ -457,124 +455,3 @@ def apply_verdicts_to_table(table: pa.Table, verdicts: pa.Table) -> pa.Table:
         index = out.schema.get_field_index(name)
         out = out.set_column(index, out.schema.field(index), verdict(name).take(rows))
     return out
-
-
-class _ApplyVerdicts(beam.DoFn):
-    """Applies the batch's verdicts (one pickled dict, unpickled once) to chunks of rows, or to
-    ``(route, table)`` groups when ``grouped``."""
-
-    def __init__(self, grouped: bool) -> None:
-        self._grouped = grouped
-
-    def setup(self) -> None:
-        self._blob: bytes | None = None
-        self._verdicts: Any = None  # the dict, or its `verdict_columns` when grouped
-
-    def process(self, element: Any, verdicts: bytes | None):  # type: ignore[no-untyped-def]
-        if self._verdicts is None or verdicts != self._blob:  # the same object on every call of a run
-            unpickled = pickle.loads(verdicts) if verdicts else {}  # our own bytes
-            self._verdicts = verdict_columns(unpickled) if self._grouped else unpickled
-            self._blob = verdicts
-        if self._grouped:
-            yield element[0], apply_verdicts_to_table(element[1], self._verdicts)
-        else:
-            yield apply_verdicts(element, self._verdicts)
-
-
-class _ClusterStories(beam.DoFn):
-    def __init__(self, load_committed: Any, threshold: float, lookback: timedelta) -> None:
-        self._load = load_committed
-        self._threshold = threshold
-        self._lookback = lookback
-
-    def process(self, element: tuple[str, Iterable[bytes]]):  # type: ignore[no-untyped-def]
-        stories = first_deliveries(summaries_of(element[1]))
-        windows = windows_around([s[2] for s in stories], self._lookback // MICROSECOND)
-        committed = self._load(windows, [s[1] for s in stories])
-        verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
-        kept = {s[1]: (s[0][2], s[0][3]) for s in stories}
-        # One pickled dict for the whole batch: as 50,000 elements, Beam's per-element work and its
-        # state cache's walk of every entry (to size the side input) cost ~1 s a 50k part.
-        yield pickle.dumps(
-            {story: verdict + kept[story] for story, verdict in verdicts.items()},
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-
-
-def _packed_summaries(packed: Packed) -> tuple[str, bytes]:
-    return "batch", packed.summaries
-
-
-def _chunk_summaries(chunk: list[dict[str, Any]]) -> tuple[str, bytes]:
-    return "batch", summarise_chunk(chunk)
-
-
-class DeduplicateStories(beam.PTransform):
-    """Chunks of clean rows in; the deduplicated rows out, with ``minhash``, ``duplicate_of`` and
-    ``cluster_id`` set (a chunk is signed in one call).
-
-    Rows must wait for the verdicts, which need the whole batch, so the runner holds every row once.
-    With ``packed``, the input is `rows.Packed` chunks (rows signed and summarised, in Arrow by
-    file, by `prepare.PrepareStories`): the rows wait grouped by file (`write.GroupByFile`) and
-    come out as ``(route, table of kept rows)``. A batch's full rows then cross one shuffle, where
-    verdicts and then files would cost two, and only as the paths of their spilled Arrow streams.
-    Without it, chunks of row dicts come out, and a chunk whose rows are all dropped leaves empty.
-
-    Bounded input; the output is deterministic for a given input and committed dataset.
-    ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
-    publication times (UTC microseconds) and the batch's story ids, and returning the `CommittedIndex`
-    of earlier batches (see `LoadCommitted`). ``threshold`` is the estimated Jaccard similarity of
-    body shingles from which two stories are near-duplicates; ``lookback`` is how far apart in
-    publication time two copies may be (also against committed stories). Only (order, id, time,
-    256-byte signature) tuples are gathered in one place to be clustered, and the verdicts are
-    joined back by id.
-    """
-
-    def __init__(
-        self,
-        load_committed: Any,
-        threshold: float = DEFAULT_THRESHOLD,
-        lookback: timedelta = DEFAULT_LOOKBACK,
-        packed: bool = False,
-    ) -> None:
-        super().__init__()
-        if not callable(load_committed):
-            raise ValueError("load_committed must be callable")
-        if not 0 < threshold <= 1:
-            raise ValueError("threshold must be in (0, 1]")
-        if lookback <= timedelta(0):
-            raise ValueError("lookback must be positive")
-        self._load = load_committed
-        self._threshold = threshold
-        self._lookback = lookback
-        self._packed = packed
-
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        if self._packed:
-            signed = rows
-            summaries_in: Any = _packed_summaries
-        else:
-            # Re-deliveries are signed too (they are rare); the clustering step keeps the first
-            # delivery of each id.
-            signed = rows | "Sign" >> beam.Map(sign_rows).with_output_types(Chunk)
-            summaries_in = _chunk_summaries
-        summaries = signed | "Summarise" >> beam.Map(summaries_in).with_output_types(tuple[str, bytes])
-        verdicts = beam.pvalue.AsSingleton(
-            summaries
-            | "GatherSummaries" >> beam.GroupByKey()
-            | "ClusterNearDuplicates"
-            >> beam.ParDo(_ClusterStories(self._load, self._threshold, self._lookback)).with_output_types(
-                bytes
-            ),
-            default_value=None,  # a batch without stories
-        )
-        # Verdicts are small (id -> canonical, cluster): a side input joins them to the rows.
-        if not self._packed:
-            apply = _ApplyVerdicts(grouped=False)
-            return signed | "ApplyVerdicts" >> beam.ParDo(apply, verdicts).with_output_types(Chunk)
-        return (
-            signed
-            | "Gather" >> GroupByFile()
-            | "ApplyVerdicts"
-            >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, pa.Table])
-        )

@@ -1,4 +1,6 @@
-"""Read fixed Kafka offset ranges with kafka-python inside Beam (no cross-language transforms).
+"""Fixed Kafka offset ranges: planning them, and reading one with a kafka-python consumer kept per
+process. `transforms.ReadKafkaStories` reads them inside Beam (a splittable DoFn; no
+cross-language transforms).
 
 The driver plans the ranges (from the last committed manifest to the current end offsets), so a
 run reads exactly what it will record in its manifest: the basis of the exactly-once contract.
@@ -15,24 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import apache_beam as beam
-from apache_beam.io.restriction_trackers import OffsetRange as BeamOffsetRange
-from apache_beam.io.restriction_trackers import OffsetRestrictionTracker
-from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
-from apache_beam.transforms.core import RestrictionProvider
-from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import Duration, Timestamp
 from isal import igzip
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import NoOffsetForPartitionError, OffsetOutOfRangeError
 from kafka.record import default_records
 
-from pipeline.rows import CHUNK_SIZE, Chunk
+from pipeline.rows import CHUNK_SIZE
 from wirestream.errors import UserError
 
 __all__ = [
     "OffsetRange",
-    "ReadKafkaStories",
     "plan_ranges",
     "plan_parts",
     "ranges_for_times",
@@ -42,7 +36,6 @@ __all__ = [
     "UNBOUNDED",
     "SPLIT_SIZE",
     "DeferredRead",
-    "deferred_reads",
     "READ_SIZE",
 ]
 
@@ -161,13 +154,31 @@ class _Consumers:
         self._keep = keep
         self._lock = threading.Lock()
         self._idle: dict[str, list[KafkaConsumer]] = {}
+        self._versions: dict[str, tuple[int, ...]] = {}
 
     def take(self, options: dict[str, Any]) -> KafkaConsumer:
+        key = _options_key(options)
         with self._lock:
-            idle = self._idle.get(_options_key(options))
+            idle = self._idle.get(key)
             if idle:
                 return idle.pop()
         inflate_gzip_with_isal()
+        consumer = self._new(options)
+        with self._lock:
+            self._versions[key] = consumer.config["api_version"]
+        return consumer
+
+    def with_version(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with the broker's API version this process learned with them, if it did:
+        a consumer given it skips asking the broker (a worker's first read, ~0.1 s sooner)."""
+        with self._lock:
+            version = self._versions.get(_options_key(options))
+        if version is None or "api_version" in options:
+            return options
+        return {**options, "api_version": version}
+
+    @staticmethod
+    def _new(options: dict[str, Any]) -> KafkaConsumer:
         return KafkaConsumer(
             **options,
             enable_auto_commit=False,
@@ -292,28 +303,6 @@ def ranges_for_times(
     return [OffsetRange(topic, tp.partition, starts[tp], stops[tp]) for tp in tps if stops[tp] > starts[tp]]
 
 
-class _PartitionRestrictions(RestrictionProvider):
-    """Offset ranges per (topic, partition): bounded [start, stop) or unbounded (stop = UNBOUNDED)."""
-
-    def __init__(self, split_size: int) -> None:
-        self._split_size = split_size
-
-    def initial_restriction(self, element: OffsetRange) -> BeamOffsetRange:
-        return BeamOffsetRange(element.start, element.stop)
-
-    def create_tracker(self, restriction: BeamOffsetRange) -> OffsetRestrictionTracker:
-        return OffsetRestrictionTracker(restriction)
-
-    def split(self, element: OffsetRange, restriction: BeamOffsetRange):  # type: ignore[no-untyped-def]
-        if restriction.stop >= UNBOUNDED:
-            yield restriction
-        else:
-            yield from restriction.split(self._split_size)
-
-    def restriction_size(self, element: OffsetRange, restriction: BeamOffsetRange) -> int:
-        return min(restriction.size(), 2**31)
-
-
 def _poll(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list[Any]:
     """One poll's records of ``tp``: a batch fails whole, with the reason, when planned offsets
     are no longer on the broker."""
@@ -325,6 +314,15 @@ def _poll(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list[Any
             "broker (retention deleted it, or the topic was reset, after this batch was planned); "
             "nothing of this batch is committed: run again to plan from what the broker holds"
         ) from None
+
+
+def _assign(consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
+    """``consumer`` reading ``tp`` from ``start``. The topic's metadata comes first (from the
+    consumer's cache, or a request): a new consumer's first poll without it found no leader to
+    fetch from and slept 0.1 s (``retry_backoff_ms``) before asking."""
+    consumer.partitions_for_topic(tp.topic)
+    consumer.assign([tp])
+    consumer.seek(tp, start)
 
 
 def _batches(
@@ -347,7 +345,7 @@ def _batches(
 @dataclass(frozen=True)
 class DeferredRead:
     """Offsets a reader claimed but did not read: whoever takes this reads them (`chunks`), with a
-    consumer its own process keeps (`CONSUMERS`). `ReadKafkaStories(defer=True)` hands these to the
+    consumer its own process keeps (`CONSUMERS`). `transforms.ReadKafkaStories(defer=True)` hands these to the
     worker processes that prepare stories, so records go from Kafka straight into the process that
     parses them: reading and handing them over had cost the pipeline process ~25 us a story of its
     one GIL, a third of its work in a backfill."""
@@ -360,22 +358,11 @@ class DeferredRead:
         rng = self.range
         tp = TopicPartition(rng.topic, rng.partition)
         with CONSUMERS.lent(self.options) as consumer:
-            consumer.assign([tp])
-            consumer.seek(tp, rng.start)
+            _assign(consumer, tp, rng.start)
             for batch in _batches(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
                 chunk = [_record(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:
                     yield chunk
-
-
-def deferred_reads(client_options: dict[str, Any], ranges: list[OffsetRange]) -> Iterator[DeferredRead]:
-    """The `DeferredRead`s a deferring `ReadKafkaStories` hands out for ``ranges`` when no runner
-    splits them: each range's initial splits, cut from their starts into reads of `READ_SIZE`."""
-    reader = _ReadPartition(client_options, POLL_MS, IDLE_POLLS, READ_SIZE)
-    restrictions = _PartitionRestrictions(SPLIT_SIZE)
-    for rng in sorted(ranges):
-        for split in restrictions.split(rng, restrictions.initial_restriction(rng)):
-            yield from reader._deferred(rng, restrictions.create_tracker(split))
 
 
 def _record(record: Any) -> dict[str, Any]:
@@ -389,156 +376,5 @@ def _record(record: Any) -> dict[str, Any]:
     }
 
 
-class _ReadPartition(beam.DoFn):
-    """Splittable read of one partition's offsets with a kafka-python consumer kept per process (`CONSUMERS`).
-
-    Bounded restrictions finish at their stop offset and fail loudly rather than return short.
-    Unbounded ones checkpoint themselves with ``defer_remainder`` whenever a poll comes back empty,
-    because Prism and the portable Flink runner never force a checkpoint; a caught-up partition
-    advances its watermark to the wall clock so downstream windows close on quiet topics.
-    """
-
-    def __init__(
-        self, client_options: dict[str, Any], poll_ms: int, idle_limit: int, defer: int | None = None
-    ) -> None:
-        self._options = client_options
-        self._poll_ms = poll_ms
-        self._idle_limit = idle_limit
-        self._defer = defer  # bounded restrictions: claim reads of this many offsets, read none
-
-    def process(  # type: ignore[no-untyped-def]
-        self,
-        element: OffsetRange,
-        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
-        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
-    ):
-        yield from self._read(element, tracker, watermark)
-
-    def _deferred(self, element: OffsetRange, tracker: Any) -> Iterator[DeferredRead]:
-        """The restriction as `DeferredRead`s of up to ``defer`` offsets. A read's first and last
-        offsets are claimed before it leaves, so a split of the restriction (which a runner may
-        ask for at any time) can only fall between two reads; one that came between the two
-        claims ends the read at the new stop."""
-        position = tracker.current_restriction().start
-        while tracker.try_claim(position):
-            end = min(position + self._defer, tracker.current_restriction().stop)
-            split = end - 1 > position and not tracker.try_claim(end - 1)
-            if split:  # the claim failed, but marks every offset up to the new stop as taken
-                end = tracker.current_restriction().stop
-            yield DeferredRead(self._options, OffsetRange(element.topic, element.partition, position, end))
-            if split:
-                return
-            position = end
-
-    def _read(self, element: OffsetRange, tracker: Any, watermark: Any) -> Iterator[Any]:
-        restriction = tracker.current_restriction()
-        bounded = restriction.stop < UNBOUNDED
-        if self._defer and bounded:
-            yield from self._deferred(element, tracker)
-            return
-        with CONSUMERS.lent(self._options) as consumer:
-            tp = TopicPartition(element.topic, element.partition)
-            consumer.assign([tp])
-            consumer.seek(tp, restriction.start)
-            if bounded:
-                yield from self._read_to_stop(consumer, tp, restriction.stop, tracker)
-            else:
-                yield from self._read_one_poll(consumer, tp, tracker, watermark)
-
-    def _read_to_stop(
-        self, consumer: KafkaConsumer, tp: TopicPartition, stop: int, tracker: Any
-    ) -> Iterator[Any]:
-        for batch in _batches(consumer, tp, stop, self._poll_ms, self._idle_limit):
-            chunk = _claimed(batch, tracker)
-            if chunk:
-                yield _stamped(chunk)
-            if len(chunk) < len(batch):
-                return  # the runner split the restriction: the rest is another reader's
-        tracker.try_claim(stop)  # past the end: marks the restriction done
-
-    def _read_one_poll(
-        self, consumer: KafkaConsumer, tp: TopicPartition, tracker: Any, watermark: Any
-    ) -> Iterator[Any]:
-        """One poll of an unbounded restriction; the rest goes back to the runner, which decides
-        when to resume (Prism and the portable Flink runner never force a checkpoint)."""
-        batch = _poll(consumer, tp, self._poll_ms)
-        if not batch:
-            watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
-            tracker.defer_remainder(Duration(seconds=1))
-            return
-        chunk = _claimed(batch, tracker)
-        if chunk:
-            stamped = _stamped(chunk)
-            current = watermark.current_watermark()
-            if current is None or stamped.timestamp > current:
-                watermark.set_watermark(stamped.timestamp)
-            yield stamped
-        if len(chunk) == len(batch):
-            tracker.defer_remainder()
-
-
-def _claimed(batch: list[Any], tracker: Any) -> list[dict[str, Any]]:
-    """The batch's records, in order, up to the first one the restriction no longer holds."""
-    chunk = []
-    for record in batch:
-        if not tracker.try_claim(record.offset):
-            break
-        chunk.append(_record(record))
-    return chunk
-
-
-def _stamped(chunk: list[dict[str, Any]]) -> TimestampedValue:
-    # The chunk carries its earliest record's time, so no record in it is late.
-    return TimestampedValue(chunk, Timestamp(micros=min(r["timestamp_ms"] for r in chunk) * 1000))
-
-
-class _ReadPartitionForever(_ReadPartition):
-    @beam.DoFn.unbounded_per_element()
-    def process(  # type: ignore[no-untyped-def]
-        self,
-        element: OffsetRange,
-        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
-        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
-    ):
-        yield from self._read(element, tracker, watermark)
-
-
 class RecordsDeleted(UserError):
     """Planned offsets vanished from the broker mid-read: the batch fails whole and commits nothing."""
-
-
-class ReadKafkaStories(beam.PTransform):
-    """Kafka records as dicts (topic, partition, offset, timestamp_ms, key, value), in chunks of up
-    to `CHUNK_SIZE` (one poll's records of one partition, in offset order), each chunk timestamped
-    with its earliest record's Kafka time.
-
-    Bounded when every range has a stop offset: each offset in the ranges is emitted exactly once
-    per successful run. Unbounded when a range's stop is ``UNBOUNDED``:
-    reads on from its start offset for ever (at-least-once across runner restarts; the story-id
-    dedup keeps the committed output duplicate-free).
-
-    With ``defer``, a bounded read emits `DeferredRead`s of up to `READ_SIZE` offsets instead of
-    records, for the stage that takes them to read them where it works (`prepare.PrepareStories`
-    does, in its workers): the same records, each exactly once, never through this process.
-    """
-
-    def __init__(
-        self, client_options: dict[str, Any], ranges: list[OffsetRange], defer: bool = False
-    ) -> None:
-        super().__init__()
-        if not ranges:
-            raise ValueError("ReadKafkaStories needs at least one offset range")
-        self._options = client_options
-        self._ranges = sorted(ranges)
-        self._defer = defer
-
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        unbounded = any(r.stop >= UNBOUNDED for r in self._ranges)
-        reader = _ReadPartitionForever if unbounded else _ReadPartition
-        defer = self._defer and not unbounded
-        read = reader(self._options, POLL_MS, IDLE_POLLS, READ_SIZE if defer else None)
-        return (
-            pbegin
-            | "Partitions" >> beam.Create(self._ranges)
-            | "ReadPartitions" >> beam.ParDo(read).with_output_types(DeferredRead if defer else Chunk)
-        )

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import apache_beam as beam
 import orjson
-from apache_beam import pvalue
 
-from pipeline.rows import Chunk
 from schemas import validate_raw
 
 __all__ = [
-    "ParseRawStories",
     "parse_record",
     "parse_chunk",
     "dead_letter",
     "failed_story",
-    "per_story",
     "each_story",
-    "chunk_outputs",
     "DEAD_LETTERS",
 ]
 
@@ -61,35 +55,6 @@ def failed_story(story: dict[str, Any], stage: str, error: Exception) -> dict[st
     return dead_letter(record, stage, f"{stage} failed: {error!r}", story.get("id"))
 
 
-class _OrDeadLetter(beam.DoFn):
-    """Each story of a chunk through ``fn``; a story it raises on leaves as a dead letter with the
-    exception, and the rest of the chunk goes on. (Beam's ``with_exception_handling`` works per
-    element, here a whole chunk, and emits ``(element, (type, repr, traceback))`` tuples that need
-    one more transform to become dead letters.)"""
-
-    def __init__(self, stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
-        self._stage = stage
-        self._fn = fn
-        self._args = args
-
-    def process(self, stories: list[dict[str, Any]]) -> Iterator[Any]:
-        yield from chunk_outputs(*each_story(self._stage, self._fn, stories, *self._args))
-
-
-def chunk_outputs(
-    done: list[dict[str, Any]],
-    letters: list[dict[str, Any]],
-    wrap: Callable[[Any], Any] = lambda v: v,
-    tag: str = DEAD_LETTERS,
-) -> Iterator[Any]:
-    """A stage's outputs for one chunk: its results as one chunk (none when empty) and each dead
-    letter on the output ``tag``; ``wrap`` gives each a window and timestamp of its own."""
-    if done:
-        yield wrap(done)
-    for letter in letters:
-        yield pvalue.TaggedOutput(tag, wrap(letter))
-
-
 def each_story(
     stage: str, fn: Callable[..., dict[str, Any]], stories: list[dict[str, Any]], *args: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -101,16 +66,6 @@ def each_story(
         except Exception as exc:  # any input-driven failure: the rest of the batch goes on
             letters.append(failed_story(story, stage, exc))
     return done, letters
-
-
-def per_story(stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> beam.ParDo:
-    """``fn(story, *args)`` for each story of each chunk, with outputs ``rows`` (chunks) and
-    ``dead_letters`` (one element each)."""
-    return (
-        beam.ParDo(_OrDeadLetter(stage, fn, *args))
-        .with_output_types(Chunk)
-        .with_outputs(DEAD_LETTERS, main="rows")
-    )
 
 
 def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -152,18 +107,3 @@ def parse_chunk(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
         [story for story, _letter in parsed if story is not None],
         [letter for _story, letter in parsed if letter is not None],
     )
-
-
-class _Parse(beam.DoFn):
-    def process(self, records: list[dict[str, Any]]) -> Iterator[Any]:
-        yield from chunk_outputs(*parse_chunk(records))
-
-
-class ParseRawStories(beam.PTransform):
-    """Chunks of Kafka records in; outputs ``stories`` (chunks) and ``dead_letters`` (one element
-    each, with reasons). Every record leaves as exactly one of the two."""
-
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return records | "ParseAndValidate" >> beam.ParDo(_Parse()).with_output_types(Chunk).with_outputs(
-            DEAD_LETTERS, main="stories"
-        )

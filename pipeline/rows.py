@@ -6,15 +6,16 @@ stories or rows (one Kafka poll's worth), never one element per story. Beam's pe
 once a story; per story it had cost about a quarter of a backfill's CPU. Each stage loops over a
 chunk with its plain per-story function, so a story that fails still fails alone.
 
-A chunk crosses a shuffle pickled whole (`ChunkCoder`): C code throughout, timestamps included,
-where Beam's default coder for a list of dicts walks every value and pickles each datetime apart.
+A chunk crosses a shuffle pickled whole (`transforms.ChunkCoder`): C code throughout, timestamps
+included, where Beam's default coder for a list of dicts walks every value and pickles each
+datetime apart.
 
 A backfill's rows go further as Arrow: the workers that prepare a chunk hand it over `Packed`, its
 rows already Arrow record batches, one per data file they go to, beside the few fields dedup
 clusters on. The pipeline process then moves bytes, not dicts, from the workers through the
 shuffle to the writer: no row is pickled, unpickled or converted to Arrow there.
 
-Every coder here sizes an element without encoding it (`estimate_size`): runners sample element
+Every coder (`transforms`) sizes an element without encoding it (`estimate_size`): runners sample element
 sizes for their metrics, and the first elements of each output are always sampled. A file's rows
 travel as one Arrow table, so Beam's pickle-based default would pickle every file's table whole
 once per stage it leaves, only to measure it (~1 GB of copies in a 100k backfill).
@@ -22,20 +23,13 @@ once per stage it leaves, only to measure it (~1 GB of copies in a 100k backfill
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import apache_beam as beam
-import pyarrow as pa
-
 __all__ = [
     "Chunk",
-    "ChunkCoder",
     "Packed",
-    "PackedCoder",
-    "TableCoder",
     "CHUNK_SIZE",
     "MICROSECOND",
     "micros",
@@ -59,54 +53,9 @@ class Chunk(list[Any]):
     themselves are plain lists."""
 
 
-class _OwnCoder(beam.coders.Coder):
-    """A coder for one of the types below: equal to every other instance of its class."""
-
-    hint: type = object
-
-    def is_deterministic(self) -> bool:
-        return False
-
-    def to_type_hint(self) -> type:
-        return self.hint
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-
-class _PickledWhole(_OwnCoder):
-    """An element pickled whole: one C call for everything it holds."""
-
-    def encode(self, value: Any) -> bytes:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def decode(self, encoded: bytes) -> Any:
-        return pickle.loads(encoded)  # bytes of our own shuffle
-
-
-class ChunkCoder(_PickledWhole):
-    """A chunk pickled whole: one C call for hundreds of rows."""
-
-    hint = Chunk
-
-    def encode(self, chunk: list[Any]) -> bytes:
-        return pickle.dumps(list(chunk), protocol=pickle.HIGHEST_PROTOCOL)
-
-    def estimate_size(self, chunk: list[Any]) -> int:
-        # Runners sample element sizes for their metrics: one item's size times the count, not a
-        # pickle of the whole chunk each time.
-        return len(pickle.dumps(chunk[0], protocol=pickle.HIGHEST_PROTOCOL)) * len(chunk) if chunk else 0
-
-
-beam.coders.registry.register_coder(Chunk, ChunkCoder)
-
-
 @dataclass(frozen=True)
 class Packed:
-    """A chunk of rows as `prepare.PrepareStories` hands them over for a backfill's files."""
+    """A chunk of rows as `transforms.PrepareStories` hands them over for a backfill's files."""
 
     # (order, id, published_us, signature) of each row, what `dedup.cluster_stories` needs,
     # pickled (`dedup.summarise_chunk`).
@@ -114,36 +63,3 @@ class Packed:
     # (route, path): ``partition/shard`` and the Arrow IPC stream of the rows bound for that data
     # file, spilled to the batch's staging folder (`write.pack_files`).
     files: list[tuple[str, str]]
-
-
-class PackedCoder(_PickledWhole):
-    """A packed chunk pickled whole (summaries and paths)."""
-
-    hint = Packed
-
-    def estimate_size(self, packed: Packed) -> int:
-        return len(packed.summaries) + sum(len(route) + len(path) for route, path in packed.files)
-
-
-beam.coders.registry.register_coder(Packed, PackedCoder)
-
-
-class TableCoder(_OwnCoder):
-    """An Arrow table (a data file's rows) as an Arrow IPC stream, sized from its buffers."""
-
-    hint = pa.Table
-
-    def encode(self, table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as stream:
-            stream.write_table(table)
-        return sink.getvalue().to_pybytes()
-
-    def decode(self, encoded: bytes) -> pa.Table:
-        return pa.ipc.open_stream(encoded).read_all()
-
-    def estimate_size(self, table: pa.Table) -> int:
-        return table.get_total_buffer_size()
-
-
-beam.coders.registry.register_coder(pa.Table, TableCoder)

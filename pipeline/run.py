@@ -29,22 +29,28 @@ from kafka.errors import KafkaTimeoutError
 
 from connectors.publisher import unreachable
 from pipeline.dataset import Dataset
-from pipeline.dedup import DeduplicateStories, LoadCommitted
+from pipeline.dedup import LoadCommitted
 from pipeline.kafka_source import (
     OffsetRange,
-    ReadKafkaStories,
     RecordsDeleted,
     cut_parts,
     plan_parts,
     ranges_for_times,
 )
 from pipeline.memory import keep_freed_memory, release_memory
-from pipeline.prepare import STAGES, PrepareStories, prepare_ahead
+from pipeline.prepare import STAGES
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
 from pipeline.tagging import Taxonomy, load_taxonomy
+from pipeline.transforms import (
+    DeduplicateStories,
+    PrepareStories,
+    ReadKafkaStories,
+    WriteParquetDataset,
+    prepare_ahead,
+)
 from pipeline.workers import WORKERS
-from pipeline.write import WriteParquetDataset, spill_dir, spill_root
+from pipeline.write import spill_dir, spill_root
 from wirestream import __version__
 from wirestream.config import Config
 

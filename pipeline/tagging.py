@@ -26,18 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import ahocorasick_rs
-import apache_beam as beam
 import yaml
-from apache_beam import pvalue
-
-from pipeline.parse import per_story
 
 try:
     from pipeline._tagging_native import Tagger as _NativeTagger
 except ImportError:  # not built (no Rust toolchain at install): the Python path below
     _NativeTagger = None
 
-__all__ = ["TagTopics", "Taxonomy", "Topic", "build_taxonomy", "load_taxonomy", "tag_text", "tag_row"]
+__all__ = ["Taxonomy", "Topic", "build_taxonomy", "load_taxonomy", "tag_text", "tag_row"]
 
 log = logging.getLogger(__name__)
 
@@ -492,18 +488,3 @@ def _strongest_first(hit: _Hit) -> tuple[float, int, int, int]:
 
 def tag_row(row: dict[str, Any], taxonomy: Taxonomy) -> dict[str, Any]:
     return {**row, "topics": tag_text(taxonomy, row.get("headline") or "", row.get("body") or "")}
-
-
-class TagTopics(beam.PTransform):
-    """Chunks of clean rows in; outputs ``rows`` (the same rows with ``topics`` filled, in chunks)
-    and ``dead_letters`` (a row the tagger raises on, with the exception). Bounded or unbounded;
-    every row leaves as one of the two."""
-
-    def __init__(self, taxonomy: Taxonomy) -> None:
-        super().__init__()
-        if not taxonomy.topics:
-            raise ValueError("taxonomy has no topics")
-        self._taxonomy = taxonomy
-
-    def expand(self, rows: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return rows | "MatchPhrases" >> per_story("tag", tag_row, self._taxonomy)

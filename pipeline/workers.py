@@ -1,7 +1,7 @@
 """Worker processes beside the pipeline process, for the CPU-bound steps of a batch.
 
 A step that holds the GIL leaves the second core idle however Beam schedules it (the DirectRunner's
-own multi-process mode cost more than it gave). `prepare.PrepareStories` hands each chunk of
+own multi-process mode cost more than it gave). `transforms.PrepareStories` hands each chunk of
 records (or each range of offsets, which the worker reads) to a worker while the pipeline process
 goes on with the next. Workers fork from a ``forkserver`` that imported the stages once (a script
 that runs a pipeline itself needs the ``if __name__ == "__main__":`` guard, as with ``spawn``), live
@@ -27,12 +27,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from apache_beam.utils.windowed_value import WindowedValue
-
 from pipeline.memory import keep_freed_memory
 from wirestream.processes import forkserver
 
-__all__ = ["WORKERS", "InFlight", "CallsAhead", "windowed"]
+__all__ = ["WORKERS", "InFlight", "CallsAhead"]
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +70,10 @@ def _exit_with(parent_sentinel: int) -> None:
 
 def _start_method() -> multiprocessing.context.BaseContext:
     """Workers fork from a server process that imported the stages once (``forkserver``): each
-    spawned worker had imported Beam and the stages itself, ~0.85 s of CPU apiece at every start.
-    The server holds no threads, so forking it is safe. ``spawn`` where there is no fork."""
+    spawned worker had imported the stages itself (~0.85 s of CPU apiece, when that included Beam).
+    The stage modules do not import Beam (`pipeline.transforms` does), and a test keeps it so: the
+    server is ready in ~0.4 s. It holds no threads, so forking it is safe. ``spawn`` where there
+    is no fork."""
     return forkserver(["pipeline.prepare"])
 
 
@@ -142,7 +142,8 @@ class CallsAhead:
 
 class _Workers:
     """This process's workers, started on first use and kept for its life: a backfill runs one
-    pipeline per part, and starting a worker (it imports Beam) takes about two seconds. A worker
+    pipeline per part, and a worker's start (the server's imports, then the language model) is
+    best paid once. A worker
     exits with this process however it ends (`_exit_with`)."""
 
     def __init__(self) -> None:
@@ -159,15 +160,15 @@ class _Workers:
             return self._pools[processes]
 
     def start_server(self, processes: int) -> None:
-        """Starts the server workers fork from, which imports the stages (~0.8 s of one core),
+        """Starts the server workers fork from, which imports the stages (~0.4 s of one core),
         without starting a worker, when a run may use ``processes`` workers: it calls this first,
         so those imports overlap its planning (Kafka metadata, the dataset's manifests)."""
         if processes:
             _start_method()
 
     def warm(self, processes: int) -> None:
-        """Starts a pool's workers, so that their start (the server importing Beam and the stages,
-        ~0.8 s, then each worker loading the language model) overlaps the pipeline's own instead of
+        """Starts a pool's workers, so that their start (the server importing the stages, ~0.4 s,
+        then each worker loading the language model) overlaps the pipeline's own instead of
         following its first chunk. From a thread of its own: starting the first worker waits for
         the server's imports, and this process meanwhile builds and starts its pipeline."""
         threading.Thread(target=self._warm, args=(processes,), name="start-workers", daemon=True).start()
@@ -255,8 +256,3 @@ class InFlight:
             log.warning("a worker died; its %s call is made in this process", fn.__name__)
             WORKERS.retire(pool)
             return fn(*args), context
-
-
-def windowed(timestamp: Any, window: Any) -> Callable[[Any], WindowedValue]:
-    """Wraps an output in the timestamp and window of the element it came from."""
-    return lambda value: WindowedValue(value, timestamp, (window,))

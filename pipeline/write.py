@@ -1,35 +1,30 @@
 """Write the Parquet dataset: where a row goes, how a file is written, and how files are named.
 
 Files are named by batch and shard, never by time or worker, so a retried bundle rewrites the same
-file instead of adding a second copy. Rows inside a file are sorted by story id, so the same input
-gives byte-identical files on every runner.
+file instead of adding a second copy. A file holds its rows in Kafka order (partition, offset), so
+the same input gives byte-identical files on every runner. `transforms.GroupByFile` and
+`transforms.WriteParquetDataset` run this inside Beam.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.rows import Packed
-from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA, PARTITION_COLUMN
+from schemas import CLEAN_SCHEMA, PARTITION_COLUMN
 
 __all__ = [
-    "GroupByFile",
     "pack_files",
     "unpack_files",
-    "WriteParquetDataset",
     "partition_of",
     "shard_of",
     "route_rows",
@@ -174,117 +169,3 @@ def write_table(path: Path, table: pa.Table) -> int:
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Schema, sort_key: str) -> int:
     """Write one Parquet file of ``rows`` atomically; returns the row count."""
     return write_table(path, rows_table(rows, schema, sort_key))
-
-
-class _WriteFiles(beam.DoFn):
-    """Where a batch's files go: its staging folder, its batch number and (for backfills) its part."""
-
-    def __init__(self, staging: str, batch: int, part: int) -> None:
-        self._staging = staging
-        self._batch = batch
-        self._part = part
-
-
-# Files encoded at once. A batch's files are written once its verdicts are in, when the workers
-# that prepared its stories are idle: two threads use both cores.
-_WRITERS = 2
-
-
-class _WriteDataFile(_WriteFiles):
-    """Parquet encoding and zstd release the GIL: files are encoded on threads while the next
-    file's verdicts are applied. A file's (path, rows) leaves before the file is
-    written, but only the bundle's end makes outputs count, and that waits for every write (and
-    raises its error)."""
-
-    def setup(self) -> None:
-        self._threads = ThreadPoolExecutor(_WRITERS, thread_name_prefix="write-parquet")
-
-    def start_bundle(self) -> None:
-        self._writing: deque[Future[int]] = deque()
-
-    def process(self, element: tuple[str, pa.Table]):  # type: ignore[no-untyped-def]
-        route, rows = element
-        if len(rows):  # else dedup dropped every row of this file: nothing to write
-            partition, _, shard_text = route.rpartition("/")
-            shard = int(shard_text)
-            path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
-            table = sorted_table(rows)
-            while len(self._writing) > _WRITERS:  # memory holds the files encoding and one waiting
-                self._writing.popleft().result()
-            self._writing.append(self._threads.submit(write_table, path, table))
-            yield (str(path), table.num_rows)
-
-    def finish_bundle(self) -> None:
-        while self._writing:
-            self._writing.popleft().result()
-
-    def teardown(self) -> None:
-        self._threads.shutdown(wait=True)
-
-
-class _WriteDeadLetters(_WriteFiles):
-    def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
-        name = f"batch-{self._batch:06d}-{self._part:04d}-{element[0]}.parquet"
-        path = Path(self._staging) / "dead_letters" / name
-        letters = [dict(d, story_id=d.get("story_id") or "") for d in element[1]]
-        yield (str(path), write_rows(path, letters, DEAD_LETTER_SCHEMA, "kafka_topic"))
-
-
-def _files_of(packed: Packed) -> list[tuple[str, str]]:
-    return packed.files
-
-
-def _one_file(route: str, paths: Iterable[str]) -> tuple[str, pa.Table]:
-    return route, unpack_files(paths)
-
-
-class GroupByFile(beam.PTransform):
-    """`Packed` chunks in; ``(route, table)`` out, every row of one data file in one Arrow table
-    (``route`` is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they
-    wait for their verdicts (`dedup.DeduplicateStories`), so the files need no second shuffle."""
-
-    def expand(self, packed: beam.PCollection) -> beam.PCollection:
-        return (
-            packed
-            # String keys and values: every runner (Prism included) groups them on standard coders.
-            | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, str])
-            | "GroupByRoute" >> beam.GroupByKey()
-            | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, pa.Table])
-        )
-
-
-class WriteParquetDataset(beam.PTransform):
-    """Rows grouped by file and dead letters in; Parquet files in the batch's staging folder out.
-
-    Input: ``((route, table) groups, {stage: dead letters})``: the groups come from `GroupByFile`,
-    directly or through dedup; each stage's dead letters go to their own file, named after the
-    stage. (One Flatten of them all made Beam's DirectRunner hold ~200 MiB more of a 50k-record
-    batch: it materialises a Flatten whose inputs come from different stages.) Bounded input only.
-    Nothing here is visible to readers: `Dataset.commit` publishes the files. Output is a
-    PCollection of (path, rows) for each file written.
-    """
-
-    def __init__(self, staging: str | Path, batch: int, part: int = 0) -> None:
-        super().__init__()
-        if batch < 1:
-            raise ValueError("batch numbers start at 1")
-        self._staging = str(staging)
-        self._batch = batch
-        self._part = part
-
-    def expand(self, inputs: tuple[beam.PCollection, dict[str, beam.PCollection]]) -> beam.PCollection:
-        groups, dead_letters = inputs
-        written = groups | "WriteDataFiles" >> beam.ParDo(
-            _WriteDataFile(self._staging, self._batch, self._part)
-        )
-        files = [written]
-        for stage, letters in dead_letters.items():
-            files.append(
-                letters
-                | f"KeyDeadLetters[{stage}]"
-                >> beam.Map(lambda d, stage=stage: (stage, d)).with_output_types(tuple[str, Any])
-                | f"GroupDeadLetters[{stage}]" >> beam.GroupByKey()
-                | f"WriteDeadLetters[{stage}]"
-                >> beam.ParDo(_WriteDeadLetters(self._staging, self._batch, self._part))
-            )
-        return files | "AllFiles" >> beam.Flatten()

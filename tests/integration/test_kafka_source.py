@@ -8,8 +8,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.kafka_source import UNBOUNDED, OffsetRange, ReadKafkaStories
+from pipeline.kafka_source import UNBOUNDED, OffsetRange
 from pipeline.runners import runner_options
+from pipeline.transforms import ReadKafkaStories
 from tests.conftest import publish_raw, raw_story, wait_for
 
 
@@ -111,7 +112,8 @@ def test_a_reader_gives_its_consumer_back_when_its_read_ends_without_a_teardown(
     from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
     from kafka import KafkaConsumer, TopicPartition
 
-    from pipeline.kafka_source import CONSUMERS, _PartitionRestrictions, _ReadPartition
+    from pipeline.kafka_source import CONSUMERS
+    from pipeline.transforms import _PartitionRestrictions, _ReadPartition
 
     options = kafka_config.kafka_client_options()
     publish_raw(kafka_config, [raw_story(i) for i in range(8)])
@@ -142,3 +144,30 @@ def test_a_reader_gives_its_consumer_back_when_its_read_ends_without_a_teardown(
         idle = CONSUMERS.idle(options)
         assert len(idle) == 1 and not idle[0].assignment()
     CONSUMERS.close_idle()
+
+
+def test_deferred_reads_carry_the_broker_version_the_planner_learned(kafka_config):
+    """A worker's new consumer is given the API version the pipeline process learned when it
+    planned, so it does not ask the broker again; it reads the range exactly."""
+    from kafka import KafkaConsumer
+
+    from pipeline.kafka_source import CONSUMERS, DeferredRead, plan_ranges
+    from pipeline.transforms import deferred_reads
+
+    options = kafka_config.kafka_client_options()
+    publish_raw(kafka_config, [raw_story(i) for i in range(12)])
+    CONSUMERS.close_idle()
+    ranges, _ = plan_ranges(options, kafka_config.raw_topic, {})
+    probe = KafkaConsumer(**options)
+    learned = probe.config["api_version"]
+    probe.close()
+    reads = list(deferred_reads(options, ranges))
+    assert reads and all(read.options == {**options, "api_version": learned} for read in reads)
+    assert "api_version" not in options
+    CONSUMERS.close_idle()  # a new consumer per read below, as in a new worker
+    offsets = []
+    for read in reads:
+        assert isinstance(read, DeferredRead)
+        offsets += [(r["partition"], r["offset"]) for chunk in read.chunks() for r in chunk]
+        CONSUMERS.close_idle()
+    assert sorted(offsets) == sorted((r.partition, o) for r in ranges for o in range(r.start, r.stop))

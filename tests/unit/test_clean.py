@@ -501,8 +501,8 @@ def test_a_story_the_cleaner_raises_on_is_a_dead_letter_and_the_rest_are_cleaned
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipeline.clean import CleanStories
     from pipeline.parse import DEAD_LETTERS
+    from pipeline.transforms import CleanStories
 
     good = {
         "id": "a",

@@ -10,7 +10,6 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline import minhash
 from pipeline.dedup import (
     CommittedIndex,
-    DeduplicateStories,
     LoadCommitted,
     cluster_stories,
     first_deliveries,
@@ -21,6 +20,7 @@ from pipeline.dedup import (
     windows_around,
 )
 from pipeline.rows import Packed
+from pipeline.transforms import DeduplicateStories
 from pipeline.write import pack_files, partition_of, shard_of
 from schemas import CLEAN_SCHEMA
 from tests.conftest import chunks

@@ -72,7 +72,7 @@ def test_deferred_reads_cover_a_restriction_exactly_once_across_splits():
     from apache_beam.io.restriction_trackers import OffsetRange as BeamOffsetRange
     from apache_beam.io.restriction_trackers import OffsetRestrictionTracker
 
-    from pipeline.kafka_source import _ReadPartition
+    from pipeline.transforms import _ReadPartition
 
     rng = random.Random(9)
     residuals: list[BeamOffsetRange] = []

@@ -10,8 +10,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline.clean import clean_story
 from pipeline.dedup import sign_rows
 from pipeline.parse import parse_record
-from pipeline.prepare import STAGES, PrepareStories, prepare_chunk
+from pipeline.prepare import STAGES, prepare_chunk
 from pipeline.tagging import load_taxonomy, tag_row
+from pipeline.transforms import PrepareStories
 from schemas import story_id
 from tests.conftest import chunks, raw_story
 from tests.unit.test_clean import seed_parts
@@ -199,3 +200,23 @@ def test_workers_start_with_arrows_allocator_keeping_freed_pages_and_this_proces
     _pool, future = WORKERS.submit(1, os.getenv, name)
     assert future.result(timeout=60) == value
     assert os.environ.get(name) == before
+
+
+def test_the_modules_workers_import_leave_beam_out():
+    """The worker server imports the stages before any worker can start, and every run's first
+    reads wait for it: with Beam among its imports it took twice as long. Beam belongs to
+    `pipeline.transforms` alone."""
+    import inspect
+    import subprocess
+    import sys
+
+    from pipeline import workers
+
+    assert 'forkserver(["pipeline.prepare"])' in inspect.getsource(workers._start_method)
+    code = (
+        "import sys\n"
+        "import pipeline.prepare, pipeline.workers, pipeline.memory\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apache_beam'))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

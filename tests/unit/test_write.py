@@ -3,10 +3,11 @@ from datetime import UTC, datetime
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from pipeline.dedup import DeduplicateStories, summarise_chunk
+from pipeline.dedup import summarise_chunk
 from pipeline.parse import dead_letter
-from pipeline.rows import Packed, TableCoder
-from pipeline.write import GroupByFile, WriteParquetDataset, pack_files, unpack_files
+from pipeline.rows import Packed
+from pipeline.transforms import DeduplicateStories, GroupByFile, TableCoder, WriteParquetDataset
+from pipeline.write import pack_files, unpack_files
 
 
 def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):

@@ -1,0 +1,808 @@
+"""The Beam side of every stage: each a composite `PTransform` (or the DoFns and coders under one)
+with a small ``expand()`` over the plain functions of its stage's module.
+
+`ReadKafkaStories` (`kafka_source`), `PrepareStories` (`prepare`: `parse`, `clean`, `tagging`
+and `dedup.sign_rows` in worker processes), `DeduplicateStories` (`dedup`), `GroupByFile` and
+`WriteParquetDataset` (`write`) make a batch's pipeline (`run.build_pipeline`);
+`ParseRawStories`, `CleanStories` and `TagTopics` run those stages one by one.
+
+Beam lives here and only here: the stage modules never import it. The worker processes that
+prepare stories fork from a server that imports those modules, and importing Beam too had made
+every run's first reads wait ~0.4 s for that server.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam import pvalue
+from apache_beam.io.restriction_trackers import OffsetRange as BeamOffsetRange
+from apache_beam.io.restriction_trackers import OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.clean import clean_story
+from pipeline.dedup import (
+    DEFAULT_LOOKBACK,
+    DEFAULT_THRESHOLD,
+    apply_verdicts,
+    apply_verdicts_to_table,
+    cluster_stories,
+    first_deliveries,
+    sign_rows,
+    summaries_of,
+    summarise_chunk,
+    verdict_columns,
+    windows_around,
+)
+from pipeline.kafka_source import (
+    CONSUMERS,
+    IDLE_POLLS,
+    POLL_MS,
+    READ_SIZE,
+    SPLIT_SIZE,
+    UNBOUNDED,
+    DeferredRead,
+    OffsetRange,
+    _assign,
+    _batches,
+    _poll,
+    _record,
+)
+from pipeline.parse import DEAD_LETTERS, each_story, parse_chunk
+from pipeline.prepare import STAGES, pack_chunk, prepare_chunk, prepare_read
+from pipeline.rows import CHUNK_SIZE, MICROSECOND, Chunk, Packed
+from pipeline.tagging import Taxonomy, tag_row
+from pipeline.workers import WORKERS, InFlight
+from pipeline.write import data_file_name, sorted_table, unpack_files, write_rows, write_table
+from schemas import DEAD_LETTER_SCHEMA
+
+# Coders: how chunks, packed chunks and a file's rows cross a shuffle (see `pipeline.rows`).
+
+
+class _OwnCoder(beam.coders.Coder):
+    """A coder for one of the types below: equal to every other instance of its class."""
+
+    hint: type = object
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def to_type_hint(self) -> type:
+        return self.hint
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+class _PickledWhole(_OwnCoder):
+    """An element pickled whole: one C call for everything it holds."""
+
+    def encode(self, value: Any) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes) -> Any:
+        return pickle.loads(encoded)  # bytes of our own shuffle
+
+
+class ChunkCoder(_PickledWhole):
+    """A chunk pickled whole: one C call for hundreds of rows."""
+
+    hint = Chunk
+
+    def encode(self, chunk: list[Any]) -> bytes:
+        return pickle.dumps(list(chunk), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def estimate_size(self, chunk: list[Any]) -> int:
+        # Runners sample element sizes for their metrics: one item's size times the count, not a
+        # pickle of the whole chunk each time.
+        return len(pickle.dumps(chunk[0], protocol=pickle.HIGHEST_PROTOCOL)) * len(chunk) if chunk else 0
+
+
+beam.coders.registry.register_coder(Chunk, ChunkCoder)
+
+
+class PackedCoder(_PickledWhole):
+    """A packed chunk pickled whole (summaries and paths)."""
+
+    hint = Packed
+
+    def estimate_size(self, packed: Packed) -> int:
+        return len(packed.summaries) + sum(len(route) + len(path) for route, path in packed.files)
+
+
+beam.coders.registry.register_coder(Packed, PackedCoder)
+
+
+class TableCoder(_OwnCoder):
+    """An Arrow table (a data file's rows) as an Arrow IPC stream, sized from its buffers."""
+
+    hint = pa.Table
+
+    def encode(self, table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as stream:
+            stream.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    def decode(self, encoded: bytes) -> pa.Table:
+        return pa.ipc.open_stream(encoded).read_all()
+
+    def estimate_size(self, table: pa.Table) -> int:
+        return table.get_total_buffer_size()
+
+
+beam.coders.registry.register_coder(pa.Table, TableCoder)
+
+
+# Read: fixed Kafka offset ranges with kafka-python, as a splittable DoFn (see `pipeline.kafka_source`).
+
+
+class _PartitionRestrictions(RestrictionProvider):
+    """Offset ranges per (topic, partition): bounded [start, stop) or unbounded (stop = UNBOUNDED)."""
+
+    def __init__(self, split_size: int) -> None:
+        self._split_size = split_size
+
+    def initial_restriction(self, element: OffsetRange) -> BeamOffsetRange:
+        return BeamOffsetRange(element.start, element.stop)
+
+    def create_tracker(self, restriction: BeamOffsetRange) -> OffsetRestrictionTracker:
+        return OffsetRestrictionTracker(restriction)
+
+    def split(self, element: OffsetRange, restriction: BeamOffsetRange):  # type: ignore[no-untyped-def]
+        if restriction.stop >= UNBOUNDED:
+            yield restriction
+        else:
+            yield from restriction.split(self._split_size)
+
+    def restriction_size(self, element: OffsetRange, restriction: BeamOffsetRange) -> int:
+        return min(restriction.size(), 2**31)
+
+
+def deferred_reads(client_options: dict[str, Any], ranges: list[OffsetRange]) -> Iterator[DeferredRead]:
+    """The `DeferredRead`s a deferring `ReadKafkaStories` hands out for ``ranges`` when no runner
+    splits them: each range's initial splits, cut from their starts into reads of `READ_SIZE`."""
+    reader = _ReadPartition(client_options, POLL_MS, IDLE_POLLS, READ_SIZE)
+    restrictions = _PartitionRestrictions(SPLIT_SIZE)
+    for rng in sorted(ranges):
+        for split in restrictions.split(rng, restrictions.initial_restriction(rng)):
+            yield from reader._deferred(rng, restrictions.create_tracker(split))
+
+
+class _ReadPartition(beam.DoFn):
+    """Splittable read of one partition's offsets with a kafka-python consumer kept per process (`CONSUMERS`).
+
+    Bounded restrictions finish at their stop offset and fail loudly rather than return short.
+    Unbounded ones checkpoint themselves with ``defer_remainder`` whenever a poll comes back empty,
+    because Prism and the portable Flink runner never force a checkpoint; a caught-up partition
+    advances its watermark to the wall clock so downstream windows close on quiet topics.
+    """
+
+    def __init__(
+        self, client_options: dict[str, Any], poll_ms: int, idle_limit: int, defer: int | None = None
+    ) -> None:
+        self._options = client_options
+        self._poll_ms = poll_ms
+        self._idle_limit = idle_limit
+        self._defer = defer  # bounded restrictions: claim reads of this many offsets, read none
+
+    def process(  # type: ignore[no-untyped-def]
+        self,
+        element: OffsetRange,
+        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
+        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
+    ):
+        yield from self._read(element, tracker, watermark)
+
+    def _deferred(self, element: OffsetRange, tracker: Any) -> Iterator[DeferredRead]:
+        """The restriction as `DeferredRead`s of up to ``defer`` offsets. A read's first and last
+        offsets are claimed before it leaves, so a split of the restriction (which a runner may
+        ask for at any time) can only fall between two reads; one that came between the two
+        claims ends the read at the new stop."""
+        position = tracker.current_restriction().start
+        options = CONSUMERS.with_version(self._options)
+        while tracker.try_claim(position):
+            end = min(position + self._defer, tracker.current_restriction().stop)
+            split = end - 1 > position and not tracker.try_claim(end - 1)
+            if split:  # the claim failed, but marks every offset up to the new stop as taken
+                end = tracker.current_restriction().stop
+            yield DeferredRead(options, OffsetRange(element.topic, element.partition, position, end))
+            if split:
+                return
+            position = end
+
+    def _read(self, element: OffsetRange, tracker: Any, watermark: Any) -> Iterator[Any]:
+        restriction = tracker.current_restriction()
+        bounded = restriction.stop < UNBOUNDED
+        if self._defer and bounded:
+            yield from self._deferred(element, tracker)
+            return
+        with CONSUMERS.lent(self._options) as consumer:
+            tp = TopicPartition(element.topic, element.partition)
+            _assign(consumer, tp, restriction.start)
+            if bounded:
+                yield from self._read_to_stop(consumer, tp, restriction.stop, tracker)
+            else:
+                yield from self._read_one_poll(consumer, tp, tracker, watermark)
+
+    def _read_to_stop(
+        self, consumer: KafkaConsumer, tp: TopicPartition, stop: int, tracker: Any
+    ) -> Iterator[Any]:
+        for batch in _batches(consumer, tp, stop, self._poll_ms, self._idle_limit):
+            chunk = _claimed(batch, tracker)
+            if chunk:
+                yield _stamped(chunk)
+            if len(chunk) < len(batch):
+                return  # the runner split the restriction: the rest is another reader's
+        tracker.try_claim(stop)  # past the end: marks the restriction done
+
+    def _read_one_poll(
+        self, consumer: KafkaConsumer, tp: TopicPartition, tracker: Any, watermark: Any
+    ) -> Iterator[Any]:
+        """One poll of an unbounded restriction; the rest goes back to the runner, which decides
+        when to resume (Prism and the portable Flink runner never force a checkpoint)."""
+        batch = _poll(consumer, tp, self._poll_ms)
+        if not batch:
+            watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
+            tracker.defer_remainder(Duration(seconds=1))
+            return
+        chunk = _claimed(batch, tracker)
+        if chunk:
+            stamped = _stamped(chunk)
+            current = watermark.current_watermark()
+            if current is None or stamped.timestamp > current:
+                watermark.set_watermark(stamped.timestamp)
+            yield stamped
+        if len(chunk) == len(batch):
+            tracker.defer_remainder()
+
+
+def _claimed(batch: list[Any], tracker: Any) -> list[dict[str, Any]]:
+    """The batch's records, in order, up to the first one the restriction no longer holds."""
+    chunk = []
+    for record in batch:
+        if not tracker.try_claim(record.offset):
+            break
+        chunk.append(_record(record))
+    return chunk
+
+
+def _stamped(chunk: list[dict[str, Any]]) -> TimestampedValue:
+    # The chunk carries its earliest record's time, so no record in it is late.
+    return TimestampedValue(chunk, Timestamp(micros=min(r["timestamp_ms"] for r in chunk) * 1000))
+
+
+class _ReadPartitionForever(_ReadPartition):
+    @beam.DoFn.unbounded_per_element()
+    def process(  # type: ignore[no-untyped-def]
+        self,
+        element: OffsetRange,
+        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
+        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
+    ):
+        yield from self._read(element, tracker, watermark)
+
+
+class ReadKafkaStories(beam.PTransform):
+    """Kafka records as dicts (topic, partition, offset, timestamp_ms, key, value), in chunks of up
+    to `CHUNK_SIZE` (one poll's records of one partition, in offset order), each chunk timestamped
+    with its earliest record's Kafka time.
+
+    Bounded when every range has a stop offset: each offset in the ranges is emitted exactly once
+    per successful run. Unbounded when a range's stop is ``UNBOUNDED``:
+    reads on from its start offset for ever (at-least-once across runner restarts; the story-id
+    dedup keeps the committed output duplicate-free).
+
+    With ``defer``, a bounded read emits `DeferredRead`s of up to `READ_SIZE` offsets instead of
+    records, for the stage that takes them to read them where it works (`prepare.PrepareStories`
+    does, in its workers): the same records, each exactly once, never through this process.
+    """
+
+    def __init__(
+        self, client_options: dict[str, Any], ranges: list[OffsetRange], defer: bool = False
+    ) -> None:
+        super().__init__()
+        if not ranges:
+            raise ValueError("ReadKafkaStories needs at least one offset range")
+        self._options = client_options
+        self._ranges = sorted(ranges)
+        self._defer = defer
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        unbounded = any(r.stop >= UNBOUNDED for r in self._ranges)
+        reader = _ReadPartitionForever if unbounded else _ReadPartition
+        defer = self._defer and not unbounded
+        read = reader(self._options, POLL_MS, IDLE_POLLS, READ_SIZE if defer else None)
+        return (
+            pbegin
+            | "Partitions" >> beam.Create(self._ranges)
+            | "ReadPartitions" >> beam.ParDo(read).with_output_types(DeferredRead if defer else Chunk)
+        )
+
+
+# Parse, clean, tag: one stage each, for pipelines that run them apart.
+
+
+class _OrDeadLetter(beam.DoFn):
+    """Each story of a chunk through ``fn``; a story it raises on leaves as a dead letter with the
+    exception, and the rest of the chunk goes on. (Beam's ``with_exception_handling`` works per
+    element, here a whole chunk, and emits ``(element, (type, repr, traceback))`` tuples that need
+    one more transform to become dead letters.)"""
+
+    def __init__(self, stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+        self._stage = stage
+        self._fn = fn
+        self._args = args
+
+    def process(self, stories: list[dict[str, Any]]) -> Iterator[Any]:
+        yield from chunk_outputs(*each_story(self._stage, self._fn, stories, *self._args))
+
+
+def chunk_outputs(
+    done: list[dict[str, Any]],
+    letters: list[dict[str, Any]],
+    wrap: Callable[[Any], Any] = lambda v: v,
+    tag: str = DEAD_LETTERS,
+) -> Iterator[Any]:
+    """A stage's outputs for one chunk: its results as one chunk (none when empty) and each dead
+    letter on the output ``tag``; ``wrap`` gives each a window and timestamp of its own."""
+    if done:
+        yield wrap(done)
+    for letter in letters:
+        yield pvalue.TaggedOutput(tag, wrap(letter))
+
+
+def per_story(stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> beam.ParDo:
+    """``fn(story, *args)`` for each story of each chunk, with outputs ``rows`` (chunks) and
+    ``dead_letters`` (one element each)."""
+    return (
+        beam.ParDo(_OrDeadLetter(stage, fn, *args))
+        .with_output_types(Chunk)
+        .with_outputs(DEAD_LETTERS, main="rows")
+    )
+
+
+class _Parse(beam.DoFn):
+    def process(self, records: list[dict[str, Any]]) -> Iterator[Any]:
+        yield from chunk_outputs(*parse_chunk(records))
+
+
+class ParseRawStories(beam.PTransform):
+    """Chunks of Kafka records in; outputs ``stories`` (chunks) and ``dead_letters`` (one element
+    each, with reasons). Every record leaves as exactly one of the two."""
+
+    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return records | "ParseAndValidate" >> beam.ParDo(_Parse()).with_output_types(Chunk).with_outputs(
+            DEAD_LETTERS, main="stories"
+        )
+
+
+class CleanStories(beam.PTransform):
+    """Chunks of parsed raw stories in; outputs ``rows`` (chunks of clean rows) and ``dead_letters``
+    (bounded or unbounded; every story leaves as one of the two). A story the cleaner raises on leaves
+    as a dead letter with the exception, so one unforeseen page cannot fail its batch, nor every
+    retry of it. The pipeline runs cleaning inside `prepare.PrepareStories`, in worker processes."""
+
+    def __init__(self, pipeline_version: str) -> None:
+        super().__init__()
+        self._version = pipeline_version
+
+    def expand(self, stories: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return stories | "CleanText" >> per_story("clean", clean_story, self._version)
+
+
+class TagTopics(beam.PTransform):
+    """Chunks of clean rows in; outputs ``rows`` (the same rows with ``topics`` filled, in chunks)
+    and ``dead_letters`` (a row the tagger raises on, with the exception). Bounded or unbounded;
+    every row leaves as one of the two."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        super().__init__()
+        if not taxonomy.topics:
+            raise ValueError("taxonomy has no topics")
+        self._taxonomy = taxonomy
+
+    def expand(self, rows: beam.PCollection) -> pvalue.DoOutputsTuple:
+        return rows | "MatchPhrases" >> per_story("tag", tag_row, self._taxonomy)
+
+
+# Prepare: parse, clean, tag and sign in one step, in worker processes (see `pipeline.prepare`).
+
+
+def prepare_ahead(
+    processes: int,
+    client_options: dict[str, Any],
+    ranges: list[OffsetRange],
+    pipeline_version: str,
+    taxonomy: Taxonomy,
+    shards: int,
+    spill: str | Path,
+    reads: int,
+) -> None:
+    """Offer the first ``reads`` deferred reads of a next pipeline's `PrepareStories` (the same
+    arguments, packed for ``shards`` files and spilled to ``spill``) to be prepared ahead, while the
+    current pipeline ends (`workers.CallsAhead`)."""
+    stages = (pipeline_version, taxonomy, shards, str(spill))
+    calls = [
+        _call(pack_chunk, read, stages)
+        for read, _ in zip(deferred_reads(client_options, ranges), range(reads), strict=False)
+    ]
+    WORKERS.ahead.offer(processes, calls)
+
+
+def _call(
+    prepare: Callable[..., Any], element: list[dict[str, Any]] | DeferredRead, stages: tuple[Any, ...]
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The call that prepares one element (a chunk, or a deferred read's chunks) with ``prepare``
+    and the rest of its arguments: one layout, so that a call made ahead is the very call a
+    pipeline makes (`workers.CallsAhead` matches them by their bytes)."""
+    if isinstance(element, DeferredRead):
+        return prepare_read, (prepare, element, *stages)
+    return prepare, (element, *stages)
+
+
+class _PrepareChunks(beam.DoFn):
+    """Prepares chunks, or deferred reads (each its chunks), in worker processes while this process
+    takes the next ones and handles the rows of those before (see `workers.InFlight`). A chunk
+    under ``min_chunk`` records is prepared here, as everything is when ``processes`` is 0: a
+    trickle would not pay for the hand-over. (A run gives workers only to a batch worth them, and
+    then sets ``min_chunk`` to 1.)"""
+
+    def __init__(
+        self,
+        pipeline_version: str,
+        taxonomy: Taxonomy,
+        processes: int,
+        min_chunk: int,
+        shards: int | None,
+        spill: str | None,
+    ) -> None:
+        self._version = pipeline_version
+        self._taxonomy = taxonomy
+        self._processes = processes
+        self._min_chunk = min_chunk
+        # The chain a chunk goes through: rows, or rows packed for ``shards`` data files.
+        self._prepare: Callable[..., Any] = prepare_chunk if shards is None else pack_chunk
+        self._extra: tuple[Any, ...] = () if shards is None else (shards, spill)
+        self._in_flight = InFlight(processes)
+
+    def start_bundle(self) -> None:
+        self._in_flight = InFlight(self._processes)
+
+    def process(  # type: ignore[no-untyped-def]
+        self,
+        records: list[dict[str, Any]] | DeferredRead,
+        timestamp=beam.DoFn.TimestampParam,  # noqa: B008
+        window=beam.DoFn.WindowParam,  # noqa: B008
+    ):
+        wrap = windowed(timestamp, window)
+        fn, args = _call(self._prepare, records, (self._version, self._taxonomy, *self._extra))
+        many = isinstance(records, DeferredRead)  # read where it is prepared: its chunks' outputs
+        if not self._processes or (not many and len(records) < self._min_chunk):  # type: ignore[arg-type]
+            yield from _outputs(fn(*args), wrap, many)
+            return
+        for prepared, (wrap_done, many_done) in self._in_flight.submit(fn, args, (wrap, many)):
+            yield from _outputs(prepared, wrap_done, many_done)
+
+    def finish_bundle(self):  # type: ignore[no-untyped-def]
+        if self._processes:
+            WORKERS.ahead.start()  # every read of the bundle is handed out: the next run's may start
+        for prepared, (wrap, many) in self._in_flight.drain():
+            yield from _outputs(prepared, wrap, many)
+
+
+def _outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = False) -> Iterator[Any]:
+    """The outputs of one prepared chunk (rows or `Packed` rows, {stage: dead letters}), or of
+    each of a list of them (``many``)."""
+    for rows, letters in prepared if many else [prepared]:
+        if rows:  # a chunk of rows, or of rows packed
+            yield wrap(rows)
+        for stage, stage_letters in letters.items():
+            yield from chunk_outputs([], stage_letters, wrap, tag=stage)
+
+
+class PrepareStories(beam.PTransform):
+    """Chunks of Kafka records (or `kafka_source.DeferredRead`s, read where they are prepared) in;
+    outputs ``rows`` (chunks of clean rows, tagged and signed) and one dead-letter output per stage
+    of `STAGES`. Bounded or unbounded; every record leaves as one
+    row or one dead letter. The stages are those of `ParseRawStories`, `CleanStories` and
+    `TagTopics`, then `dedup.sign_rows`. With ``processes`` > 0, full chunks are prepared in that
+    many worker processes beside the pipeline's own (`pipeline.workers`); the rows are the same
+    either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
+    many shards (`DeduplicateStories(packed=True)` takes them): the workers build the Arrow and
+    spill it to the folder ``spill`` (the batch's staging folder: readers never see it), which
+    whoever runs the pipeline removes after it.
+    """
+
+    def __init__(
+        self,
+        pipeline_version: str,
+        taxonomy: Taxonomy,
+        processes: int = 0,
+        min_chunk: int = CHUNK_SIZE // 2,
+        shards: int | None = None,
+        spill: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        if processes < 0 or min_chunk < 1:
+            raise ValueError("processes must be >= 0 and min_chunk >= 1")
+        self._version = pipeline_version
+        self._taxonomy = taxonomy
+        self._processes = processes
+        self._min_chunk = min_chunk
+        if shards is not None and shards < 1:
+            raise ValueError("shards must be at least 1")
+        if shards is not None and spill is None:
+            raise ValueError("packed rows (shards) need a spill folder")
+        self._shards = shards
+        self._spill = None if spill is None else str(spill)
+
+    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
+        prepare = _PrepareChunks(
+            self._version, self._taxonomy, self._processes, self._min_chunk, self._shards, self._spill
+        )
+        return records | "ParseCleanTagSign" >> beam.ParDo(prepare).with_output_types(
+            Chunk if self._shards is None else Packed
+        ).with_outputs(*STAGES, main="rows")
+
+
+# Deduplicate (see `pipeline.dedup`).
+
+
+class _ApplyVerdicts(beam.DoFn):
+    """Applies the batch's verdicts (one pickled dict, unpickled once) to chunks of rows, or to
+    ``(route, table)`` groups when ``grouped``."""
+
+    def __init__(self, grouped: bool) -> None:
+        self._grouped = grouped
+
+    def setup(self) -> None:
+        self._blob: bytes | None = None
+        self._verdicts: Any = None  # the dict, or its `verdict_columns` when grouped
+
+    def process(self, element: Any, verdicts: bytes | None):  # type: ignore[no-untyped-def]
+        if self._verdicts is None or verdicts != self._blob:  # the same object on every call of a run
+            unpickled = pickle.loads(verdicts) if verdicts else {}  # our own bytes
+            self._verdicts = verdict_columns(unpickled) if self._grouped else unpickled
+            self._blob = verdicts
+        if self._grouped:
+            yield element[0], apply_verdicts_to_table(element[1], self._verdicts)
+        else:
+            yield apply_verdicts(element, self._verdicts)
+
+
+class _ClusterStories(beam.DoFn):
+    def __init__(self, load_committed: Any, threshold: float, lookback: timedelta) -> None:
+        self._load = load_committed
+        self._threshold = threshold
+        self._lookback = lookback
+
+    def process(self, element: tuple[str, Iterable[bytes]]):  # type: ignore[no-untyped-def]
+        stories = first_deliveries(summaries_of(element[1]))
+        windows = windows_around([s[2] for s in stories], self._lookback // MICROSECOND)
+        committed = self._load(windows, [s[1] for s in stories])
+        verdicts = cluster_stories(stories, committed, self._threshold, self._lookback)
+        kept = {s[1]: (s[0][2], s[0][3]) for s in stories}
+        # One pickled dict for the whole batch: as 50,000 elements, Beam's per-element work and its
+        # state cache's walk of every entry (to size the side input) cost ~1 s a 50k part.
+        yield pickle.dumps(
+            {story: verdict + kept[story] for story, verdict in verdicts.items()},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+
+def _packed_summaries(packed: Packed) -> tuple[str, bytes]:
+    return "batch", packed.summaries
+
+
+def _chunk_summaries(chunk: list[dict[str, Any]]) -> tuple[str, bytes]:
+    return "batch", summarise_chunk(chunk)
+
+
+class DeduplicateStories(beam.PTransform):
+    """Chunks of clean rows in; the deduplicated rows out, with ``minhash``, ``duplicate_of`` and
+    ``cluster_id`` set (a chunk is signed in one call).
+
+    Rows must wait for the verdicts, which need the whole batch, so the runner holds every row once.
+    With ``packed``, the input is `rows.Packed` chunks (rows signed and summarised, in Arrow by
+    file, by `prepare.PrepareStories`): the rows wait grouped by file (`write.GroupByFile`) and
+    come out as ``(route, table of kept rows)``. A batch's full rows then cross one shuffle, where
+    verdicts and then files would cost two, and only as the paths of their spilled Arrow streams.
+    Without it, chunks of row dicts come out, and a chunk whose rows are all dropped leaves empty.
+
+    Bounded input; the output is deterministic for a given input and committed dataset.
+    ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
+    publication times (UTC microseconds) and the batch's story ids, and returning the `CommittedIndex`
+    of earlier batches (see `LoadCommitted`). ``threshold`` is the estimated Jaccard similarity of
+    body shingles from which two stories are near-duplicates; ``lookback`` is how far apart in
+    publication time two copies may be (also against committed stories). Only (order, id, time,
+    256-byte signature) tuples are gathered in one place to be clustered, and the verdicts are
+    joined back by id.
+    """
+
+    def __init__(
+        self,
+        load_committed: Any,
+        threshold: float = DEFAULT_THRESHOLD,
+        lookback: timedelta = DEFAULT_LOOKBACK,
+        packed: bool = False,
+    ) -> None:
+        super().__init__()
+        if not callable(load_committed):
+            raise ValueError("load_committed must be callable")
+        if not 0 < threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
+        if lookback <= timedelta(0):
+            raise ValueError("lookback must be positive")
+        self._load = load_committed
+        self._threshold = threshold
+        self._lookback = lookback
+        self._packed = packed
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        if self._packed:
+            signed = rows
+            summaries_in: Any = _packed_summaries
+        else:
+            # Re-deliveries are signed too (they are rare); the clustering step keeps the first
+            # delivery of each id.
+            signed = rows | "Sign" >> beam.Map(sign_rows).with_output_types(Chunk)
+            summaries_in = _chunk_summaries
+        summaries = signed | "Summarise" >> beam.Map(summaries_in).with_output_types(tuple[str, bytes])
+        verdicts = beam.pvalue.AsSingleton(
+            summaries
+            | "GatherSummaries" >> beam.GroupByKey()
+            | "ClusterNearDuplicates"
+            >> beam.ParDo(_ClusterStories(self._load, self._threshold, self._lookback)).with_output_types(
+                bytes
+            ),
+            default_value=None,  # a batch without stories
+        )
+        # Verdicts are small (id -> canonical, cluster): a side input joins them to the rows.
+        if not self._packed:
+            apply = _ApplyVerdicts(grouped=False)
+            return signed | "ApplyVerdicts" >> beam.ParDo(apply, verdicts).with_output_types(Chunk)
+        return (
+            signed
+            | "Gather" >> GroupByFile()
+            | "ApplyVerdicts"
+            >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, pa.Table])
+        )
+
+
+# Write the Parquet dataset (see `pipeline.write`).
+
+
+class _WriteFiles(beam.DoFn):
+    """Where a batch's files go: its staging folder, its batch number and (for backfills) its part."""
+
+    def __init__(self, staging: str, batch: int, part: int) -> None:
+        self._staging = staging
+        self._batch = batch
+        self._part = part
+
+
+# Files encoded at once. A batch's files are written once its verdicts are in, when the workers
+# that prepared its stories are idle: two threads use both cores.
+_WRITERS = 2
+
+
+class _WriteDataFile(_WriteFiles):
+    """Parquet encoding and zstd release the GIL: files are encoded on threads while the next
+    file's verdicts are applied. A file's (path, rows) leaves before the file is
+    written, but only the bundle's end makes outputs count, and that waits for every write (and
+    raises its error)."""
+
+    def setup(self) -> None:
+        self._threads = ThreadPoolExecutor(_WRITERS, thread_name_prefix="write-parquet")
+
+    def start_bundle(self) -> None:
+        self._writing: deque[Future[int]] = deque()
+
+    def process(self, element: tuple[str, pa.Table]):  # type: ignore[no-untyped-def]
+        route, rows = element
+        if len(rows):  # else dedup dropped every row of this file: nothing to write
+            partition, _, shard_text = route.rpartition("/")
+            shard = int(shard_text)
+            path = Path(self._staging) / "data" / partition / data_file_name(self._batch, shard, self._part)
+            table = sorted_table(rows)
+            while len(self._writing) > _WRITERS:  # memory holds the files encoding and one waiting
+                self._writing.popleft().result()
+            self._writing.append(self._threads.submit(write_table, path, table))
+            yield (str(path), table.num_rows)
+
+    def finish_bundle(self) -> None:
+        while self._writing:
+            self._writing.popleft().result()
+
+    def teardown(self) -> None:
+        self._threads.shutdown(wait=True)
+
+
+class _WriteDeadLetters(_WriteFiles):
+    def process(self, element: tuple[str, Iterable[dict[str, Any]]]):  # type: ignore[no-untyped-def]
+        name = f"batch-{self._batch:06d}-{self._part:04d}-{element[0]}.parquet"
+        path = Path(self._staging) / "dead_letters" / name
+        letters = [dict(d, story_id=d.get("story_id") or "") for d in element[1]]
+        yield (str(path), write_rows(path, letters, DEAD_LETTER_SCHEMA, "kafka_topic"))
+
+
+def _files_of(packed: Packed) -> list[tuple[str, str]]:
+    return packed.files
+
+
+def _one_file(route: str, paths: Iterable[str]) -> tuple[str, pa.Table]:
+    return route, unpack_files(paths)
+
+
+class GroupByFile(beam.PTransform):
+    """`Packed` chunks in; ``(route, table)`` out, every row of one data file in one Arrow table
+    (``route`` is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they
+    wait for their verdicts (`dedup.DeduplicateStories`), so the files need no second shuffle."""
+
+    def expand(self, packed: beam.PCollection) -> beam.PCollection:
+        return (
+            packed
+            # String keys and values: every runner (Prism included) groups them on standard coders.
+            | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, str])
+            | "GroupByRoute" >> beam.GroupByKey()
+            | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, pa.Table])
+        )
+
+
+class WriteParquetDataset(beam.PTransform):
+    """Rows grouped by file and dead letters in; Parquet files in the batch's staging folder out.
+
+    Input: ``((route, table) groups, {stage: dead letters})``: the groups come from `GroupByFile`,
+    directly or through dedup; each stage's dead letters go to their own file, named after the
+    stage. (One Flatten of them all made Beam's DirectRunner hold ~200 MiB more of a 50k-record
+    batch: it materialises a Flatten whose inputs come from different stages.) Bounded input only.
+    Nothing here is visible to readers: `Dataset.commit` publishes the files. Output is a
+    PCollection of (path, rows) for each file written.
+    """
+
+    def __init__(self, staging: str | Path, batch: int, part: int = 0) -> None:
+        super().__init__()
+        if batch < 1:
+            raise ValueError("batch numbers start at 1")
+        self._staging = str(staging)
+        self._batch = batch
+        self._part = part
+
+    def expand(self, inputs: tuple[beam.PCollection, dict[str, beam.PCollection]]) -> beam.PCollection:
+        groups, dead_letters = inputs
+        written = groups | "WriteDataFiles" >> beam.ParDo(
+            _WriteDataFile(self._staging, self._batch, self._part)
+        )
+        files = [written]
+        for stage, letters in dead_letters.items():
+            files.append(
+                letters
+                | f"KeyDeadLetters[{stage}]"
+                >> beam.Map(lambda d, stage=stage: (stage, d)).with_output_types(tuple[str, Any])
+                | f"GroupDeadLetters[{stage}]" >> beam.GroupByKey()
+                | f"WriteDeadLetters[{stage}]"
+                >> beam.ParDo(_WriteDeadLetters(self._staging, self._batch, self._part))
+            )
+        return files | "AllFiles" >> beam.Flatten()
+
+
+def windowed(timestamp: Any, window: Any) -> Callable[[Any], WindowedValue]:
+    """Wraps an output in the timestamp and window of the element it came from."""
+    return lambda value: WindowedValue(value, timestamp, (window,))
