@@ -12,10 +12,12 @@ import json
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "RAW_SCHEMA_VERSION",
@@ -50,6 +52,10 @@ def _is_rfc3339(value: object) -> bool:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    """The full validator, for the stories fastjsonschema fails: imported only then, as every
+    worker process starts with this module's imports (jsonschema's cost ~40 ms)."""
+    import jsonschema
+
     schema = raw_schema()
     cls = jsonschema.validators.validator_for(schema)
     # jsonschema only checks date-time when an optional package is present; check it ourselves.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import apache_beam as beam
@@ -12,6 +13,7 @@ from pipeline.kafka_source import UNBOUNDED, OffsetRange
 from pipeline.runners import runner_options
 from pipeline.transforms import ReadKafkaStories
 from tests.conftest import publish_raw, raw_story, wait_for
+from wirestream.config import Config
 
 
 class _Append(beam.DoFn):
@@ -89,12 +91,20 @@ def test_planned_offsets_deleted_before_the_read_fail_the_batch_with_the_reason(
     assert Dataset(str(output)).committed_files()
 
 
+def _pooled_apart(config: Config) -> Config:
+    """``config`` with client options of its own (the same broker, listed twice), so that the
+    consumers its readers keep are a test's own: a reader of an earlier test's cancelled Prism
+    pipeline may still be finishing its last poll in this process, with the same pool."""
+    return replace(config, bootstrap_servers=f"{config.bootstrap_servers},{config.bootstrap_servers}")
+
+
 def test_later_pipelines_in_a_process_read_with_the_consumer_it_kept(kafka_config, tmp_path):
     """Each batch is a pipeline run of its own; its reader takes the consumer an earlier one gave
     back, unassigned, and reads exactly its own ranges with it."""
     from pipeline.kafka_source import CONSUMERS
     from pipeline.run import run_batch
 
+    kafka_config = _pooled_apart(kafka_config)
     options = kafka_config.kafka_client_options()
     publish_raw(kafka_config, [raw_story(i) for i in range(9)])
     assert run_batch(kafka_config, str(tmp_path / "out")).rows == 9
@@ -115,7 +125,7 @@ def test_a_reader_gives_its_consumer_back_when_its_read_ends_without_a_teardown(
     from pipeline.kafka_source import CONSUMERS
     from pipeline.transforms import _PartitionRestrictions, _ReadPartition
 
-    options = kafka_config.kafka_client_options()
+    options = _pooled_apart(kafka_config).kafka_client_options()
     publish_raw(kafka_config, [raw_story(i) for i in range(8)])
     probe = KafkaConsumer(**options)
     tps = [TopicPartition(kafka_config.raw_topic, p) for p in range(kafka_config.topic_partitions)]
