@@ -185,6 +185,11 @@ def deferred_reads(client_options: dict[str, Any], ranges: list[OffsetRange]) ->
             yield from reader._deferred(rng, restrictions.create_tracker(split))
 
 
+# What a reader's ``process`` asks Beam for: its restriction's tracker and a watermark it sets.
+_RESTRICTION = beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE))
+_WATERMARK = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
+
+
 class _ReadPartition(beam.DoFn):
     """Splittable read of one partition's offsets with a kafka-python consumer kept per process (`CONSUMERS`).
 
@@ -202,12 +207,7 @@ class _ReadPartition(beam.DoFn):
         self._idle_limit = idle_limit
         self._defer = defer  # bounded restrictions: claim reads of this many offsets, read none
 
-    def process(  # type: ignore[no-untyped-def]
-        self,
-        element: OffsetRange,
-        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
-        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
-    ):
+    def process(self, element: OffsetRange, tracker: Any = _RESTRICTION, watermark: Any = _WATERMARK) -> Any:
         yield from self._read(element, tracker, watermark)
 
     def _deferred(self, element: OffsetRange, tracker: Any) -> Iterator[DeferredRead]:
@@ -290,12 +290,7 @@ def _stamped(chunk: list[dict[str, Any]]) -> TimestampedValue:
 
 class _ReadPartitionForever(_ReadPartition):
     @beam.DoFn.unbounded_per_element()
-    def process(  # type: ignore[no-untyped-def]
-        self,
-        element: OffsetRange,
-        tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE)),  # noqa: B008
-        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),  # noqa: B008
-    ):
+    def process(self, element: OffsetRange, tracker: Any = _RESTRICTION, watermark: Any = _WATERMARK) -> Any:
         yield from self._read(element, tracker, watermark)
 
 
@@ -310,7 +305,7 @@ class ReadKafkaStories(beam.PTransform):
     dedup keeps the committed output duplicate-free).
 
     With ``defer``, a bounded read emits `DeferredRead`s of up to `READ_SIZE` offsets instead of
-    records, for the stage that takes them to read them where it works (`prepare.PrepareStories`
+    records, for the stage that takes them to read them where it works (`PrepareStories`
     does, in its workers): the same records, each exactly once, never through this process.
     """
 
@@ -397,7 +392,7 @@ class CleanStories(beam.PTransform):
     """Chunks of parsed raw stories in; outputs ``rows`` (chunks of clean rows) and ``dead_letters``
     (bounded or unbounded; every story leaves as one of the two). A story the cleaner raises on leaves
     as a dead letter with the exception, so one unforeseen page cannot fail its batch, nor every
-    retry of it. The pipeline runs cleaning inside `prepare.PrepareStories`, in worker processes."""
+    retry of it. The pipeline runs cleaning inside `PrepareStories`, in worker processes."""
 
     def __init__(self, pipeline_version: str) -> None:
         super().__init__()
@@ -626,7 +621,7 @@ class DeduplicateStories(beam.PTransform):
 
     Rows must wait for the verdicts, which need the whole batch, so the runner holds every row once.
     With ``packed``, the input is `rows.Packed` chunks (rows signed and summarised, in Arrow by
-    file, by `prepare.PrepareStories`): the rows wait grouped by file (`write.GroupByFile`) and
+    file, by `PrepareStories`): the rows wait grouped by file (`GroupByFile`) and
     come out as ``(route, table of kept rows)``. A batch's full rows then cross one shuffle, where
     verdicts and then files would cost two, and only as the paths of their spilled Arrow streams.
     Without it, chunks of row dicts come out, and a chunk whose rows are all dropped leaves empty.
@@ -759,7 +754,7 @@ def _one_file(route: str, paths: Iterable[str]) -> tuple[str, pa.Table]:
 class GroupByFile(beam.PTransform):
     """`Packed` chunks in; ``(route, table)`` out, every row of one data file in one Arrow table
     (``route`` is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they
-    wait for their verdicts (`dedup.DeduplicateStories`), so the files need no second shuffle."""
+    wait for their verdicts (`DeduplicateStories`), so the files need no second shuffle."""
 
     def expand(self, packed: beam.PCollection) -> beam.PCollection:
         return (
