@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import logging
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,6 @@ from pipeline.rows import CHUNK_SIZE
 from wirestream.errors import UserError
 
 __all__ = [
-    "assign_from",
     "poll_once",
     "polls_until",
     "record_of",
@@ -159,6 +159,7 @@ class _Consumers:
         self._lock = threading.Lock()
         self._idle: dict[str, list[KafkaConsumer]] = {}
         self._versions: dict[str, tuple[int, ...]] = {}
+        self._topics: weakref.WeakKeyDictionary[KafkaConsumer, set[str]] = weakref.WeakKeyDictionary()
 
     def take(self, options: dict[str, Any]) -> KafkaConsumer:
         key = _options_key(options)
@@ -180,6 +181,22 @@ class _Consumers:
         if version is None or "api_version" in options:
             return options
         return {**options, "api_version": version}
+
+    def assign(self, consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
+        """``consumer`` reading ``tp`` from ``start``. A consumer's first read of a topic looks up
+        the partition's end offset first, which brings in the topic's metadata: a new consumer's
+        first poll without it found no leader to fetch from and slept 0.1 s (``retry_backoff_ms``)
+        before asking. The look-up waits at most the consumer's bootstrap timeout: one given its
+        broker's API version never connected when it was made, and a broker gone since planning
+        must fail the read, not hold it for ever."""
+        with self._lock:
+            known = tp.topic in self._topics.get(consumer, ())
+        if not known:
+            consumer.end_offsets([tp], timeout_ms=consumer.config["bootstrap_timeout_ms"])
+            with self._lock:
+                self._topics.setdefault(consumer, set()).add(tp.topic)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
 
     @staticmethod
     def _new(options: dict[str, Any]) -> KafkaConsumer:
@@ -234,7 +251,8 @@ class _Consumers:
 
 
 def _options_key(options: dict[str, Any]) -> str:
-    return repr(sorted(options.items()))
+    # A consumer given the broker's API version (`_Consumers.with_version`) is one of the same pool.
+    return repr(sorted((name, value) for name, value in options.items() if name != "api_version"))
 
 
 CONSUMERS = _Consumers()
@@ -320,15 +338,6 @@ def poll_once(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list
         ) from None
 
 
-def assign_from(consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
-    """``consumer`` reading ``tp`` from ``start``. The topic's metadata comes first (from the
-    consumer's cache, or a request): a new consumer's first poll without it found no leader to
-    fetch from and slept 0.1 s (``retry_backoff_ms``) before asking."""
-    consumer.partitions_for_topic(tp.topic)
-    consumer.assign([tp])
-    consumer.seek(tp, start)
-
-
 def polls_until(
     consumer: KafkaConsumer, tp: TopicPartition, stop: int, poll_ms: int, idle_limit: int
 ) -> Iterator[list[Any]]:
@@ -362,7 +371,7 @@ class DeferredRead:
         rng = self.range
         tp = TopicPartition(rng.topic, rng.partition)
         with CONSUMERS.lent(self.options) as consumer:
-            assign_from(consumer, tp, rng.start)
+            CONSUMERS.assign(consumer, tp, rng.start)
             for batch in polls_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
                 chunk = [record_of(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:

@@ -6,9 +6,10 @@ and `dedup.sign_rows` in worker processes), `DeduplicateStories` (`dedup`), `Gro
 `WriteParquetDataset` (`write`) make a batch's pipeline (`run.build_pipeline`);
 `ParseRawStories`, `CleanStories` and `TagTopics` run those stages one by one.
 
-Beam lives here and only here: the stage modules never import it. The worker processes that
+The stage modules never import Beam (here, `run` and `runners` do). The worker processes that
 prepare stories fork from a server that imports those modules, and importing Beam too had made
-every run's first reads wait ~0.4 s for that server.
+every run's first reads wait ~0.4 s for that server. The coders below are registered with Beam
+when this module is imported, as every pipeline built from these transforms does first.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ from pipeline.kafka_source import (
     UNBOUNDED,
     DeferredRead,
     OffsetRange,
-    assign_from,
     poll_once,
     polls_until,
     record_of,
@@ -235,7 +235,7 @@ class _ReadPartition(beam.DoFn):
             return
         with CONSUMERS.lent(self._options) as consumer:
             tp = TopicPartition(element.topic, element.partition)
-            assign_from(consumer, tp, restriction.start)
+            CONSUMERS.assign(consumer, tp, restriction.start)
             if bounded:
                 yield from self._read_to_stop(consumer, tp, restriction.stop, tracker)
             else:
@@ -628,12 +628,12 @@ class DeduplicateStories(beam.PTransform):
 
     Bounded input; the output is deterministic for a given input and committed dataset.
     ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
-    publication times (UTC microseconds) and the batch's story ids, and returning the `CommittedIndex`
-    of earlier batches (see `LoadCommitted`). ``threshold`` is the estimated Jaccard similarity of
-    body shingles from which two stories are near-duplicates; ``lookback`` is how far apart in
-    publication time two copies may be (also against committed stories). Only (order, id, time,
-    256-byte signature) tuples are gathered in one place to be clustered, and the verdicts are
-    joined back by id.
+    publication times (UTC microseconds) and the batch's story ids, and returning the
+    `dedup.CommittedIndex` of earlier batches (see `dedup.LoadCommitted`). ``threshold`` is the
+    estimated Jaccard similarity of body shingles from which two stories are near-duplicates;
+    ``lookback`` is how far apart in publication time two copies may be (also against committed
+    stories). Only (order, id, time, 256-byte signature) tuples are gathered in one place to be
+    clustered, and the verdicts are joined back by id.
     """
 
     def __init__(

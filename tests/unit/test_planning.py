@@ -102,6 +102,33 @@ def test_deferred_reads_cover_a_restriction_exactly_once_across_splits():
         assert covered == sorted(set(covered))
 
 
+def test_a_deferred_read_whose_broker_is_gone_fails_within_its_timeout():
+    """A worker's consumer is given the broker's API version, so it does not connect when it is
+    made; with the broker gone since planning, its read must raise, not wait for ever."""
+    import threading
+
+    from kafka.errors import KafkaTimeoutError
+
+    from pipeline.kafka_source import CONSUMERS, DeferredRead
+
+    options = {"bootstrap_servers": ["127.0.0.1:1"], "api_version": (4, 0), "bootstrap_timeout_ms": 1000}
+    outcome: list[Exception | None] = []
+
+    def read() -> None:
+        try:
+            list(DeferredRead(options, OffsetRange("gone", 0, 0, 10)).chunks())
+            outcome.append(None)
+        except Exception as exc:  # whatever it raised is the result
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert outcome, "the read still waits after 30 s"
+    assert isinstance(outcome[0], KafkaTimeoutError)
+    CONSUMERS.close_idle()
+
+
 def test_a_run_of_several_parts_ends_with_a_quarter_size_part():
     def sizes(pending, size):
         out = []

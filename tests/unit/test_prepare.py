@@ -205,7 +205,7 @@ def test_workers_start_with_arrows_allocator_keeping_freed_pages_and_this_proces
 def test_the_modules_workers_import_leave_beam_out():
     """The worker server imports the stages before any worker can start, and every run's first
     reads wait for it: with Beam among its imports it took twice as long. Beam belongs to
-    `pipeline.transforms` alone."""
+    `pipeline.transforms` (and `run`, `runners`), never to a stage module."""
     import inspect
     import subprocess
     import sys
