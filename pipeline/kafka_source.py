@@ -182,7 +182,14 @@ class _Consumers:
             return options
         return {**options, "api_version": version}
 
-    def assign(self, consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
+    @contextlib.contextmanager
+    def reading(self, options: dict[str, Any], tp: TopicPartition, start: int) -> Iterator[KafkaConsumer]:
+        """A kept consumer (`lent`) reading ``tp`` from ``start``, for the block."""
+        with self.lent(options) as consumer:
+            self._assign(consumer, tp, start)
+            yield consumer
+
+    def _assign(self, consumer: KafkaConsumer, tp: TopicPartition, start: int) -> None:
         """``consumer`` reading ``tp`` from ``start``. A consumer's first read of a topic looks up
         the partition's end offset first, which brings in the topic's metadata: a new consumer's
         first poll without it found no leader to fetch from and slept 0.1 s (``retry_backoff_ms``)
@@ -370,8 +377,7 @@ class DeferredRead:
         """The records of the range, each exactly once, in chunks of up to `CHUNK_SIZE`."""
         rng = self.range
         tp = TopicPartition(rng.topic, rng.partition)
-        with CONSUMERS.lent(self.options) as consumer:
-            CONSUMERS.assign(consumer, tp, rng.start)
+        with CONSUMERS.reading(self.options, tp, rng.start) as consumer:
             for batch in polls_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
                 chunk = [record_of(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:

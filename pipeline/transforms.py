@@ -233,9 +233,8 @@ class _ReadPartition(beam.DoFn):
         if self._defer and bounded:
             yield from self._deferred(element, tracker)
             return
-        with CONSUMERS.lent(self._options) as consumer:
-            tp = TopicPartition(element.topic, element.partition)
-            CONSUMERS.assign(consumer, tp, restriction.start)
+        tp = TopicPartition(element.topic, element.partition)
+        with CONSUMERS.reading(self._options, tp, restriction.start) as consumer:
             if bounded:
                 yield from self._read_to_stop(consumer, tp, restriction.stop, tracker)
             else:
