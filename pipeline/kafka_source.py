@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from wirestream.errors import UserError
 __all__ = [
     "poll_once",
     "polls_until",
+    "in_blocks",
     "record_of",
     "OffsetRange",
     "plan_ranges",
@@ -362,6 +364,30 @@ def polls_until(
             raise TimeoutError(f"no records from {tp} at offset {consumer.position(tp)} (want up to {stop})")
 
 
+def in_blocks(polls: Iterable[list[Any]]) -> Iterator[list[Any]]:
+    """The polled records again, regrouped so that each list holds the records of one block of
+    `CHUNK_SIZE` offsets of one partition (``offset // CHUNK_SIZE``) that the polls brought. A
+    data file is written one such block to a chunk (`write.sorted_table`): a block read whole
+    reaches it as the one piece a worker spilled, and is not copied there. A block is held until
+    its last offset or a later block's record arrives, or the polls end."""
+    held: list[Any] = []
+    for batch in polls:
+        for block, records in itertools.groupby(batch, key=_block_of):
+            if held and _block_of(held[0]) != block:
+                yield held
+                held = []
+            held.extend(records)
+        if held and held[-1].offset % CHUNK_SIZE == CHUNK_SIZE - 1:
+            yield held
+            held = []
+    if held:
+        yield held
+
+
+def _block_of(record: Any) -> int:
+    return record.offset // CHUNK_SIZE  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class DeferredRead:
     """Offsets a reader claimed but did not read: whoever takes this reads them (`chunks`), with a
@@ -374,11 +400,11 @@ class DeferredRead:
     range: OffsetRange
 
     def chunks(self) -> Iterator[list[dict[str, Any]]]:
-        """The records of the range, each exactly once, in chunks of up to `CHUNK_SIZE`."""
+        """The records of the range, each exactly once, in chunks of one block of offsets (`in_blocks`)."""
         rng = self.range
         tp = TopicPartition(rng.topic, rng.partition)
         with CONSUMERS.reading(self.options, tp, rng.start) as consumer:
-            for batch in polls_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
+            for batch in in_blocks(polls_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS)):
                 chunk = [record_of(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:
                     yield chunk

@@ -57,6 +57,7 @@ from pipeline.kafka_source import (
     UNBOUNDED,
     DeferredRead,
     OffsetRange,
+    in_blocks,
     poll_once,
     polls_until,
     record_of,
@@ -211,14 +212,15 @@ class _ReadPartition(beam.DoFn):
         yield from self._read(element, tracker, watermark)
 
     def _deferred(self, element: OffsetRange, tracker: Any) -> Iterator[DeferredRead]:
-        """The restriction as `DeferredRead`s of up to ``defer`` offsets. A read's first and last
-        offsets are claimed before it leaves, so a split of the restriction (which a runner may
-        ask for at any time) can only fall between two reads; one that came between the two
-        claims ends the read at the new stop."""
+        """The restriction as `DeferredRead`s of up to ``defer`` offsets, ending on multiples of
+        ``defer`` (so on a block's end: `kafka_source.in_blocks`). A read's first and last offsets
+        are claimed before it leaves, so a split of the restriction (which a runner may ask for at
+        any time) can only fall between two reads; one that came between the two claims ends the
+        read at the new stop."""
         position = tracker.current_restriction().start
         options = CONSUMERS.with_version(self._options)
         while tracker.try_claim(position):
-            end = min(position + self._defer, tracker.current_restriction().stop)
+            end = min((position // self._defer + 1) * self._defer, tracker.current_restriction().stop)
             split = end - 1 > position and not tracker.try_claim(end - 1)
             if split:  # the claim failed, but marks every offset up to the new stop as taken
                 end = tracker.current_restriction().stop
@@ -243,7 +245,7 @@ class _ReadPartition(beam.DoFn):
     def _read_to_stop(
         self, consumer: KafkaConsumer, tp: TopicPartition, stop: int, tracker: Any
     ) -> Iterator[Any]:
-        for batch in polls_until(consumer, tp, stop, self._poll_ms, self._idle_limit):
+        for batch in in_blocks(polls_until(consumer, tp, stop, self._poll_ms, self._idle_limit)):
             chunk = _claimed(batch, tracker)
             if chunk:
                 yield _stamped(chunk)
@@ -295,8 +297,9 @@ class _ReadPartitionForever(_ReadPartition):
 
 class ReadKafkaStories(beam.PTransform):
     """Kafka records as dicts (topic, partition, offset, timestamp_ms, key, value), in chunks of up
-    to `CHUNK_SIZE` (one poll's records of one partition, in offset order), each chunk timestamped
-    with its earliest record's Kafka time.
+    to `CHUNK_SIZE` of one partition in offset order (bounded: a block of offsets,
+    `kafka_source.in_blocks`; unbounded: one poll's records), each chunk timestamped with its
+    earliest record's Kafka time.
 
     Bounded when every range has a stop offset: each offset in the ranges is emitted exactly once
     per successful run. Unbounded when a range's stop is ``UNBOUNDED``:

@@ -9,6 +9,7 @@ the same input gives byte-identical files on every runner. `transforms.GroupByFi
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 from collections.abc import Iterable
 from datetime import date
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.rows import CHUNK_SIZE
 from schemas import CLEAN_SCHEMA, PARTITION_COLUMN
 
 __all__ = [
@@ -107,13 +109,24 @@ def in_place(indices: pa.Array, rows: int) -> bool:
 
 
 def sorted_table(table: pa.Table) -> pa.Table:
-    """A data file's rows in `file_order`, in one chunk, so that a file's bytes do not depend on
-    how its rows arrived (page boundaries follow chunk boundaries). Rows already in order are
-    copied once, into one chunk, or not at all when they are one already."""
+    """A data file's rows in `file_order`, one chunk to each block of `CHUNK_SIZE` Kafka offsets
+    of a partition. The Parquet writer checks a page's size between batches of rows, which start
+    afresh in each chunk, so chunks that follow from the rows alone give a file the same bytes
+    however its rows arrived. A block that arrived as one piece
+    (the workers read and spill whole blocks: `kafka_source.in_blocks`) is passed on as it lies;
+    only a block that came in pieces is copied into one."""
     order = file_order(table)
-    if in_place(order, table.num_rows):
+    if not in_place(order, table.num_rows):
+        table = table.take(order)
+    if not table.num_rows:
         return table.combine_chunks()
-    return table.take(order).combine_chunks()
+    partition = table.column("kafka_partition").fill_null(-1).to_numpy()
+    block = table.column("kafka_offset").fill_null(-1).to_numpy() // CHUNK_SIZE
+    starts = np.flatnonzero((partition[1:] != partition[:-1]) | (block[1:] != block[:-1])) + 1
+    edges = [0, *starts.tolist(), table.num_rows]
+    # A slice within one piece stays a view; combining copies only a slice of several pieces.
+    pieces = [table.slice(a, b - a).combine_chunks() for a, b in itertools.pairwise(edges)]
+    return pa.Table.from_batches([batch for piece in pieces for batch in piece.to_batches()], table.schema)
 
 
 def pack_files(rows: Iterable[dict[str, Any]], shards: int, spill: str | Path) -> list[tuple[str, str]]:

@@ -95,6 +95,8 @@ def test_deferred_reads_cover_a_restriction_exactly_once_across_splits():
         covered: list[int] = []
         for read in reader._deferred(OffsetRange("t", 0, start, start + size), tracker):
             assert 0 < read.range.size <= step
+            # reads end on multiples of their size (whole blocks of offsets), or where the rest begins
+            assert read.range.stop % step == 0 or read.range.stop == tracker.current_restriction().stop
             covered.extend(range(read.range.start, read.range.stop))
         tracker.check_done()  # every offset the reader kept was claimed
         rest = [o for r in residuals for o in range(r.start, r.stop)]
@@ -145,3 +147,41 @@ def test_a_run_of_several_parts_ends_with_a_quarter_size_part():
     assert part_budget(7, None) is None
     parts = cut_parts([OffsetRange("t", 0, 0, 60), OffsetRange("t", 1, 0, 40)], 50)
     assert [sum(r.size for r in part) for part in parts] == [50, 38, 12]
+
+
+def test_polled_records_regroup_into_whole_blocks_of_offsets():
+    """`in_blocks` hands on the records of one block of `CHUNK_SIZE` offsets together, however the
+    polls cut them, each record once and in order; a block whose last offset has come leaves
+    before the next poll is asked for."""
+    from collections import namedtuple
+
+    from pipeline.kafka_source import in_blocks
+    from pipeline.rows import CHUNK_SIZE
+
+    Record = namedtuple("Record", "offset")
+    rng = random.Random(4)
+    for _ in range(200):
+        start = rng.randrange(3 * CHUNK_SIZE)
+        offsets = [o for o in range(start, start + rng.randrange(5 * CHUNK_SIZE)) if rng.random() > 0.05]
+        polls, rest = [], list(map(Record, offsets))
+        while rest:
+            cut = rng.randint(1, CHUNK_SIZE)
+            polls.append(rest[:cut])
+            rest = rest[cut:]
+        blocks = list(in_blocks(polls))
+        assert [r.offset for block in blocks for r in block] == offsets
+        assert all(block for block in blocks)
+        assert [block[0].offset // CHUNK_SIZE for block in blocks] == sorted(
+            {o // CHUNK_SIZE for o in offsets}
+        )
+        assert all(len({r.offset // CHUNK_SIZE for r in block}) == 1 for block in blocks)
+
+    asked = []
+
+    def polls():
+        for first in (0, CHUNK_SIZE):
+            asked.append(first)
+            yield [Record(o) for o in range(first, first + CHUNK_SIZE)]
+
+    blocks = in_blocks(polls())
+    assert [r.offset for r in next(blocks)] == list(range(CHUNK_SIZE)) and asked == [0]

@@ -76,3 +76,63 @@ def test_a_files_table_crosses_stages_as_arrow_and_is_sized_without_being_encode
 
 def _no_committed(windows, ids):
     raise AssertionError("not run")
+
+
+def test_a_data_file_is_chunked_by_blocks_of_offsets_and_a_block_spilled_whole_is_not_copied(tmp_path):
+    """`sorted_table` cuts one chunk to each block of `CHUNK_SIZE` offsets of a partition: a block
+    the workers spilled whole keeps its very buffers, one spilled in pieces becomes one chunk, and
+    the file's bytes are the same whichever way its rows came."""
+    import random
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from pipeline.rows import CHUNK_SIZE
+    from pipeline.write import sorted_table, write_table
+    from schemas import CLEAN_SCHEMA
+
+    rng = random.Random(2)
+    day = datetime(2022, 7, 29, 18, tzinfo=UTC)
+    topic = {
+        "topic": "talks",
+        "label": None,
+        "iptc": None,
+        "score": 1.0,
+        "evidence": [{"phrase": "talks", "field": "body", "start": 0, "end": 5}],
+    }
+    rows = [
+        {"id": f"s{p}-{o}", "source": "wire", "body": f"story {o} " * rng.randint(1, 40),
+         "kafka_partition": p, "kafka_offset": o, "firstcreated": day,
+         "topics": [topic] * rng.randint(0, 2), "categories": ["world"] * rng.randint(0, 1)}
+        for p in (0, 1)
+        for o in range(CHUNK_SIZE - 100, 3 * CHUNK_SIZE + 50)
+    ]  # fmt: skip
+    blocks: dict[tuple[int, int], list[dict]] = {}
+    for r in rows:
+        blocks.setdefault((r["kafka_partition"], r["kafka_offset"] // CHUNK_SIZE), []).append(r)
+    sizes = [len(b) for b in blocks.values()]
+
+    def spilled(pieces: list[list[dict]], folder: str) -> pa.Table:
+        paths = [path for piece in pieces for _route, path in pack_files(piece, 1, tmp_path / folder)]
+        rng.shuffle(paths)
+        return unpack_files(paths)
+
+    whole = spilled(list(blocks.values()), "whole")
+    written = sorted_table(whole)
+    assert [len(c) for c in written.column("body").chunks] == sizes
+    addresses = sorted(c.buffers()[2].address for c in whole.column("body").chunks)
+    assert sorted(c.buffers()[2].address for c in written.column("body").chunks) == addresses
+
+    cut = spilled([b[i : i + 77] for b in blocks.values() for i in range(0, len(b), 77)], "cut")
+    assert cut.column("body").num_chunks > len(sizes)
+    assert [len(c) for c in sorted_table(cut).column("body").chunks] == sizes
+
+    shuffled = pa.Table.from_pylist(rng.sample(rows, len(rows)), schema=CLEAN_SCHEMA)
+    for name, table in (("whole", whole), ("cut", cut), ("shuffled", shuffled)):
+        write_table(Path(tmp_path / f"{name}.parquet"), sorted_table(table))
+        back = pq.read_table(tmp_path / f"{name}.parquet")
+        assert back.select(["id", "topics", "categories"]).to_pylist() == [
+            {key: r[key] for key in ("id", "topics", "categories")} for r in rows
+        ]
+    assert (tmp_path / "whole.parquet").read_bytes() == (tmp_path / "cut.parquet").read_bytes()
+    assert (tmp_path / "whole.parquet").read_bytes() == (tmp_path / "shuffled.parquet").read_bytes()
