@@ -37,7 +37,7 @@ from pipeline.kafka_source import (
     plan_parts,
     ranges_for_times,
 )
-from pipeline.memory import keep_freed_memory, release_memory
+from pipeline.memory import freeze_loaded_objects, keep_freed_memory, release_memory
 from pipeline.prepare import STAGES
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
@@ -152,6 +152,7 @@ def _run_pipeline(
 ) -> None:
     shards = _shards(config, ranges)
     keep_freed_memory()
+    freeze_loaded_objects()
     workers = _workers_for(config, ranges)
     if workers:
         WORKERS.warm(workers)

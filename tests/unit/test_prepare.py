@@ -220,3 +220,28 @@ def test_the_modules_workers_import_leave_beam_out():
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
+
+
+def test_the_pipeline_process_freezes_what_it_has_loaded_but_no_garbage():
+    """A full collection walked every loaded module's objects each time (~50 ms, seven times in a
+    100k backfill); `freeze_loaded_objects` exempts them once per process, after collecting the
+    garbage there is, which stays collectable."""
+    import inspect
+    import subprocess
+    import sys
+
+    from pipeline import run
+
+    code = (
+        "import gc, weakref\n"
+        "import pipeline.run\n"
+        "from pipeline.memory import freeze_loaded_objects\n"
+        "class Node: pass\n"
+        "cycle = Node(); cycle.me = cycle; alive = weakref.ref(cycle); del cycle\n"
+        "freeze_loaded_objects(); frozen = gc.get_freeze_count(); freeze_loaded_objects()\n"
+        "print(frozen, gc.get_freeze_count() == frozen, alive() is None)\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    frozen, once, collected = found.stdout.split()
+    assert int(frozen) > 50_000 and once == "True" and collected == "True"
+    assert "freeze_loaded_objects()" in inspect.getsource(run._run_pipeline)
