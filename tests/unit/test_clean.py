@@ -283,19 +283,48 @@ def test_language_of_every_labelled_story_and_paragraph_from_a_short_sample_or_a
     assert wrong == []
 
 
-def test_the_compiled_model_called_directly_gives_its_wrappers_guesses():
-    from benchmarks.quality import _load
-    from pipeline.clean import _guesses, _identifier, _sample
+def test_the_compiled_language_model_predicts_what_fasttext_does_bit_for_bit():
+    """`_langid_native` against fastText's own C++ (fasttext-predict) and its Python wrapper: the
+    same labels in the same order with the same probabilities, on the quality set's stories cut at
+    many places, random text in many scripts, and the tokenizer's edge cases (every separator,
+    a label or an end-of-line token written in the text, no word at all)."""
+    import random
 
-    model = _identifier()
+    from benchmarks.quality import _load
+    from pipeline import _langid_native
+    from pipeline.clean import _fasttext, _guesses, _identifier, _model_file, _sample
+
+    assert _langid_native is not None, "pipeline._langid_native missing: reinstall with cargo on PATH"
+    native = _langid_native.LanguageModel(_model_file().read_bytes())
+    assert _identifier().__self__.__class__ is _langid_native.LanguageModel  # the pipeline's predictor
+    fasttext = _fasttext()
     texts = [s["headline"] + "\n" + s["body"] for s in _load("stories.yaml")["stories"]]
     samples = [_sample(text[start:], 120) for text in texts for start in range(0, 1000, 40)]
-    samples = [s for s in samples if s] + ["x", "Привет", "Bakı", "12 ab"]
-    assert len(samples) > 500
+    rng = random.Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyz АБВГДежзийклмнопрстуфхцчшщыэюя əğışçöü الع ربية שלום 中文日本語한국어 .,!?'-"
+    samples += ["".join(rng.choice(letters) for _ in range(rng.randint(1, 150))) for _ in range(500)]
+    samples = [s for s in samples if s] + ["x", "Привет", "Bakı", "12 ab", "", " ", "\t\v\f x\r y\0z"]
+    samples += ["__label__en talks", "__label__xx", "before </s> after", "a\nsecond line"]
+    assert len(samples) > 1000
     for sample in samples:
-        for k in (1, 5):
-            labels, probabilities = model.predict(sample, k=k)
-            assert _guesses(model, sample, k) == list(zip(probabilities, labels, strict=True))
+        for k, threshold in ((1, 0.0), (5, 0.0), (176, 0.0), (5, 0.3)):
+            expected = fasttext.f.predict(sample + "\n", k, threshold, "strict")
+            assert native.predict(sample + "\n", k, threshold) == expected, (sample, k)
+        if "\n" not in sample and sample.strip():
+            labels, probabilities = fasttext.predict(sample, k=5)
+            assert _guesses(native.predict, sample, 5) == list(zip(probabilities, labels, strict=True))
+
+
+def test_the_language_model_refuses_a_file_it_cannot_read():
+    from pipeline import _langid_native
+    from pipeline.clean import _model_file
+
+    model = _model_file().read_bytes()
+    for broken in (b"", model[:1000], model + b"\0", b"\x01" * 64):
+        with pytest.raises(ValueError):
+            _langid_native.LanguageModel(broken)
+    with pytest.raises(ValueError):
+        _langid_native.LanguageModel(model).predict("talks\n", 0, 0.0)
 
 
 def test_a_timeline_in_the_story_is_not_a_news_widget():
@@ -585,3 +614,19 @@ def test_a_chunk_cleans_as_its_stories_do_and_a_failed_language_id_is_a_dead_let
     assert (letter["story_id"], letter["stage"], letter["kafka_offset"]) == ("b", "clean", 1)
     assert "model refused the text" in letter["reason"]
     assert json.loads(letter["payload"])["body"] == "Министры встретились в пятницу."
+
+
+def test_without_the_compiled_model_fasttext_predicts(monkeypatch):
+    import sys
+
+    from pipeline import clean
+
+    samples = ["Ministers met in Baku to discuss the grain deal", "Министры встретились в Баку", "x"]
+    compiled = [clean.detect_language(s) for s in samples]
+    monkeypatch.setitem(sys.modules, "pipeline._langid_native", None)  # an install without cargo
+    clean._identifier.cache_clear()
+    try:
+        assert "LanguageModel" not in repr(clean._identifier())
+        assert [clean.detect_language(s) for s in samples] == compiled == ["en", "ru", compiled[2]]
+    finally:
+        clean._identifier.cache_clear()
