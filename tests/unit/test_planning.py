@@ -155,8 +155,10 @@ def test_polled_records_regroup_into_whole_blocks_of_offsets():
     before the next poll is asked for."""
     from collections import namedtuple
 
-    from pipeline.kafka_source import in_blocks
+    from pipeline.kafka_source import READ_SIZE, in_blocks
     from pipeline.rows import CHUNK_SIZE
+
+    assert READ_SIZE % CHUNK_SIZE == 0  # deferred reads end on a block's end
 
     Record = namedtuple("Record", "offset")
     rng = random.Random(4)
