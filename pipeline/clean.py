@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from typing import Any, TypeVar
 
 from pipeline.parse import failed_story
 from schemas import CLEAN_SCHEMA_VERSION, parse_rfc3339
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "clean_chunk",
@@ -851,10 +854,14 @@ def _identifier() -> Predict:
     reads the model where it was not built."""
     try:
         from pipeline._langid_native import LanguageModel
+
+        return LanguageModel(_model_file().read_bytes()).predict  # type: ignore[no-any-return]
     except ImportError:
-        model = _fasttext()
-        return lambda text, k, threshold: model.f.predict(text, k, threshold, "strict")  # type: ignore[no-any-return]
-    return LanguageModel(_model_file().read_bytes()).predict  # type: ignore[no-any-return]
+        pass  # built without cargo
+    except ValueError as exc:  # a model file of a kind it does not read
+        log.warning("language ID falls back to fasttext-predict: %s", exc)
+    model = _fasttext()
+    return lambda text, k, threshold: model.f.predict(text, k, threshold, "strict")  # type: ignore[no-any-return]
 
 
 def _model_file() -> Any:

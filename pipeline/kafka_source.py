@@ -51,7 +51,7 @@ SPLIT_SIZE = 20_000  # offsets per initial split of a bounded range: parallelism
 FETCH_WAIT_MS = 100
 # Offsets per deferred read (`DeferredRead`): a few chunks, about one fetch of gzip'd 4 KB stories,
 # and ~0.3 s of a worker's time, so the last reads of a batch leave a worker idle only briefly.
-# Reads end on its multiples, a whole number of blocks of `CHUNK_SIZE` offsets (`in_blocks`).
+# Reads end on its multiples, so on the end of a block of `CHUNK_SIZE` offsets (`in_blocks`).
 READ_SIZE = 2000
 POLL_MS = 1000
 IDLE_POLLS = 30  # empty polls in a row before a bounded read gives up on its stop offset

@@ -71,6 +71,8 @@ def freeze_loaded_objects() -> None:
     Arrow's, the stages', ~110k objects) out of the cycle collector's full passes, which walked
     them all each time: ~50 ms a pass, 0.36 s of the pipeline process's main thread in a 100k
     backfill, 0.05 s since. Once per process, after a collection, so no garbage is frozen; what
-    later runs create stays collectable. (Workers do the same when they start: `workers`.)"""
+    later runs create stays collectable. Objects alive then that later fall into a reference cycle
+    (in a continuous run, the first batch's few) stay until the process ends: a fixed amount, not
+    one that grows. (Workers do the same when they start: `workers`.)"""
     gc.collect()
     gc.freeze()

@@ -1,8 +1,8 @@
 """How stories travel between stages: in chunks, and how a chunk crosses a shuffle.
 
 Stories move through the pipeline as `Chunk` elements: lists of up to `CHUNK_SIZE` records,
-stories or rows (a backfill's: one block of `CHUNK_SIZE` offsets of a partition), never one element
-per story. Beam's per-element work
+stories or rows (in a bounded read, as every batch and backfill part is: one block of `CHUNK_SIZE`
+offsets of a partition), never one element per story. Beam's per-element work
 (the runner's bookkeeping, the restriction tracker, the coders) then happens once a chunk instead of
 once a story; per story it had cost about a quarter of a backfill's CPU. Each stage loops over a
 chunk with its plain per-story function, so a story that fails still fails alone.

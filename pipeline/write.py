@@ -110,11 +110,12 @@ def in_place(indices: pa.Array, rows: int) -> bool:
 
 def sorted_table(table: pa.Table) -> pa.Table:
     """A data file's rows in `file_order`, one chunk to each block of `CHUNK_SIZE` Kafka offsets
-    of a partition. The Parquet writer checks a page's size between batches of rows, which start
-    afresh in each chunk, so chunks that follow from the rows alone give a file the same bytes
-    however its rows arrived. A block that arrived as one piece
-    (the workers read and spill whole blocks: `kafka_source.in_blocks`) is passed on as it lies;
-    only a block that came in pieces is copied into one."""
+    of a partition (a block of fewer than half that many rows joins the ones after it, so a file
+    whose rows are spread thin over many blocks is not cut into tiny chunks). The Parquet writer
+    checks a page's size between batches of rows, which start afresh in each chunk, so chunks
+    that follow from the rows alone give a file the same bytes however its rows arrived. A block
+    that arrived as one piece (the workers read and spill whole blocks: `kafka_source.in_blocks`)
+    is passed on as it lies; only a chunk that came in pieces is copied into one."""
     order = file_order(table)
     if not in_place(order, table.num_rows):
         table = table.take(order)
@@ -122,8 +123,11 @@ def sorted_table(table: pa.Table) -> pa.Table:
         return table.combine_chunks()
     partition = table.column("kafka_partition").fill_null(-1).to_numpy()
     block = table.column("kafka_offset").fill_null(-1).to_numpy() // CHUNK_SIZE
-    starts = np.flatnonzero((partition[1:] != partition[:-1]) | (block[1:] != block[:-1])) + 1
-    edges = [0, *starts.tolist(), table.num_rows]
+    edges = [0]
+    for start in (np.flatnonzero((partition[1:] != partition[:-1]) | (block[1:] != block[:-1])) + 1).tolist():
+        if start - edges[-1] >= CHUNK_SIZE // 2:
+            edges.append(start)
+    edges.append(table.num_rows)
     # A slice within one piece stays a view; combining copies only a slice of several pieces.
     pieces = [table.slice(a, b - a).combine_chunks() for a, b in itertools.pairwise(edges)]
     return pa.Table.from_batches([batch for piece in pieces for batch in piece.to_batches()], table.schema)

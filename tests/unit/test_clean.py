@@ -291,10 +291,9 @@ def test_the_compiled_language_model_predicts_what_fasttext_does_bit_for_bit():
     import random
 
     from benchmarks.quality import _load
-    from pipeline import _langid_native
     from pipeline.clean import _fasttext, _guesses, _identifier, _model_file, _sample
 
-    assert _langid_native is not None, "pipeline._langid_native missing: reinstall with cargo on PATH"
+    _langid_native = _compiled_language_model()
     native = _langid_native.LanguageModel(_model_file().read_bytes())
     assert _identifier().__self__.__class__ is _langid_native.LanguageModel  # the pipeline's predictor
     fasttext = _fasttext()
@@ -307,24 +306,86 @@ def test_the_compiled_language_model_predicts_what_fasttext_does_bit_for_bit():
     samples += ["__label__en talks", "__label__xx", "before </s> after", "a\nsecond line"]
     assert len(samples) > 1000
     for sample in samples:
-        for k, threshold in ((1, 0.0), (5, 0.0), (176, 0.0), (5, 0.3)):
+        for k, threshold in ((1, 0.0), (5, 0.0), (176, 0.0), (-1, 0.0), (5, 0.3)):
             expected = fasttext.f.predict(sample + "\n", k, threshold, "strict")
             assert native.predict(sample + "\n", k, threshold) == expected, (sample, k)
+        assert native.predict(sample + "\n", 10**12, 0.0) == native.predict(sample + "\n", -1, 0.0)
         if "\n" not in sample and sample.strip():
             labels, probabilities = fasttext.predict(sample, k=5)
             assert _guesses(native.predict, sample, 5) == list(zip(probabilities, labels, strict=True))
 
 
+def _compiled_language_model():
+    try:
+        from pipeline import _langid_native
+    except ImportError:
+        pytest.fail("pipeline._langid_native missing: reinstall with cargo on PATH")
+    return _langid_native
+
+
 def test_the_language_model_refuses_a_file_it_cannot_read():
-    from pipeline import _langid_native
+    """A truncated, foreign or inconsistent model file is a ValueError, never a crash: a label
+    count at fastText's sentinel, a quantizer for vectors of another size, a norm quantizer that
+    is not one value, a negative size."""
+    import struct
+
     from pipeline.clean import _model_file
 
+    native = _compiled_language_model()
     model = _model_file().read_bytes()
-    for broken in (b"", model[:1000], model + b"\0", b"\x01" * 64):
+    native.LanguageModel(model)  # the real one loads
+
+    # Where the fields to break are: after the header, the dictionary and the pruned buckets.
+    at = 8 + 12 * 4 + 8
+    size, nwords, _nlabels = struct.unpack_from("<3i", model, at)
+    (pruned,) = struct.unpack_from("<q", model, at + 20)
+    entries, label_count = at + 28, None
+    for index in range(size):
+        entries = model.index(b"\0", entries) + 1
+        label_count = entries if index == nwords else label_count
+        entries += 9
+    matrix = entries + 8 * pruned + 2  # then: rows, columns, code size, codes, quantizer
+    rows, _columns, codesize = struct.unpack_from("<qqi", model, matrix)
+    quantizer = matrix + 20 + codesize
+    norms = quantizer + 16 + 4 * 16 * 256 + rows
+
+    def patched(offset, fmt, *values):
+        return model[:offset] + struct.pack(fmt, *values) + model[offset + struct.calcsize(fmt) :]
+
+    broken = [
+        b"",
+        model[:1000],
+        model + b"\0",
+        b"\x01" * 64,
+        patched(label_count, "<q", 10**15),
+        patched(quantizer, "<4i", 32, 16, 2, 2),
+        patched(norms, "<4i", 1, 2, 0, 1),
+        patched(at, "<i", -1),
+    ]
+    for bad in broken:
         with pytest.raises(ValueError):
-            _langid_native.LanguageModel(broken)
-    with pytest.raises(ValueError):
-        _langid_native.LanguageModel(model).predict("talks\n", 0, 0.0)
+            native.LanguageModel(bad)
+    for k in (0, -2):
+        with pytest.raises(ValueError):
+            native.LanguageModel(model).predict("talks\n", k, 0.0)
+
+
+def test_a_model_the_compiled_predictor_cannot_read_falls_back_to_fasttext(monkeypatch, caplog):
+    from pipeline import clean
+
+    native = _compiled_language_model()
+
+    def refuses(model):
+        raise ValueError("only supervised fastText models with hierarchical softmax")
+
+    monkeypatch.setattr(native, "LanguageModel", refuses)
+    clean._identifier.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="pipeline.clean"):
+            assert clean.detect_language("Ministers met in Baku to discuss the grain deal") == "en"
+        assert "falls back to fasttext-predict" in caplog.text
+    finally:
+        clean._identifier.cache_clear()
 
 
 def test_a_timeline_in_the_story_is_not_a_news_widget():

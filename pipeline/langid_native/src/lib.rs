@@ -11,6 +11,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -87,6 +88,9 @@ impl<'a> Reader<'a> {
     fn count(&mut self) -> PyResult<usize> {
         usize::try_from(self.i64()?).map_err(|_| PyValueError::new_err("fastText model: negative size"))
     }
+    fn size(&mut self) -> PyResult<usize> {
+        usize::try_from(self.i32()?).map_err(|_| PyValueError::new_err("fastText model: negative size"))
+    }
     fn cstr(&mut self) -> PyResult<&'a [u8]> {
         let rest = &self.bytes[self.at..];
         let len = rest.iter().position(|&b| b == 0);
@@ -106,15 +110,19 @@ struct Quantizer {
 }
 
 impl Quantizer {
-    fn load(r: &mut Reader) -> PyResult<Self> {
-        let dim = r.i32()? as usize;
-        let nsubq = r.i32()? as usize;
-        let dsub = r.i32()? as usize;
-        let lastdsub = r.i32()? as usize;
-        if nsubq == 0 || dsub * (nsubq - 1) + lastdsub != dim {
+    /// A quantizer of vectors of ``dim`` values.
+    fn load(r: &mut Reader, dim: usize) -> PyResult<Self> {
+        let (own_dim, nsubq, dsub, lastdsub) = (r.size()?, r.size()?, r.size()?, r.size()?);
+        let covered = dsub
+            .checked_mul(nsubq.wrapping_sub(1))
+            .and_then(|d| d.checked_add(lastdsub));
+        if nsubq == 0 || dsub == 0 || lastdsub == 0 || own_dim != dim || covered != Some(dim) {
             return Err(PyValueError::new_err("fastText model: inconsistent quantizer"));
         }
-        let centroids = r.f32s(dim * KSUB)?;
+        let centroids = r.f32s(
+            dim.checked_mul(KSUB)
+                .ok_or_else(|| PyValueError::new_err("fastText model: size"))?,
+        )?;
         Ok(Quantizer {
             nsubq,
             dsub,
@@ -160,7 +168,7 @@ struct LanguageModel {
     norms: Quantizer,
     /// The hierarchical softmax's inner nodes, one row of `dim` each.
     output: Vec<f32>,
-    labels: Vec<String>,
+    labels: Vec<Py<PyString>>,
     tree: Vec<Node>,
 }
 
@@ -237,7 +245,7 @@ impl LanguageModel {
             match self.ids.get(word) {
                 Some(&id) if id < self.nwords => rows.extend_from_slice(&self.subwords[id as usize]),
                 Some(_) => {} // a label
-                None if word.starts_with(LABEL) => {}
+                None if word.starts_with(LABEL) || word == EOS => {}
                 None => self.push_ngrams(word, &mut rows),
             }
             if word == EOS {
@@ -374,7 +382,7 @@ impl LanguageModel {
     /// A model from the bytes of a fastText ``.ftz`` file (supervised, quantized input,
     /// hierarchical softmax); ValueError for any other kind.
     #[new]
-    fn new(model: &[u8]) -> PyResult<Self> {
+    fn new(py: Python<'_>, model: &[u8]) -> PyResult<Self> {
         let r = &mut Reader { bytes: model, at: 0 };
         if r.i32()? != MAGIC || r.i32()? != VERSION {
             return Err(PyValueError::new_err("not a fastText model of version 12"));
@@ -388,9 +396,9 @@ impl LanguageModel {
                 "only supervised fastText models with hierarchical softmax and no word n-grams",
             ));
         }
-        let size = r.i32()? as usize;
+        let size = r.size()?;
         let nwords = r.i32()?;
-        let nlabels = r.i32()? as usize;
+        let nlabels = r.size()?;
         r.i64()?; // ntokens
         let prune_size = r.i64()?;
         if prune_size <= 0 || nlabels < 2 || nwords < 0 || nwords as usize + nlabels != size {
@@ -403,10 +411,21 @@ impl LanguageModel {
         for id in 0..size {
             let word = r.cstr()?;
             let count = r.i64()?;
-            r.u8()?; // entry type: the first nwords are words, the rest labels
-            if id >= nwords as usize {
+            let is_label = r.u8()? == 1;
+            if is_label != (id >= nwords as usize) {
+                return Err(PyValueError::new_err(
+                    "fastText model: words and labels out of order",
+                ));
+            }
+            if is_label {
+                // buildTree's inner nodes start at a count of 1e15
+                if !(0..1_000_000_000_000_000).contains(&count) {
+                    return Err(PyValueError::new_err(
+                        "fastText model: a label count out of range",
+                    ));
+                }
                 counts.push(count);
-                labels.push(String::from_utf8_lossy(word).into_owned());
+                labels.push(PyString::new(py, &String::from_utf8_lossy(word)).unbind());
             }
             ids.insert(Box::from(word), id as i32);
             words.push(word);
@@ -424,12 +443,12 @@ impl LanguageModel {
         }
         let rows = r.count()?;
         let cols = r.count()?;
-        let codesize = r.i32()? as usize;
+        let codesize = r.size()?;
         let codes = r.take(codesize)?.to_vec();
-        let quantizer = Quantizer::load(r)?;
+        let quantizer = Quantizer::load(r, dim as usize)?;
         let norm_codes = r.take(rows)?.to_vec();
-        let norms = Quantizer::load(r)?;
-        if cols != dim as usize || codesize != rows * quantizer.nsubq {
+        let norms = Quantizer::load(r, 1)?;
+        if cols != dim as usize || Some(codesize) != rows.checked_mul(quantizer.nsubq) {
             return Err(PyValueError::new_err("fastText model: inconsistent input matrix"));
         }
         if r.u8()? != 0 {
@@ -443,7 +462,7 @@ impl LanguageModel {
                 "fastText model: inconsistent output matrix",
             ));
         }
-        let output = r.f32s(out_rows * out_cols)?;
+        let output = r.f32s(out_rows * out_cols)?; // both checked against small numbers above
         if r.at != model.len() {
             return Err(PyValueError::new_err(
                 "fastText model: bytes after the output matrix",
@@ -467,7 +486,7 @@ impl LanguageModel {
             tree: huffman(&counts),
         };
         let mut subwords = Vec::with_capacity(size);
-        for (id, word) in words.iter().enumerate() {
+        for (id, word) in words.iter().enumerate().take(nwords as usize) {
             let mut rows = vec![id as i32];
             if *word != EOS {
                 model.push_ngrams(word, &mut rows);
@@ -493,35 +512,45 @@ impl LanguageModel {
     }
 
     /// The ``k`` most likely ``(probability, label)`` of the text's first line, most likely first,
-    /// those below ``threshold`` left out: fastText's `predict(text, k, threshold)`.
-    fn predict(&self, py: Python<'_>, text: &str, k: usize, threshold: f32) -> PyResult<Vec<(f32, String)>> {
-        if k == 0 {
-            return Err(PyValueError::new_err("k must be at least 1"));
-        }
-        let heap = py.detach(|| {
-            let rows = self.rows_of(text.as_bytes());
-            let mut heap = Vec::with_capacity(k + 1);
-            if !rows.is_empty() {
-                let hidden = self.hidden(&rows);
-                self.dfs(
-                    k,
-                    std_log(threshold),
-                    self.tree.len() - 1,
-                    0.0,
-                    &mut heap,
-                    &hidden,
-                );
-                let mut end = heap.len();
-                while end > 1 {
-                    pop_heap(&mut heap[..end]);
-                    end -= 1;
-                }
+    /// those below ``threshold`` left out: fastText's `predict(text, k, threshold)` (``k`` = -1:
+    /// every label).
+    fn predict(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        k: i64,
+        threshold: f32,
+    ) -> PyResult<Vec<(f32, Py<PyString>)>> {
+        let k = match k {
+            -1 => self.labels.len(),
+            k if k >= 1 => (k as u64).min(self.labels.len() as u64) as usize,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "k must be at least 1, or -1 for every label",
+                ))
             }
-            heap
-        });
+        };
+        let rows = self.rows_of(text.as_bytes());
+        let mut heap = Vec::with_capacity(k + 1);
+        if !rows.is_empty() {
+            let hidden = self.hidden(&rows);
+            self.dfs(
+                k,
+                std_log(threshold),
+                self.tree.len() - 1,
+                0.0,
+                &mut heap,
+                &hidden,
+            );
+            let mut end = heap.len();
+            while end > 1 {
+                pop_heap(&mut heap[..end]);
+                end -= 1;
+            }
+        }
         Ok(heap
             .into_iter()
-            .map(|(score, node)| (score.exp(), self.labels[node].clone()))
+            .map(|(score, node)| (score.exp(), self.labels[node].clone_ref(py)))
             .collect())
     }
 }
@@ -550,7 +579,7 @@ fn huffman(counts: &[i64]) -> Vec<Node> {
             left: mini[0] as i32,
             right: mini[1] as i32,
         };
-        count[i] = count[mini[0]] + count[mini[1]];
+        count[i] = count[mini[0]].saturating_add(count[mini[1]]);
     }
     tree
 }
