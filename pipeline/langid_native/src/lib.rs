@@ -4,7 +4,8 @@
 //!
 //! fastText's own C++ (through fasttext-predict) is the specification and the fallback; this gives
 //! the same labels and the same probabilities, bit for bit: the same tokens, the same subword
-//! hashes, the same float operations in the same order. It is faster where fastText is slow for
+//! hashes, the same float operations in the same order. (Tested on x86-64. Where a C++ compiler
+//! fuses multiply-adds by default, as GCC does for aarch64, fastText's last bits may differ.) It is faster where fastText is slow for
 //! this model: fastText builds a `std::string` for every character n-gram and hashes it from its
 //! first byte, then looks it up twice in a node-based `std::unordered_map` (its pruned n-grams);
 //! here each n-gram's hash extends its prefix's, and one open-addressing look-up finds its row.
