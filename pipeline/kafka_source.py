@@ -29,7 +29,7 @@ from wirestream.errors import UserError
 
 __all__ = [
     "poll_once",
-    "polls_until",
+    "blocks_until",
     "in_blocks",
     "record_of",
     "OffsetRange",
@@ -348,11 +348,18 @@ def poll_once(consumer: KafkaConsumer, tp: TopicPartition, poll_ms: int) -> list
         ) from None
 
 
-def polls_until(
+def blocks_until(
     consumer: KafkaConsumer, tp: TopicPartition, stop: int, poll_ms: int, idle_limit: int
 ) -> Iterator[list[Any]]:
-    """The non-empty polls of an assigned ``tp`` until its position reaches ``stop``: a bounded
-    read fails loudly after ``idle_limit`` empty polls in a row rather than return short."""
+    """The records of an assigned ``tp`` until its position reaches ``stop``, one block of
+    offsets to a list (`in_blocks`): a bounded read fails loudly after ``idle_limit`` empty polls
+    in a row rather than return short."""
+    return in_blocks(_polls_until(consumer, tp, stop, poll_ms, idle_limit))
+
+
+def _polls_until(
+    consumer: KafkaConsumer, tp: TopicPartition, stop: int, poll_ms: int, idle_limit: int
+) -> Iterator[list[Any]]:
     idle = 0
     while consumer.position(tp) < stop:
         batch = poll_once(consumer, tp, poll_ms)
@@ -405,7 +412,7 @@ class DeferredRead:
         rng = self.range
         tp = TopicPartition(rng.topic, rng.partition)
         with CONSUMERS.reading(self.options, tp, rng.start) as consumer:
-            for batch in in_blocks(polls_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS)):
+            for batch in blocks_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
                 chunk = [record_of(r) for r in batch if rng.start <= r.offset < rng.stop]
                 if chunk:
                     yield chunk

@@ -67,12 +67,13 @@ def keep_freed_memory() -> None:
 
 @functools.cache
 def freeze_loaded_objects() -> None:
-    """Leave the objects a process holds when it first runs a pipeline (its modules: Beam's,
-    Arrow's, the stages', ~110k objects) out of the cycle collector's full passes, which walked
-    them all each time: ~50 ms a pass, 0.36 s of the pipeline process's main thread in a 100k
-    backfill, 0.05 s since. Once per process, after a collection, so no garbage is frozen; what
-    later runs create stays collectable. Objects alive then that later fall into a reference cycle
-    (in a continuous run, the first batch's few) stay until the process ends: a fixed amount, not
-    one that grows. (Workers do the same when they start: `workers`.)"""
+    """Leave the objects a process holds once it has loaded what it works with (the pipeline
+    process when it first runs a pipeline: Beam's, Arrow's and the stages' modules, ~110k objects;
+    a worker when it starts: the stages and the language model) out of the cycle collector's full
+    passes, which walked them all each time: ~50 ms a pass, 0.36 s of the pipeline process's main
+    thread in a 100k backfill, 0.05 s since. Once per process, after a collection (~20 ms in a
+    worker), so no garbage is frozen; what later runs create stays collectable. Objects alive then
+    that later fall into a reference cycle (in a continuous run, the first batch's few) stay until
+    the process ends: a fixed amount, not one that grows."""
     gc.collect()
     gc.freeze()

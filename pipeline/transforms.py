@@ -57,9 +57,8 @@ from pipeline.kafka_source import (
     UNBOUNDED,
     DeferredRead,
     OffsetRange,
-    in_blocks,
+    blocks_until,
     poll_once,
-    polls_until,
     record_of,
 )
 from pipeline.parse import DEAD_LETTERS, each_story, parse_chunk
@@ -245,7 +244,7 @@ class _ReadPartition(beam.DoFn):
     def _read_to_stop(
         self, consumer: KafkaConsumer, tp: TopicPartition, stop: int, tracker: Any
     ) -> Iterator[Any]:
-        for batch in in_blocks(polls_until(consumer, tp, stop, self._poll_ms, self._idle_limit)):
+        for batch in blocks_until(consumer, tp, stop, self._poll_ms, self._idle_limit):
             chunk = _claimed(batch, tracker)
             if chunk:
                 yield _stamped(chunk)

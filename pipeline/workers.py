@@ -27,7 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from pipeline.memory import keep_freed_memory
+from pipeline.memory import freeze_loaded_objects, keep_freed_memory
 from wirestream.processes import forkserver
 
 __all__ = ["WORKERS", "InFlight", "CallsAhead"]
@@ -56,7 +56,7 @@ def _start_worker() -> None:
     # also walked the imported modules and the model (~6% of a worker's CPU): those are frozen out
     # of collection, and collections come 70 times rarer. What a chunk makes is freed by reference
     # counting; the collector is only for cycles, which are rare here.
-    gc.freeze()
+    freeze_loaded_objects()
     gc.set_threshold(50_000, 20, 100)
     keep_freed_memory()
 
