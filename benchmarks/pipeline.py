@@ -217,7 +217,7 @@ def bench_backfill(
                 seconds, peak = chain_in_child(config, Path(scratch) / "out", runner)
                 chains.append(size / seconds)
                 rss.append(peak / 1024)
-                assert sum(m["stats"]["rows"] for m in Dataset(Path(scratch) / "out").manifests()) == size
+                assert sum(m["stats"]["rows"] for m in Dataset(Path(scratch) / "out").commits()) == size
         f, c, r = statistics.median(floors), statistics.median(chains), statistics.median(rss)
         rss_by_size[size] = r
         print(f"{size:>9} {f:>9.0f} {c:>9.0f} {c / f:>6.2f} {r:>13.0f}")
@@ -250,7 +250,7 @@ def bench_latency(base: Config, rate: int, seconds: int) -> None:
         stop = threading.Event()
 
         def watch() -> None:
-            # Visibility as a reader sees it: a row counts once a manifest names its file.
+            # Visibility as a reader sees it: a row counts once a committed snapshot lists its file.
             known: set[str] = set()
             while not stop.is_set():
                 for path in Dataset(output).committed_files():

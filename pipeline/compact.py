@@ -1,8 +1,9 @@
-"""Compact a dataset: merge the small files of closed partitions without changing what readers see.
+"""Compact the stories table: merge the small files of closed partitions in one snapshot.
 
-The merged file and the retirement of its inputs are one manifest, so a manifest reader sees either
-all the old files or the one new file, never both and never neither. Retired files stay on disk
-for a grace period (readers that listed them may still be reading) and are vacuumed after it.
+The merged files and the retirement of their inputs are one snapshot, so a reader sees either all
+the old files or the new ones, never both and never neither. A partition is an ingestion day, so a
+day is closed once it has passed: only a backfill writes into it again. After merging, `maintain`
+expires snapshots older than the retention and removes the files only they reached.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.parquet as pq
 
-from pipeline.dataset import Dataset
-from schemas import PARTITION_COLUMN
+from pipeline.dataset import Dataset, MaintainReport, local_path
+from pipeline.write import write_table
+from schemas import CLEAN_SCHEMA, PARTITION_COLUMN
 
 __all__ = ["compact_dataset", "CompactReport"]
 
@@ -25,7 +27,7 @@ class CompactReport:
     partitions: int
     files_merged: int
     rows: int
-    vacuumed: int
+    maintained: MaintainReport
 
 
 def _day(partition: str) -> date | None:
@@ -38,50 +40,51 @@ def _day(partition: str) -> date | None:
         return None
 
 
-def compact_dataset(output: str, closed_after_days: int = 1, vacuum_after_s: float = 3600.0) -> CompactReport:
-    """Merge every closed partition (older than ``closed_after_days``) that has more than one file."""
-    dataset = Dataset(output)
+def compact_dataset(
+    dataset: Dataset, closed_after_days: int = 1, retention: timedelta = timedelta(days=7)
+) -> CompactReport:
+    """Merge every closed partition (older than ``closed_after_days``) that has more than one file
+    into one file, in Kafka order; then expire what is older than ``retention``."""
     today = datetime.now(UTC).date()
     with dataset.lock(wait=True):
         dataset.recover()
+        dataset.table()  # a clear error when there is nothing to compact
         groups: dict[str, list[str]] = defaultdict(list)
-        for path, entry in dataset.live().items():
-            partition, _, _name = path.removeprefix("data/").rpartition("/")
+        live = dataset.live()
+        for key, entry in live.items():
+            partition, _, _name = key.removeprefix("data/").rpartition("/")
             day = _day(partition)
             if (
                 entry["kind"] == "data"
                 and day is not None
                 and day <= today - timedelta(days=closed_after_days)
             ):
-                groups[partition].append(path)
+                groups[partition].append(key)
         groups = {p: sorted(files) for p, files in groups.items() if len(files) > 1}
-        vacuumed = len(dataset.vacuum(vacuum_after_s))
-        if not groups:
-            return CompactReport(None, 0, 0, 0, vacuumed)
-        batch = dataset.next_batch()
-        staging = dataset.staging_dir(batch)
-        carried, removes, rows = set(), [], 0
-        for partition, files in sorted(groups.items()):
-            target = f"data/{partition}/batch-{batch:06d}-compacted.parquet"
-            (staging / target).parent.mkdir(parents=True, exist_ok=True)
-            schema = pq.read_schema(dataset.root / files[0])
-            # Stream row groups through one writer: memory stays at one row group, not one partition.
-            with pq.ParquetWriter(staging / target, schema, compression="zstd") as writer:
-                for path in files:
-                    source = pq.ParquetFile(dataset.root / path)
-                    for index in range(source.num_row_groups):
-                        group = source.read_row_group(index)
-                        rows += group.num_rows
-                        writer.write_table(group)
-            carried.add(target)
-            removes.extend(files)
-        dataset.commit(
-            batch,
-            staging,
-            [],
-            {"compacted": sorted(groups)},
-            kind="compaction",
-            removes=removes,
-            carried=carried,
-        )
-    return CompactReport(batch, len(groups), len(removes), rows, vacuumed)
+        batch, removes, rows = None, [], 0
+        if groups:
+            batch = dataset.next_batch()
+            staging = dataset.staging_dir(batch)
+            carried = set()
+            for partition, files in sorted(groups.items()):
+                target = f"data/{partition}/batch-{batch:06d}-compacted.parquet"
+                table = pq.read_table([str(local_path(live[f]["uri"])) for f in files], schema=CLEAN_SCHEMA)
+                rows += write_table(
+                    staging / target,
+                    table.sort_by(
+                        [("kafka_partition", "ascending"), ("kafka_offset", "ascending"), ("id", "ascending")]
+                    ),
+                )
+                carried.add(target)
+                removes.extend(files)
+            dataset.commit(
+                batch,
+                staging,
+                [],
+                {"compacted": sorted(groups)},
+                kind="compaction",
+                removes=removes,
+                carried=carried,
+            )
+        maintained = dataset.maintain(retention)
+    return CompactReport(batch, len(groups), len(removes), rows, maintained)

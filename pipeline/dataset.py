@@ -1,15 +1,29 @@
-"""The committed dataset: Parquet files that only become visible through a manifest.
+"""The committed dataset: an Apache Iceberg table of clean stories, and one of dead letters.
 
-Layout under the output folder::
+Layout under the output folder, with the embedded default catalog (pyiceberg's SQL catalog on
+SQLite, beside the data)::
 
-    data/published_date=YYYY-MM-DD/batch-000007-shard-000.parquet   clean rows (Hive partitions)
-    dead_letters/batch-000007-0000-parse.parquet                   records that failed, with reasons
-    _manifests/batch-000007.json                                   the commit: files + offset ranges
+    catalog.db                                                     the catalog
+    stories/metadata/...                                           table metadata, manifests, snapshots
+    stories/data/ingest_day=2026-12-07/batch-000007-0000-000.parquet   clean rows
+    dead_letters/data/batch-000007-0000-parse.parquet              records that failed, with reasons
     _staging/batch-000007/...                                      a run in progress (never read)
+    _staging/batch-000007.commit                                   the files a commit in progress placed
 
-A batch commits by moving its staged files into place and then atomically renaming its manifest
-into ``_manifests``. Files under ``data/`` that no manifest names come from a crash between those
-two steps; the next run deletes them before it starts, and rewrites the same deterministic names.
+With a REST catalog (``catalog_uri``) the tables live where its warehouse says; the output folder
+keeps only staging and the lock.
+
+A batch commits as **one snapshot** of the stories table: its data files are placed under the
+table's location, then the snapshot that adds them (and, for a backfill or a compaction, removes
+what they replace) is committed; its summary carries the Kafka offset ranges the batch read, the
+position reached on every partition, the batch number, the row counts and the pipeline version. The
+next batch starts from the current snapshot's position, so a restart resumes from the table itself.
+A batch's dead letters are committed to the dead-letter table just before, replacing any of the same
+batch number (a retry after a crash between the two commits), so they are never lost nor doubled.
+
+A crash before the snapshot leaves files no snapshot references. The commit marker names them, so
+the next run removes exactly those; any other unreferenced file is left to `maintain`, which removes
+files no snapshot reaches only once they are older than the retention.
 """
 
 from __future__ import annotations
@@ -17,23 +31,38 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
 
-from schemas import CLEAN_SCHEMA_VERSION, rfc3339
+from schemas import CLEAN_SCHEMA, CLEAN_SCHEMA_VERSION, DEAD_LETTER_SCHEMA, PARTITION_COLUMN, PARTITION_SOURCE
 from wirestream.errors import UserError
 
-__all__ = ["Dataset", "BatchStats"]
+__all__ = [
+    "Dataset",
+    "BatchStats",
+    "CatalogSettings",
+    "MaintainReport",
+    "catalog_settings",
+    "commit_record",
+    "local_path",
+]
 
-MANIFEST_VERSION = 1
+log = logging.getLogger(__name__)
+
+STORIES = "stories"
+DEAD_LETTERS = "dead_letters"
+PREFIX = "wirestream."  # snapshot summary keys and table properties of the project's own
+_SCHEMA_VERSION_PROPERTY = PREFIX + "schema-version"
 
 
 @dataclass
@@ -47,6 +76,38 @@ class BatchStats:
         return self.records - self.rows - self.dead_letters
 
 
+@dataclass(frozen=True)
+class CatalogSettings:
+    """Where the tables are: the embedded SQL catalog by default, or a REST catalog."""
+
+    uri: str | None = None  # REST catalog endpoint; None: SQLite catalog.db in the output folder
+    warehouse: str | None = None  # the REST catalog's warehouse (e.g. s3://bucket/wirestream)
+    namespace: str = "wirestream"
+    properties: dict[str, str] = field(default_factory=dict)  # FileIO settings (s3.endpoint, ...)
+
+
+def catalog_settings(config: Any) -> CatalogSettings:
+    """The catalog a `wirestream.config.Config` names; S3 credentials come only from the
+    environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), read by the S3 client itself."""
+    properties = {}
+    if config.s3_endpoint:
+        properties["s3.endpoint"] = config.s3_endpoint
+        properties.setdefault("s3.region", os.environ.get("AWS_REGION", "us-east-1"))
+    return CatalogSettings(
+        uri=config.catalog_uri,
+        warehouse=config.catalog_warehouse,
+        namespace=config.catalog_namespace,
+        properties=properties,
+    )
+
+
+@dataclass
+class MaintainReport:
+    snapshots_expired: int = 0
+    files_removed: int = 0
+    orphans_removed: int = 0
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -55,16 +116,289 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def local_path(uri: str) -> Path:
+    """The local path of a ``file:`` URI (or of a plain path)."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path)
+    raise UserError(f"{uri} is not on this machine's disk")
+
+
+def _file_uri(path: Path) -> str:
+    """``file://`` and the absolute path as it is (Iceberg and pyarrow take it unquoted)."""
+    return f"file://{path.resolve()}"
+
+
+def _summary(snapshot: Any) -> dict[str, str]:
+    return dict(snapshot.summary.additional_properties) if snapshot.summary else {}
+
+
+def commit_record(snapshot: Any) -> dict[str, Any]:
+    """A snapshot as the commit it records: batch, kind, offsets, stats, runner and the rest."""
+    summary = _summary(snapshot)
+    own = {key[len(PREFIX) :]: value for key, value in summary.items() if key.startswith(PREFIX)}
+    record: dict[str, Any] = {
+        "snapshot_id": snapshot.snapshot_id,
+        "parent_id": snapshot.parent_snapshot_id,
+        "operation": str(snapshot.summary.operation.value) if snapshot.summary else None,
+        "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(),
+        "timestamp_ms": snapshot.timestamp_ms,
+    }
+    for key, value in own.items():
+        try:
+            record[key.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            record[key.replace("-", "_")] = value
+    record.setdefault("kind", "external")
+    record.setdefault("offsets", [])
+    record["stats"] = {
+        "records": record.pop("records", 0),
+        "rows": record.pop("rows", 0),
+        "dead_letters": record.pop("dead_letters", 0),
+        "duplicates_dropped": record.pop("duplicates_dropped", 0),
+    }
+    return record
+
+
 class Dataset:
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    """The stories table and the dead-letter table, with the commit protocol over them."""
+
+    def __init__(self, root: str | os.PathLike[str], catalog: CatalogSettings | None = None) -> None:
         self.root = Path(root)
-        self.manifest_dir = self.root / "_manifests"
         self.staging_root = self.root / "_staging"
-        self._parsed: dict[str, dict[str, Any]] = {}
+        self.settings = catalog or CatalogSettings()
+        self._catalog: Any = None
+
+    # -- the catalog and its tables ------------------------------------------------------------
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.uri is None
+
+    def exists(self) -> bool:
+        """Whether the stories table exists (a read needs it; a write creates it)."""
+        if self.embedded and not (self.root / "catalog.db").is_file():
+            return False
+        return bool(self._load(STORIES, create=False))
+
+    def catalog(self) -> Any:
+        if self._catalog is None:
+            from pyiceberg.catalog.rest import RestCatalog
+            from pyiceberg.catalog.sql import SqlCatalog
+            from pyiceberg.exceptions import ServerError
+
+            try:
+                if self.embedded:
+                    if self.root.exists() and not self.root.is_dir():
+                        raise UserError(f"{self.root} is a file, not a dataset folder")
+                    self.root.mkdir(parents=True, exist_ok=True)
+                    self._catalog = SqlCatalog(
+                        "wirestream",
+                        uri=f"sqlite:///{(self.root / 'catalog.db').resolve()}",
+                        warehouse=_file_uri(self.root),
+                        **self.settings.properties,
+                    )
+                else:
+                    props = dict(self.settings.properties)
+                    if self.settings.warehouse:
+                        props["warehouse"] = self.settings.warehouse
+                    self._catalog = RestCatalog("wirestream", uri=str(self.settings.uri), **props)
+            except UserError:
+                raise
+            except (OSError, ServerError) as exc:
+                raise UserError(f"cannot reach the catalog at {self.settings.uri}: {exc}") from None
+            except Exception as exc:  # the REST client raises its own kinds for refusals
+                raise UserError(f"the catalog at {self.settings.uri} refused the connection: {exc}") from None
+        return self._catalog
+
+    def _identifier(self, name: str) -> str:
+        return f"{self.settings.namespace}.{name}"
+
+    def _load(self, name: str, create: bool) -> Any:
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+        catalog = self.catalog()
+        try:
+            table = catalog.load_table(self._identifier(name))
+        except (NoSuchTableError, NoSuchNamespaceError):
+            if not create:
+                return None
+            table = self._create(name)
+        found = table.properties.get(_SCHEMA_VERSION_PROPERTY)
+        if found is not None and found != str(CLEAN_SCHEMA_VERSION):
+            raise UserError(
+                f"table {self._identifier(name)} holds schema version {found}; this wirestream writes "
+                f"version {CLEAN_SCHEMA_VERSION}: use another table or upgrade wirestream"
+            )
+        return table
+
+    def _create(self, name: str) -> Any:
+        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+        from pyiceberg.io.pyarrow import pyarrow_to_schema
+        from pyiceberg.partitioning import PartitionField, PartitionSpec
+        from pyiceberg.table.sorting import SortField, SortOrder
+        from pyiceberg.transforms import DayTransform, IdentityTransform
+
+        catalog = self.catalog()
+        with contextlib.suppress(NamespaceAlreadyExistsError):
+            catalog.create_namespace(self.settings.namespace)
+        arrow = CLEAN_SCHEMA if name == STORIES else DEAD_LETTER_SCHEMA
+        schema = pyarrow_to_schema(arrow)
+        spec = PartitionSpec()
+        order = SortOrder()
+        if name == STORIES:
+            source = schema.find_field(PARTITION_SOURCE).field_id
+            spec = PartitionSpec(
+                PartitionField(
+                    source_id=source, field_id=1000, transform=DayTransform(), name=PARTITION_COLUMN
+                )
+            )
+            order = SortOrder(
+                *(
+                    SortField(source_id=schema.find_field(column).field_id, transform=IdentityTransform())
+                    for column in ("kafka_partition", "kafka_offset", "id")
+                )
+            )
+        location = _file_uri(self.root / name) if self.embedded else None
+        try:
+            return catalog.create_table(
+                self._identifier(name),
+                schema,
+                location=location,
+                partition_spec=spec,
+                sort_order=order,
+                properties={
+                    _SCHEMA_VERSION_PROPERTY: str(CLEAN_SCHEMA_VERSION),
+                    "write.parquet.compression-codec": "zstd",
+                    "write.metadata.previous-versions-max": "20",
+                    "commit.manifest.min-count-to-merge": "50",
+                },
+            )
+        except TableAlreadyExistsError:  # another writer created it first
+            return catalog.load_table(self._identifier(name))
+
+    def table(self, name: str = STORIES, create: bool = False) -> Any:
+        table = self._load(name, create)
+        if table is None:
+            where = self.root if self.embedded else self.settings.uri
+            raise UserError(
+                f"{where} has no wirestream table {self._identifier(name)}: nothing committed yet"
+            )
+        return table
+
+    # -- reading what is committed -------------------------------------------------------------
+
+    def commits(self, as_of: int | None = None) -> list[dict[str, Any]]:
+        """The stories table's snapshots leading to the current one (or ``as_of``), oldest first."""
+        table = self._load(STORIES, create=False)
+        if table is None:
+            return []
+        return [commit_record(s) for s in reversed(list(self._ancestry(table, as_of)))]
+
+    @staticmethod
+    def _ancestry(table: Any, start: int | None = None) -> Iterator[Any]:
+        snapshot = table.snapshot_by_id(start) if start is not None else table.current_snapshot()
+        while snapshot is not None:
+            yield snapshot
+            if snapshot.parent_snapshot_id is None:
+                return
+            snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id)
+
+    def _latest(self, table: Any, key: str) -> str | None:
+        for snapshot in self._ancestry(table):
+            value = _summary(snapshot).get(PREFIX + key)
+            if value is not None:
+                return value
+        return None
+
+    def next_batch(self) -> int:
+        table = self._load(STORIES, create=False)
+        latest = self._latest(table, "batch") if table is not None else None
+        return int(latest) + 1 if latest is not None else 1
+
+    def position(self) -> dict[str, dict[int, int]]:
+        """Next offset to read per topic and partition, as the current snapshot records it."""
+        table = self._load(STORIES, create=False)
+        latest = self._latest(table, "position") if table is not None else None
+        if latest is None:
+            return {}
+        return {
+            topic: {int(p): int(o) for p, o in parts.items()} for topic, parts in json.loads(latest).items()
+        }
+
+    def committed_offsets(self, topic: str) -> dict[int, int]:
+        """Next offset to read per partition of ``topic``: where ingest batches have reached.
+
+        Backfills re-read old offsets and compactions read none; both carry the position over.
+        """
+        return dict(self.position().get(topic, {}))
+
+    def _files(self, name: str, snapshot_id: int | None = None) -> list[Any]:
+        table = self._load(name, create=False)
+        if table is None:
+            return []
+        if snapshot_id is None and table.current_snapshot() is None:
+            return []
+        return [task.file for task in table.scan(snapshot_id=snapshot_id).plan_files()]
+
+    def file_uris(
+        self, name: str, snapshot_id: int | None = None, at: dict[str, Any] | None = None
+    ) -> list[str]:
+        """The data files of table ``name`` in its current snapshot, in snapshot ``snapshot_id``,
+        or in the last one committed no later than the commit ``at`` (another table's)."""
+        table = self._load(name, create=False)
+        if table is None:
+            return []
+        if at is not None:
+            earlier = [s for s in table.snapshots() if s.timestamp_ms <= at["timestamp_ms"]]
+            if not earlier:
+                return []
+            snapshot_id = max(earlier, key=lambda s: (s.timestamp_ms, s.sequence_number or 0)).snapshot_id
+        return sorted(f.file_path for f in self._files(name, snapshot_id))
+
+    def key_of(self, name: str, uri: str) -> str:
+        """A file's name in `live`: its path under its table's location, dead letters prefixed."""
+        table = self.table(name)
+        location = table.location().rstrip("/") + "/"
+        relative = uri[len(location) :] if uri.startswith(location) else uri
+        return relative if name == STORIES else f"{DEAD_LETTERS}/{relative.removeprefix('data/')}"
+
+    def uri_of(self, key: str) -> str:
+        """The URI of the file `live` names ``key``."""
+        if key.startswith(DEAD_LETTERS + "/"):
+            location = self.table(DEAD_LETTERS).location().rstrip("/")
+            return f"{location}/data/{key[len(DEAD_LETTERS) + 1 :]}"
+        return f"{self.table(STORIES).location().rstrip('/')}/{key}"
+
+    def live(self) -> dict[str, dict[str, Any]]:
+        """Key -> file entry for every file the current snapshots hold (stories and dead letters)."""
+        files: dict[str, dict[str, Any]] = {}
+        for name, kind in ((STORIES, "data"), (DEAD_LETTERS, "dead_letters")):
+            for data_file in self._files(name):
+                key = self.key_of(name, data_file.file_path)
+                files[key] = {
+                    "kind": kind,
+                    "path": key,
+                    "uri": data_file.file_path,
+                    "rows": data_file.record_count,
+                    "bytes": data_file.file_size_in_bytes,
+                    "data_file": data_file,
+                }
+        return files
+
+    def committed_files(self, kind: str = "data") -> list[Path]:
+        return [local_path(entry["uri"]) for _, entry in sorted(self.live().items()) if entry["kind"] == kind]
+
+    # -- writing -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def lock(self, wait: bool = False) -> Iterator[None]:
-        """One writer at a time per dataset: a second one waits, or fails fast unless ``wait``."""
+        """One writer at a time per output folder: a second one waits, or fails fast unless ``wait``.
+
+        Writers on other machines are kept apart by the catalog instead: a commit whose table moved
+        on since it was planned fails (`commit`)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"{self.root} is a file, not a dataset folder")
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "_lock", "a+") as handle:
             try:
@@ -78,69 +412,6 @@ class Dataset:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def manifests(self) -> list[dict[str, Any]]:
-        if not self.manifest_dir.is_dir():
-            return []
-        # A manifest never changes once renamed into place, so each is parsed once per Dataset:
-        # one run asks for them several times (recover, offsets, next batch, live files).
-        found = []
-        for path in sorted(self.manifest_dir.glob("batch-*.json")):
-            if path.name not in self._parsed:
-                self._parsed[path.name] = json.loads(path.read_text("utf-8"))
-            found.append(self._parsed[path.name])
-        return sorted(found, key=lambda m: m["batch"])
-
-    def next_batch(self) -> int:
-        manifests = self.manifests()
-        return manifests[-1]["batch"] + 1 if manifests else 1
-
-    def committed_offsets(self, topic: str) -> dict[int, int]:
-        """Next offset to read per partition: the furthest end any ingest manifest recorded.
-
-        Backfills re-read old offsets and compactions read none, so neither moves this position.
-        """
-        position: dict[int, int] = {}
-        for manifest in self.manifests():
-            if manifest.get("kind", "ingest") != "ingest":
-                continue
-            for rng in manifest.get("offsets", []):
-                if rng["topic"] == topic:
-                    position[rng["partition"]] = max(position.get(rng["partition"], 0), rng["stop"])
-        return position
-
-    def live(self) -> dict[str, dict[str, Any]]:
-        """Relative path -> file entry, for every file a reader must see now.
-
-        Manifests apply in batch order: each adds its files and retires the ones it ``removes``
-        (a backfill replacing partitions, a compaction merging files).
-        """
-        files: dict[str, dict[str, Any]] = {}
-        for manifest in self.manifests():
-            for path in manifest.get("removes", []):
-                files.pop(path, None)
-            for entry in manifest.get("files", []):
-                files[entry["path"]] = entry
-        return files
-
-    def committed_files(self, kind: str = "data") -> list[Path]:
-        return [self.root / path for path, entry in sorted(self.live().items()) if entry["kind"] == kind]
-
-    def vacuum(self, older_than_s: float) -> list[Path]:
-        """Delete files retired longer ago than ``older_than_s``, once no reader should still hold them."""
-        live = self.live()
-        now = datetime.now(UTC)
-        removed = []
-        for manifest in self.manifests():
-            committed = datetime.fromisoformat(manifest["committed_at"].replace("Z", "+00:00"))
-            if (now - committed).total_seconds() < older_than_s:
-                continue
-            for path in manifest.get("removes", []):
-                target = self.root / path
-                if path not in live and target.exists():
-                    target.unlink()
-                    removed.append(target)
-        return removed
-
     def staging_path(self, batch: int) -> Path:
         return self.staging_root / f"batch-{batch:06d}"
 
@@ -151,23 +422,85 @@ class Dataset:
         path.mkdir(parents=True)
         return path
 
+    def _marker(self, batch: int) -> Path:
+        return self.staging_root / f"batch-{batch:06d}.commit"
+
     def recover(self) -> list[Path]:
-        """Discard what crashed runs left: staging folders and files no manifest names."""
+        """Discard what crashed runs left: staging folders, and the placed files of a commit that
+        never became a snapshot (its marker names them). Nothing else is removed."""
         removed: list[Path] = []
-        if self.staging_root.exists():
-            for child in self.staging_root.iterdir():
+        if not self.staging_root.exists():
+            return removed
+        for marker in sorted(self.staging_root.glob("batch-*.commit")):
+            try:
+                intent = json.loads(marker.read_text("utf-8"))
+                batch, placed = int(intent["batch"]), list(intent["files"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("%s is not a readable commit marker; the files it named stay in place", marker)
+                marker.unlink()
+                continue
+            referenced = {f.file_path for name in (STORIES, DEAD_LETTERS) for f in self._files(name)}
+            committed = any(r.get("batch") == batch for r in self.commits())
+            for uri in placed:
+                if uri in referenced or committed:
+                    continue
+                path = local_path(uri) if self.embedded else None
+                if path is not None and path.exists():
+                    path.unlink()
+                    removed.append(path)
+                elif path is None:
+                    self._delete_uri(uri)
+            marker.unlink()
+        for child in self.staging_root.iterdir():
+            if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
                 removed.append(child)
-        named = {self.root / f["path"] for m in self.manifests() for f in m.get("files", [])}
-        for folder in (self.root / "data", self.root / "dead_letters"):
-            if folder.exists():
-                for path in folder.rglob("*.parquet"):
-                    if path not in named:
-                        path.unlink()
-                        removed.append(path)
-        for stale in self.manifest_dir.glob(".*.tmp") if self.manifest_dir.exists() else []:
-            stale.unlink()
         return removed
+
+    def _io(self, name: str = STORIES) -> Any:
+        return self.table(name).io
+
+    def _delete_uri(self, uri: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._io().delete(uri)
+
+    def _place(self, staged: Path, uri: str) -> None:
+        """Move (local) or upload (object storage) one staged file to its place in the table."""
+        if urlparse(uri).scheme in ("", "file"):
+            target = local_path(uri)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+        else:
+            output = self._io().new_output(uri)
+            with staged.open("rb") as source, output.create(overwrite=True) as sink:
+                shutil.copyfileobj(source, sink, 8 << 20)
+
+    def _data_file(self, table: Any, uri: str, staged_size: int, metadata: Any) -> Any:
+        from pyiceberg.io.pyarrow import (
+            compute_statistics_plan,
+            data_file_statistics_from_parquet_metadata,
+            parquet_path_to_id_mapping,
+        )
+        from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+
+        schema = table.schema()
+        statistics = data_file_statistics_from_parquet_metadata(
+            parquet_metadata=metadata,
+            stats_columns=compute_statistics_plan(schema, table.properties),
+            parquet_column_mapping=parquet_path_to_id_mapping(schema),
+        )
+        return DataFile(
+            content=DataFileContent.DATA,
+            file_path=uri,
+            file_format=FileFormat.PARQUET,
+            partition=statistics.partition(table.spec(), schema),
+            file_size_in_bytes=staged_size,
+            sort_order_id=None,
+            spec_id=table.metadata.default_spec_id,
+            equality_ids=None,
+            key_metadata=None,
+            **statistics.to_serialized_dict(),
+        )
 
     def commit(
         self,
@@ -180,56 +513,209 @@ class Dataset:
         removes: list[str] | None = None,
         carried: set[str] | None = None,
     ) -> dict[str, Any]:
-        """Move the staged files into place, then publish the manifest: the single commit point.
+        """Place the staged files, then commit the batch's snapshot: the single commit point.
 
-        ``carried`` names staged files that only carry rows over from files this commit ``removes``
-        (a backfill keeping the rest of a partition); they do not count as newly written rows.
+        ``removes`` names files (`live` keys) the snapshot retires; ``carried`` names staged files
+        that only carry rows over from those (a backfill keeping the rest of a partition, a
+        compaction), which do not count as newly written rows.
         """
-        files = []
-        for folder in ("data", "dead_letters"):
-            for staged in (
-                sorted((staging / folder).rglob("*.parquet")) if (staging / folder).exists() else []
-            ):
-                relative = staged.relative_to(staging).as_posix()
-                rows = pq.ParquetFile(staged).metadata.num_rows
-                entry = {"kind": folder, "path": relative, "rows": rows, "bytes": staged.stat().st_size}
-                if carried and relative in carried:
-                    entry["carried"] = True
-                files.append(entry)
+        from pyiceberg.exceptions import CommitFailedException
+
+        stories = self.table(STORIES, create=True)
+        letters = self.table(DEAD_LETTERS, create=True)
+        staged: list[tuple[str, Path, str, int, Any]] = []  # (kind, staged path, uri, rows, metadata)
+        for folder, table in (("data", stories), ("dead_letters", letters)):
+            root = staging / folder
+            for path in sorted(root.rglob("*.parquet")) if root.exists() else []:
+                relative = path.relative_to(root).as_posix()
+                location = table.location().rstrip("/")
+                uri = f"{location}/data/{relative}"
+                metadata = pq.read_metadata(path)
+                staged.append((folder, path, uri, metadata.num_rows, metadata))
         records = sum(r["stop"] - r["start"] for r in offsets)
-        rows = sum(f["rows"] for f in files if f["kind"] == "data" and not f.get("carried"))
-        dead = sum(f["rows"] for f in files if f["kind"] == "dead_letters")
+        carried_uris = {f"{stories.location().rstrip('/')}/{key}" for key in carried or ()}
+        rows = sum(n for folder, _, uri, n, _ in staged if folder == "data" and uri not in carried_uris)
+        dead = sum(n for folder, _, _, n, _ in staged if folder == "dead_letters")
         stats = BatchStats(records=records, rows=rows, dead_letters=dead)
-        for f in files:
-            target = self.root / f["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / f["path"], target)
-        for folder in {(self.root / f["path"]).parent for f in files}:
-            _fsync_dir(folder)
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "schema_version": CLEAN_SCHEMA_VERSION,
-            "batch": batch,
-            "kind": kind,
-            "committed_at": rfc3339(datetime.now(UTC)),
-            "removes": sorted(removes or []),
-            "offsets": offsets,
-            "files": files,
-            "stats": {
-                "records": stats.records,
-                "rows": stats.rows,
-                "dead_letters": stats.dead_letters,
-                "duplicates_dropped": stats.duplicates_dropped,
-            },
-            **extra,
+
+        self.staging_root.mkdir(parents=True, exist_ok=True)
+        marker = self._marker(batch)
+        _write_atomically(marker, {"batch": batch, "files": [uri for _, _, uri, _, _ in staged]})
+        data_files: dict[str, list[Any]] = {"data": [], "dead_letters": []}
+        for folder, path, uri, _n, metadata in staged:
+            size = path.stat().st_size
+            self._place(path, uri)
+            data_files[folder].append(
+                self._data_file(stories if folder == "data" else letters, uri, size, metadata)
+            )
+        if self.embedded:
+            for placed in {local_path(uri).parent for _, _, uri, _, _ in staged}:
+                _fsync_dir(placed)
+
+        position = self.position()
+        if kind == "ingest":
+            for rng in offsets:
+                parts = position.setdefault(rng["topic"], {})
+                parts[rng["partition"]] = max(parts.get(rng["partition"], 0), rng["stop"])
+        properties = {
+            PREFIX + "batch": str(batch),
+            PREFIX + "kind": kind,
+            PREFIX + "offsets": json.dumps(offsets, sort_keys=True),
+            PREFIX + "position": json.dumps(
+                {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(position.items())},
+                sort_keys=True,
+            ),
+            PREFIX + "records": str(stats.records),
+            PREFIX + "rows": str(stats.rows),
+            PREFIX + "dead-letters": str(stats.dead_letters),
+            PREFIX + "duplicates-dropped": str(stats.duplicates_dropped),
+            PREFIX + "schema-version": str(CLEAN_SCHEMA_VERSION),
+            **{PREFIX + key.replace("_", "-"): json.dumps(value) for key, value in extra.items()},
         }
-        self.manifest_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.manifest_dir, prefix=".batch-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(manifest, out, indent=2, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.manifest_dir / f"batch-{batch:06d}.json")
-        _fsync_dir(self.manifest_dir)
+        removed = self._removed_files(removes or [])
+        try:
+            self._commit_dead_letters(letters, batch, data_files["dead_letters"], properties)
+            with stories.transaction() as tx:
+                update = tx.update_snapshot(snapshot_properties=properties)
+                producer = update.overwrite() if removed else update.merge_append()
+                with producer:
+                    for data_file in removed:
+                        producer.delete_data_file(data_file)
+                    for data_file in data_files["data"]:
+                        producer.append_data_file(data_file)
+        except CommitFailedException as exc:
+            self.recover()  # the placed files are this batch's alone: the marker names them
+            raise UserError(
+                f"another writer committed to {self._identifier(STORIES)} while batch {batch} ran "
+                f"({exc}); the batch was abandoned, nothing of it is visible: run again"
+            ) from None
+        marker.unlink()
         shutil.rmtree(staging, ignore_errors=True)
-        return manifest
+        snapshot = stories.current_snapshot()
+        record = commit_record(snapshot)
+        record["files"] = [
+            {
+                "kind": folder,
+                "path": self.key_of(STORIES if folder == "data" else DEAD_LETTERS, uri),
+                "uri": uri,
+                "rows": n,
+            }
+            for folder, _, uri, n, _ in staged
+        ]
+        record["removes"] = sorted(removes or [])
+        return record
+
+    def _removed_files(self, keys: list[str]) -> list[Any]:
+        if not keys:
+            return []
+        live = self.live()
+        missing = [key for key in keys if key not in live]
+        if missing:
+            raise UserError(f"cannot retire {missing[:3]}: not in the current snapshot (another writer?)")
+        return [live[key]["data_file"] for key in keys]
+
+    def _commit_dead_letters(
+        self, table: Any, batch: int, files: list[Any], properties: dict[str, str]
+    ) -> None:
+        """One snapshot of the dead-letter table: this batch's files, replacing any that an
+        interrupted commit of the same batch number left."""
+        prefix = f"batch-{batch:06d}-"
+        stale = [f for f in self._files(DEAD_LETTERS) if f.file_path.rsplit("/", 1)[-1].startswith(prefix)]
+        if not files and not stale:
+            return
+        with table.transaction() as tx:
+            update = tx.update_snapshot(snapshot_properties=properties)
+            producer = update.overwrite() if stale else update.merge_append()
+            with producer:
+                for data_file in stale:
+                    if data_file.file_path not in {f.file_path for f in files}:
+                        producer.delete_data_file(data_file)
+                for data_file in files:
+                    if data_file.file_path not in {f.file_path for f in stale}:
+                        producer.append_data_file(data_file)
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def maintain(self, retention: timedelta, now: datetime | None = None) -> MaintainReport:
+        """Expire snapshots older than ``retention`` (the current one always stays), delete the
+        files only they reached, and remove files under a table's location that no snapshot or
+        metadata reaches and that are older than ``retention`` (younger ones may belong to a commit
+        in progress elsewhere)."""
+        from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotsUpdate
+
+        import pipeline.expire  # noqa: F401  (snapshot expiry for catalogs that apply updates here)
+
+        now = now or datetime.now(UTC)
+        cutoff_ms = int((now - retention).timestamp() * 1000)
+        report = MaintainReport()
+        for name in (STORIES, DEAD_LETTERS):
+            table = self._load(name, create=False)
+            if table is None:
+                continue
+            current = table.current_snapshot()
+            before = self._reachable(table)
+            old = [
+                s.snapshot_id
+                for s in table.snapshots()
+                if s.timestamp_ms < cutoff_ms and (current is None or s.snapshot_id != current.snapshot_id)
+            ]
+            if old:
+                table.catalog.commit_table(
+                    table,
+                    requirements=(
+                        AssertRefSnapshotId.model_validate(
+                            {"snapshot-id": current.snapshot_id if current else None, "ref": "main"}
+                        ),
+                    ),
+                    updates=(RemoveSnapshotsUpdate.model_validate({"snapshot-ids": old}),),
+                )
+                table = self.table(name)
+                report.snapshots_expired += len(old)
+                after = self._reachable(table)
+                for uri in sorted(before - after):
+                    self._delete_uri(uri)
+                    report.files_removed += 1
+            if self.embedded:
+                report.orphans_removed += self._remove_orphans(table, now - retention)
+        return report
+
+    def _reachable(self, table: Any) -> set[str]:
+        """Every data file, manifest and manifest list some snapshot of ``table`` reaches."""
+        io = table.io
+        found: set[str] = set()
+        manifests: dict[str, Any] = {}
+        for snapshot in table.snapshots():
+            found.add(snapshot.manifest_list)
+            for manifest in snapshot.manifests(io):
+                manifests[manifest.manifest_path] = manifest
+        for path, manifest in manifests.items():
+            found.add(path)
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
+                found.add(entry.data_file.file_path)
+        return found
+
+    def _remove_orphans(self, table: Any, older_than: datetime) -> int:
+        reached = self._reachable(table)
+        reached.add(table.metadata_location)
+        reached.update(entry.metadata_file for entry in table.metadata.metadata_log)
+        keep = {local_path(uri) for uri in reached}
+        location = local_path(table.location())
+        removed = 0
+        for path in location.rglob("*"):
+            if not path.is_file() or path in keep:
+                continue
+            if datetime.fromtimestamp(path.stat().st_mtime, UTC) >= older_than:
+                continue
+            path.unlink()
+            removed += 1
+        return removed
+
+
+def _write_atomically(path: Path, content: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(content, out, sort_keys=True)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)

@@ -17,10 +17,9 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,8 +48,6 @@ __all__ = [
 
 DEFAULT_THRESHOLD = 0.4
 DEFAULT_LOOKBACK = timedelta(days=7)
-_PARTITION = re.compile(r"published_date=(\d{4}-\d{2}-\d{2})")
-_US_PER_DAY = 86_400_000_000
 
 
 def published_us(row: dict[str, Any]) -> int:
@@ -110,16 +107,44 @@ class CommittedIndex:
             at += len(rows)
 
 
-def _partition_day(path: str) -> date | None:
-    found = _PARTITION.search(path)
-    return date.fromisoformat(found.group(1)) if found else None
+# `published_us` takes the first of these a row has (0 when it has none).
+_PUBLISHED_FROM = ("firstcreated", "kafka_timestamp", "fetched_at")
+
+
+@functools.lru_cache(maxsize=8192)
+def _published_span(path: str, _size: int, _mtime_ns: int) -> tuple[int, int] | None:
+    """The earliest and latest `published_us` the file's rows can have, from its row groups'
+    statistics (None when they do not say): files whose span misses every window are not read."""
+    metadata = pq.read_metadata(path)
+    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+    low, high = None, None
+    for column in _PUBLISHED_FROM:
+        if column not in names:
+            return None
+        index = names.index(column)
+        nulls = 0
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_null_count:
+                return None
+            nulls += stats.null_count
+            if stats.has_min_max:
+                first, last = micros(stats.min), micros(stats.max)
+                low = first if low is None else min(low, first)
+                high = last if high is None else max(high, last)
+        if not nulls:
+            break
+    else:
+        low = 0 if low is None else min(low, 0)  # rows with no time at all publish at 0
+        high = 0 if high is None else max(high, 0)
+    return None if low is None or high is None else (low, high)
 
 
 class LoadCommitted:
     """Picklable loader of the `CommittedIndex` from committed Parquet files.
 
     Called with windows ``[(earliest, latest), ...]`` in UTC microseconds (see `windows_around`), it
-    reads signatures only from partitions that can hold stories published inside one, and keeps
+    reads signatures only from files whose rows' publication times (their statistics) can fall inside one, and keeps
     those published inside one.
     Given ``candidates`` (a batch's story ids), ``ids`` holds those of them already committed, found
     with one columnar membership test over every file; without, every committed id. Either way memory follows
@@ -138,11 +163,13 @@ class LoadCommitted:
         for path in self._files:
             identity = _identity(path)
             committed.append(_committed_ids(path, *identity))
-            day = _partition_day(path)
-            if windows is not None and day is not None:
-                start = micros(datetime(day.year, day.month, day.day, tzinfo=UTC))
-                if not any(start <= last and start + _US_PER_DAY > first for first, last in windows):
-                    continue
+            span = _published_span(path, *identity) if windows is not None else None
+            if (
+                windows is not None
+                and span is not None
+                and not any(span[0] <= last and span[1] >= first for first, last in windows)
+            ):
+                continue
             table = _SIGNED.get(path, identity)
             index.signed.append((table, _rows_inside(table.column("published"), windows)))
         _SIGNED.look_up_done()

@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaTimeoutError
 
 from connectors.publisher import unreachable
-from pipeline.dataset import Dataset
+from pipeline.dataset import Dataset, catalog_settings, local_path
 from pipeline.dedup import LoadCommitted
 from pipeline.kafka_source import (
     OffsetRange,
@@ -231,7 +231,7 @@ def _offsets(ranges: list[OffsetRange]) -> list[dict[str, Any]]:
 
 def run_batch(config: Config, output: str, runner: str | None = None, wait: bool = False) -> RunReport:
     """One ingest batch: up to ``max_records_per_batch`` records the dataset has not committed."""
-    dataset = Dataset(output)
+    dataset = Dataset(output, catalog_settings(config))
     with dataset.lock(wait=wait), _run(dataset):
         return _ingest(config, dataset, runner or config.runner, load_taxonomy(config.taxonomy))[0]
 
@@ -243,7 +243,7 @@ def run_until_caught_up(config: Config, output: str, runner: str | None = None) 
     lock: each batch's first stories are then prepared while the batch before it ends.
     """
     WORKERS.start_server(config.workers)
-    dataset = Dataset(output)
+    dataset = Dataset(output, catalog_settings(config))
     taxonomy = load_taxonomy(config.taxonomy)
     reports: list[RunReport] = []
     with dataset.lock(wait=False), _run(dataset):
@@ -356,7 +356,7 @@ def run_backfill(
     """
     started = time.monotonic()
     WORKERS.start_server(config.workers)
-    dataset = Dataset(output)
+    dataset = Dataset(output, catalog_settings(config))
     runner = runner or config.runner
     taxonomy = load_taxonomy(config.taxonomy)
     part_size = config.max_records_per_batch or 50_000
@@ -447,7 +447,7 @@ def _carry_over(dataset: Dataset, staging: Path, batch: int) -> tuple[list[str],
     for relative, entry in sorted(dataset.live().items()):
         if entry["kind"] != "data":
             continue
-        path = dataset.root / relative
+        path = local_path(entry["uri"])
         ids = pq.read_table(path, columns=["id"], partitioning=None).column("id")
         touches = bool(new_ids.intersection(ids.to_pylist()))
         if _partition_dir(relative) not in partitions and not touches:

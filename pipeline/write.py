@@ -12,7 +12,6 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import Iterable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.rows import CHUNK_SIZE
-from schemas import CLEAN_SCHEMA, PARTITION_COLUMN
+from schemas import CLEAN_SCHEMA, PARTITION_COLUMN, PARTITION_SOURCE
 
 __all__ = [
     "pack_files",
@@ -41,10 +40,13 @@ __all__ = [
 
 
 def partition_of(row: dict[str, Any]) -> str:
-    """Publication date (UTC); the Kafka append time when the source gave none."""
-    moment = row.get("firstcreated") or row.get("kafka_timestamp") or row.get("fetched_at")
-    day: date = moment.date() if moment is not None else date(1970, 1, 1)
-    return f"{PARTITION_COLUMN}={day.isoformat()}"
+    """The table partition a row belongs to: the UTC day Kafka received it (the ingestion day;
+    ``null`` for a row without a Kafka time). A batch's rows then fall in one or two partitions
+    whatever dates their stories carry, and a backfill over a Kafka time range rewrites only the
+    partitions of that range."""
+    moment = row.get(PARTITION_SOURCE)
+    day = moment.date().isoformat() if moment is not None else "null"
+    return f"{PARTITION_COLUMN}={day}"
 
 
 def shard_of(story_id: str, shards: int) -> int:

@@ -4,7 +4,9 @@ from schemas.clean import (
     CLEAN_SCHEMA,
     CLEAN_SCHEMA_VERSION,
     DEAD_LETTER_SCHEMA,
+    FIELD_ID,
     PARTITION_COLUMN,
+    PARTITION_SOURCE,
 )
 from schemas.raw import (
     RAW_SCHEMA_NAME,
@@ -20,7 +22,9 @@ __all__ = [
     "CLEAN_SCHEMA",
     "CLEAN_SCHEMA_VERSION",
     "DEAD_LETTER_SCHEMA",
+    "FIELD_ID",
     "PARTITION_COLUMN",
+    "PARTITION_SOURCE",
     "RAW_SCHEMA_NAME",
     "RAW_SCHEMA_VERSION",
     "parse_rfc3339",

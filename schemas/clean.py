@@ -1,11 +1,18 @@
 """The clean-row contract: one Arrow schema for every Parquet file the pipeline commits.
 
 Plain types only (string, int, double, UTC microsecond timestamps, lists of structs), so DuckDB,
-Spark, BigQuery and Snowflake read the files without casts. The Hive partition column
-``published_date`` lives in the folder name, not inside the files.
+Spark, BigQuery and Snowflake read the files without casts. Every field, nested ones included,
+carries its Apache Iceberg field id (``PARQUET:field_id``): the committed table's schema is derived
+from these schemas, and readers that resolve columns by id (Spark, Trino, DuckDB's iceberg_scan)
+read the data files exactly as the table declares them. The table is partitioned by
+``PARTITION_COLUMN``, the UTC day of ``kafka_timestamp`` (the ingestion day), a hidden partition:
+no column of its own in the files.
 """
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
 
 import pyarrow as pa
 
@@ -16,10 +23,14 @@ __all__ = [
     "EVIDENCE_TYPE",
     "TOPIC_TYPE",
     "PARTITION_COLUMN",
+    "PARTITION_SOURCE",
+    "FIELD_ID",
 ]
 
 CLEAN_SCHEMA_VERSION = 1
-PARTITION_COLUMN = "published_date"
+PARTITION_COLUMN = "ingest_day"
+PARTITION_SOURCE = "kafka_timestamp"
+FIELD_ID = b"PARQUET:field_id"
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -41,6 +52,26 @@ TOPIC_TYPE = pa.struct(
         pa.field("evidence", pa.list_(EVIDENCE_TYPE)),
     ]
 )
+
+
+def _numbered(fields: list[pa.Field], ids: Iterator[int]) -> list[pa.Field]:
+    """``fields`` with Iceberg field ids: a level's fields first, then each one's children."""
+    own = [next(ids) for _ in fields]
+    return [_with_id(field, number, ids) for field, number in zip(fields, own, strict=True)]
+
+
+def _with_id(field: pa.Field, number: int, ids: Iterator[int]) -> pa.Field:
+    kind = field.type
+    if pa.types.is_list(kind):
+        kind = pa.list_(_numbered([kind.value_field], ids)[0])
+    elif pa.types.is_struct(kind):
+        kind = pa.struct(_numbered(list(kind), ids))
+    return pa.field(field.name, kind, field.nullable, metadata={FIELD_ID: str(number).encode()})
+
+
+def _with_field_ids(schema: pa.Schema) -> pa.Schema:
+    return pa.schema(_numbered(list(schema), itertools.count(1)), metadata=schema.metadata)
+
 
 CLEAN_SCHEMA = pa.schema(
     [
@@ -75,6 +106,7 @@ CLEAN_SCHEMA = pa.schema(
     ],
     metadata={b"wirestream.schema": b"wirestream.clean_story", b"wirestream.schema_version": b"1"},
 )
+CLEAN_SCHEMA = _with_field_ids(CLEAN_SCHEMA)
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [
@@ -88,3 +120,4 @@ DEAD_LETTER_SCHEMA = pa.schema(
     ],
     metadata={b"wirestream.schema": b"wirestream.dead_letter", b"wirestream.schema_version": b"1"},
 )
+DEAD_LETTER_SCHEMA = _with_field_ids(DEAD_LETTER_SCHEMA)

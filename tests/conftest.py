@@ -143,3 +143,43 @@ def wait_for(condition: Callable[[], object], timeout_s: float = 60.0, what: str
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
         time.sleep(0.2)
+
+
+def table_rows(output: str | Path) -> list[dict]:
+    """The committed stories as every reader users use sees them, checked to agree: pyiceberg's
+    scan, DuckDB's iceberg_scan and polars' scan_iceberg over the table, and a plain pyarrow read of
+    exactly the files the current snapshot lists. Sorted by id."""
+    import duckdb
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from pipeline.dataset import Dataset
+
+    dataset = Dataset(output)
+    if not dataset.exists():
+        return []
+    table = dataset.table()
+    scanned = table.scan().to_arrow().to_pylist() if table.current_snapshot() else []
+    ids = sorted(r["id"] for r in scanned)
+    files = [str(p) for p in dataset.committed_files()]
+    plain = sorted(pq.read_table(files, columns=["id"]).column("id").to_pylist()) if files else []
+    assert plain == ids, "the snapshot's files read with pyarrow differ from pyiceberg's scan"
+    if table.current_snapshot():
+        with duckdb.connect(config={"allow_unsigned_extensions": "false"}) as con:
+            con.execute(f"SET extension_directory = '{_duckdb_extensions()}'")
+            con.execute("LOAD iceberg")
+            found = con.execute(
+                f"SELECT id FROM iceberg_scan('{table.metadata_location}') ORDER BY id"
+            ).fetchall()
+        assert [r[0] for r in found] == ids, "DuckDB's iceberg_scan differs from pyiceberg's scan"
+        assert sorted(pl.scan_iceberg(table).select("id").collect()["id"].to_list()) == ids
+    return sorted(scanned, key=lambda r: r["id"])
+
+
+def _duckdb_extensions() -> str:
+    """Where the duckdb-ext-* wheels put DuckDB's extensions (no download at run time)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("duckdb_ext")
+    assert spec is not None and spec.submodule_search_locations, "duckdb-ext-iceberg is not installed"
+    return str(Path(next(iter(spec.submodule_search_locations))) / "extensions")

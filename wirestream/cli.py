@@ -48,6 +48,23 @@ def _config(args: argparse.Namespace, **extra: Any) -> Config:
     return config
 
 
+def _table_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="FILE", help="YAML config; every key can be overridden by WIRESTREAM_<KEY>"
+    )
+    parser.add_argument(
+        "--retention-days", type=float, metavar="D", help="snapshot retention (default 7, config key)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+
+
+def _dataset(args: argparse.Namespace, output: str | None = None) -> tuple[Any, Config]:
+    from pipeline.dataset import Dataset, catalog_settings
+
+    config = load_config(args.config, {"snapshot_retention_days": getattr(args, "retention_days", None)})
+    return Dataset(output or _output(args, config), catalog_settings(config)), config
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wirestream",
@@ -90,41 +107,50 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
     backfill.add_argument("--runner", choices=RUNNERS, help="Beam runner (default direct)")
 
-    manifests = commands.add_parser("manifests", help="committed batches after a given one, as JSON lines")
-    manifests.add_argument("output", metavar="DIR")
-    manifests.add_argument(
-        "--since", type=int, default=0, metavar="BATCH", help="list batches after this one"
+    changes = commands.add_parser(
+        "changes", help="snapshots after a given one, with the files each added and removed, as JSON lines"
     )
-    manifests.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    changes.add_argument("output", metavar="DIR")
+    changes.add_argument(
+        "--since-snapshot", type=int, metavar="ID", help="list snapshots after this one (default: all kept)"
+    )
+    _table_options(changes)
 
-    load = commands.add_parser("load", help="load committed batches into a warehouse table, idempotently")
+    load = commands.add_parser("load", help="load committed snapshots into a warehouse table, idempotently")
     load.add_argument("warehouse", choices=["duckdb"])
     load.add_argument("--db", required=True, metavar="FILE", help="DuckDB database file")
     load.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
-    load.add_argument(
-        "--config", metavar="FILE", help="YAML config; every key can be overridden by WIRESTREAM_<KEY>"
-    )
     load.add_argument("--table", default="stories", help="target table (default stories)")
-    load.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    _table_options(load)
 
-    compact = commands.add_parser("compact", help="merge small files of closed partitions")
+    compact = commands.add_parser(
+        "compact", help="merge small files of closed partitions in one snapshot, then run `maintain`"
+    )
     compact.add_argument("output", metavar="DIR")
     compact.add_argument(
         "--closed-after-days", type=int, default=1, help="partitions older than this are closed"
     )
-    compact.add_argument(
-        "--vacuum-after", type=float, default=3600.0, metavar="S", help="delete retired files after S s"
+    _table_options(compact)
+
+    maintain = commands.add_parser(
+        "maintain", help="expire snapshots older than the retention and remove files nothing references"
     )
-    compact.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    maintain.add_argument("output", metavar="DIR")
+    _table_options(maintain)
 
     demo = commands.add_parser("demo", help="broker + bundled sample feeds + pipeline, end to end")
     _common(demo)
     demo.add_argument("--output", metavar="DIR", required=True, help="dataset folder to write")
 
-    inspect = commands.add_parser("inspect", help="summarise a dataset on disk")
+    inspect = commands.add_parser("inspect", help="summarise what the table holds, now or as of a snapshot")
     inspect.add_argument("output", metavar="DIR")
     inspect.add_argument("--json", action="store_true", help="print JSON")
-    inspect.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    inspect.add_argument(
+        "--as-of",
+        metavar="SNAPSHOT|TIME",
+        help="a snapshot id, or an RFC 3339 time: the table as it was then",
+    )
+    _table_options(inspect)
     return parser
 
 
@@ -225,48 +251,73 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if report.batch is None:
         print(f"Kafka holds no stories between {args.since.isoformat()} and {until.isoformat()}")
         return 0
-    manifest = report.manifest or {}
+    commit = report.manifest or {}
     print(
-        f"backfill batch {report.batch} committed in {report.seconds:.1f}s: read {report.records}, wrote {report.rows}, "
-        f"replaced {len(manifest.get('removes', []))} file(s), dead letters {report.dead_letters}"
+        f"backfill batch {report.batch} committed in {report.seconds:.1f}s as snapshot {commit.get('snapshot_id')}: "
+        f"read {report.records}, wrote {report.rows}, replaced {len(commit.get('removes', []))} file(s), "
+        f"dead letters {report.dead_letters}"
     )
     return 0
 
 
-def cmd_manifests(args: argparse.Namespace) -> int:
-    from wirestream.warehouse import manifests_since
+def cmd_changes(args: argparse.Namespace) -> int:
+    from wirestream.warehouse import changes_since
 
-    for manifest in manifests_since(args.output, args.since):
-        print(json.dumps(manifest, sort_keys=True))
+    dataset, _config = _dataset(args, args.output)
+    for change in changes_since(dataset, args.since_snapshot):
+        print(json.dumps(change, sort_keys=True))
     return 0
 
 
 def cmd_load(args: argparse.Namespace) -> int:
     from wirestream.warehouse import load_duckdb
 
-    output = _output(args, load_config(args.config))
-    report = load_duckdb(output, args.db, args.table)
-    if not report.batches:
+    dataset, _config = _dataset(args)
+    report = load_duckdb(dataset, args.db, args.table)
+    if not report.snapshots:
         print(f"{args.db}: {args.table} is up to date; nothing to load")
     else:
+        how = "the current snapshot whole" if report.full else f"{len(report.snapshots)} snapshot(s)"
         print(
-            f"{args.db}: loaded batches {report.batches[0]}..{report.batches[-1]} into {args.table}: "
+            f"{args.db}: loaded {how} into {args.table} (up to snapshot {report.snapshots[-1]}): "
             f"+{report.rows_inserted} rows, -{report.rows_deleted} rows"
         )
     return 0
 
 
+def _print_maintained(maintained: Any) -> None:
+    print(
+        f"expired {maintained.snapshots_expired} snapshot(s), removed {maintained.files_removed} file(s) "
+        f"they alone referenced and {maintained.orphans_removed} orphan file(s)"
+    )
+
+
 def cmd_compact(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from pipeline.compact import compact_dataset
 
-    report = compact_dataset(args.output, args.closed_after_days, args.vacuum_after)
+    dataset, config = _dataset(args, args.output)
+    report = compact_dataset(dataset, args.closed_after_days, timedelta(days=config.snapshot_retention_days))
     if report.batch is None:
-        print(f"nothing to compact; vacuumed {report.vacuumed} retired file(s)")
+        print("nothing to compact")
     else:
         print(
             f"compaction batch {report.batch}: merged {report.files_merged} file(s) of {report.partitions} "
-            f"partition(s), {report.rows} rows; vacuumed {report.vacuumed} retired file(s)"
+            f"partition(s), {report.rows} rows, in one snapshot"
         )
+    _print_maintained(report.maintained)
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    dataset, config = _dataset(args, args.output)
+    dataset.table()  # a clear error when there is no table
+    with dataset.lock(wait=True):
+        dataset.recover()
+        _print_maintained(dataset.maintain(timedelta(days=config.snapshot_retention_days)))
     return 0
 
 
@@ -280,7 +331,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from wirestream.summary import summarize
 
-    summary = summarize(args.output)
+    dataset, _config = _dataset(args, args.output)
+    summary = summarize(dataset, args.as_of)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
     else:
@@ -303,9 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "connect": cmd_connect,
         "run": cmd_run,
         "backfill": cmd_backfill,
-        "manifests": cmd_manifests,
+        "changes": cmd_changes,
         "load": cmd_load,
         "compact": cmd_compact,
+        "maintain": cmd_maintain,
         "demo": cmd_demo,
         "inspect": cmd_inspect,
     }

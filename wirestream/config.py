@@ -79,7 +79,28 @@ class Config:
         default=None,
         repr=False,
     )
-    output: str | None = doc("Dataset folder the pipeline commits to.", default=None)
+    output: str | None = doc(
+        "Dataset folder: the embedded catalog and the tables' files, or (with catalog_uri) staging only.",
+        default=None,
+    )
+    catalog_uri: str | None = doc(
+        "Iceberg REST catalog endpoint; default the embedded SQLite catalog in the output folder.",
+        default=None,
+    )
+    catalog_warehouse: str | None = doc(
+        "Warehouse of the REST catalog (e.g. s3://bucket/wirestream); the catalog's default if unset.",
+        default=None,
+    )
+    catalog_namespace: str = doc("Namespace of the stories and dead_letters tables.", default="wirestream")
+    s3_endpoint: str | None = doc(
+        "S3-compatible endpoint for the tables' files (credentials from AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY only).",
+        default=None,
+    )
+    snapshot_retention_days: float = doc(
+        "`maintain` expires snapshots older than this, and removes unreferenced files older than this.",
+        default=7.0,
+    )
     runner: str = doc("Beam runner: direct, prism or flink.", default="direct")
     taxonomy: str | None = doc("Topic taxonomy YAML; default the bundled one.", default=None)
     rows_per_file: int = doc("Target rows per Parquet file (sets shards per batch).", default=200_000)

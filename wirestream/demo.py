@@ -9,6 +9,7 @@ from pathlib import Path
 
 from connectors.feeds import FeedSpec, poll_feeds
 from connectors.publisher import Publisher
+from pipeline.dataset import Dataset, catalog_settings
 from pipeline.run import run_until_caught_up
 from wirestream.broker import LocalBroker
 from wirestream.config import Config
@@ -55,7 +56,7 @@ def run_demo(config: Config, output: str) -> int:
     for result in results:
         print(f"pipeline: batch {result.batch} committed in {result.seconds:.1f}s")
     print()
-    for line in summarize(output).lines():
+    for line in summarize(Dataset(output, catalog_settings(config))).lines():
         print(line)
     print(f"\noutput: {Path(output).resolve()}   (wall time {time.monotonic() - started:.1f}s)")
     return 1 if report.failed else 0

@@ -1,20 +1,23 @@
-"""What a dataset holds, read back from committed files only (DuckDB over the manifest's list)."""
+"""What a dataset holds, read back from a snapshot of its tables (DuckDB over the files it lists)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from pipeline.dataset import Dataset
+from pipeline.dataset import Dataset, local_path
 from wirestream.errors import UserError
 
 
 @dataclass
 class Summary:
     output: str
+    snapshot_id: int | None = None
+    committed_at: str | None = None
     batches: int = 0
     records_read: int = 0
     rows: int = 0
@@ -28,13 +31,14 @@ class Summary:
     def lines(self) -> list[str]:
         out = [
             f"dataset              {self.output}",
+            f"snapshot             {self.snapshot_id} ({self.committed_at})",
             f"batches committed    {self.batches}",
             f"stories read         {self.records_read}",
             f"stories written      {self.rows}",
             f"  unique             {self.unique_stories}",
             f"  syndicated copies  {self.duplicates_flagged}  (kept, duplicate_of set)",
             f"duplicates dropped   {self.duplicates_dropped}  (same story id delivered again)",
-            f"dead letters         {self.dead_letters}  (failed the contract in the pipeline; see dead_letters/)",
+            f"dead letters         {self.dead_letters}  (failed the contract in the pipeline; table dead_letters)",
             "stories per topic",
         ]
         out += [
@@ -55,22 +59,33 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-def summarize(output: str) -> Summary:
-    dataset = Dataset(output)
-    if not Path(output).is_dir():
-        raise UserError(f"{output} is not a wirestream dataset folder (it does not exist)")
-    manifests = dataset.manifests()
-    summary = Summary(output=str(Path(output).resolve()), batches=len(manifests))
-    for manifest in manifests:
-        if manifest.get("kind", "ingest") != "ingest":
+def summarize(dataset: Dataset, as_of: str | None = None) -> Summary:
+    """The dataset as its current snapshot holds it, or as it was at ``as_of`` (a snapshot id, or
+    an RFC 3339 time: the last snapshot committed at or before it)."""
+    if dataset.embedded and not dataset.root.is_dir():
+        raise UserError(f"{dataset.root} is not a wirestream dataset folder (it does not exist)")
+    if not dataset.exists():
+        raise UserError(f"{dataset.root} holds no wirestream table: nothing committed yet")
+    commits = dataset.commits()
+    snapshot = _resolve(commits, as_of)
+    commits = dataset.commits(snapshot["snapshot_id"]) if snapshot else []
+    summary = Summary(
+        output=str(dataset.root.resolve()) if dataset.embedded else str(dataset.settings.uri),
+        snapshot_id=snapshot["snapshot_id"] if snapshot else None,
+        committed_at=snapshot["committed_at"] if snapshot else None,
+        batches=len(commits),
+    )
+    for commit in commits:
+        if commit.get("kind") != "ingest":
             continue  # backfills re-read and compactions rewrite: counting them would double-count
-        summary.records_read += manifest["stats"]["records"]
-        summary.duplicates_dropped += manifest["stats"]["duplicates_dropped"]
-    data = dataset.committed_files("data")
-    letters = dataset.committed_files("dead_letters")
+        summary.records_read += commit["stats"]["records"]
+        summary.duplicates_dropped += commit["stats"]["duplicates_dropped"]
+    snapshot_id = snapshot["snapshot_id"] if snapshot else None
+    data = [local_path(uri) for uri in dataset.file_uris("stories", snapshot_id)]
+    letters = [local_path(uri) for uri in dataset.file_uris("dead_letters", at=snapshot)]
     with duckdb.connect() as con:
         if data:
-            source = f"read_parquet({_sql_list(data)}, hive_partitioning = true)"
+            source = f"read_parquet({_sql_list(data)})"
             summary.rows, summary.unique_stories = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE duplicate_of IS NULL) FROM {source}"
             ).fetchone()  # type: ignore[misc]
@@ -87,3 +102,23 @@ def summarize(output: str) -> Summary:
                 r[0] for r in con.execute(f"SELECT reason FROM {source} ORDER BY 1 LIMIT 5").fetchall()
             ]
     return summary
+
+
+def _resolve(commits: list[dict[str, Any]], as_of: str | None) -> dict[str, Any] | None:
+    """The commit ``as_of`` names: a snapshot id, or the last committed at or before a time."""
+    if as_of is None:
+        return commits[-1] if commits else None
+    if as_of.isdigit():
+        for commit in commits:
+            if commit["snapshot_id"] == int(as_of):
+                return commit
+        raise UserError(f"no snapshot {as_of} in the table's history (expired, or another table's)")
+    try:
+        moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--as-of {as_of!r} is neither a snapshot id nor an RFC 3339 time") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    before = [c for c in commits if datetime.fromisoformat(c["committed_at"]) <= moment]
+    if not before:
+        raise UserError(f"the table has no snapshot at or before {moment.isoformat()}")
+    return before[-1]

@@ -1,97 +1,174 @@
-"""Incremental warehouse loads driven by manifests: each committed batch is loaded once.
+"""Incremental warehouse loads driven by the stories table's snapshots.
 
-The contract for any warehouse: read the manifests after the last batch you loaded; delete the rows
-of every file a manifest ``removes``; insert the rows of every ``data`` file it adds; record the
-batch. `load_duckdb` does exactly that inside one DuckDB transaction per batch.
+The contract for any warehouse: remember the table's uuid and the last snapshot you loaded; for each
+snapshot after it, delete the rows of every file it removed and insert the rows of every file it
+added. A first load, or one whose last snapshot has since been expired, loads the current snapshot
+whole instead. `changes_since` lists the snapshots' files; `load_duckdb` applies them inside one
+DuckDB transaction per snapshot. Warehouses that read Iceberg themselves (Spark, Trino, Snowflake,
+BigQuery, DuckDB's iceberg extension) need none of this: they read the catalog.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from pipeline.dataset import Dataset
+from pipeline.dataset import STORIES, Dataset, commit_record, local_path
 from wirestream.errors import UserError
 
-__all__ = ["manifests_since", "load_duckdb", "LoadReport"]
+__all__ = ["changes_since", "load_duckdb", "LoadReport"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def manifests_since(output: str, since: int) -> list[dict[str, Any]]:
-    """Committed manifests after batch ``since``, with absolute file paths for loaders."""
-    dataset = Dataset(output)
-    if not dataset.manifest_dir.is_dir():
-        raise UserError(f"{output} has no committed batches (no _manifests folder)")
-    found = []
-    for manifest in dataset.manifests():
-        if manifest["batch"] > since:
-            found.append(
-                {
-                    "batch": manifest["batch"],
-                    "kind": manifest.get("kind", "ingest"),
-                    "committed_at": manifest["committed_at"],
-                    "files": [
-                        dict(f, uri=str((dataset.root / f["path"]).resolve())) for f in manifest["files"]
-                    ],
-                    "removes": [str((dataset.root / p).resolve()) for p in manifest.get("removes", [])],
-                }
+def _changes(dataset: Dataset, table: Any, snapshot: Any) -> dict[str, Any]:
+    from pyiceberg.manifest import ManifestEntryStatus
+
+    added, removed = [], []
+    for manifest in snapshot.manifests(table.io):
+        if manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue
+        # A manifest this snapshot wrote holds the files it added (ADDED, with its id) and the files
+        # it removed (DELETED; pyiceberg keeps the id of the snapshot that had added them).
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+            if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id != snapshot.snapshot_id:
+                continue
+            item = {
+                "path": dataset.key_of(STORIES, entry.data_file.file_path),
+                "uri": entry.data_file.file_path,
+                "rows": entry.data_file.record_count,
+                "bytes": entry.data_file.file_size_in_bytes,
+            }
+            if entry.status == ManifestEntryStatus.ADDED:
+                added.append(item)
+            elif entry.status == ManifestEntryStatus.DELETED:
+                removed.append(item)
+    return {
+        "added": sorted(added, key=lambda f: f["path"]),
+        "removed": sorted(removed, key=lambda f: f["path"]),
+    }
+
+
+def changes_since(dataset: Dataset, since: int | None) -> list[dict[str, Any]]:
+    """The snapshots after ``since`` (every one the table's history keeps when None), oldest first:
+    what each added and removed, with row counts. Raises when ``since`` is not in the history."""
+    table = dataset.table()
+    history = list(reversed(list(dataset._ancestry(table))))
+    ids = [s.snapshot_id for s in history]
+    if since is not None:
+        if since not in ids:
+            raise UserError(
+                f"snapshot {since} is not in the history of {dataset._identifier(STORIES)} "
+                "(expired, or another table's): load the current snapshot whole instead"
             )
-    return found
+        history = history[ids.index(since) + 1 :]
+    out = []
+    for snapshot in history:
+        commit = commit_record(snapshot)
+        out.append(
+            {
+                "table_uuid": str(table.metadata.table_uuid),
+                "snapshot_id": snapshot.snapshot_id,
+                "parent_id": snapshot.parent_snapshot_id,
+                "committed_at": commit["committed_at"],
+                "batch": commit.get("batch"),
+                "kind": commit.get("kind"),
+                "operation": commit.get("operation"),
+                **_changes(dataset, table, snapshot),
+            }
+        )
+    return out
 
 
 @dataclass
 class LoadReport:
-    batches: list[int]
-    rows_inserted: int
-    rows_deleted: int
+    snapshots: list[int] = field(default_factory=list)
+    rows_inserted: int = 0
+    rows_deleted: int = 0
+    full: bool = False
 
 
 def _quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-def load_duckdb(output: str, db: str, table: str = "stories") -> LoadReport:
-    """Load every batch not yet loaded into ``table``; loading twice adds nothing."""
+def load_duckdb(dataset: Dataset, db: str, table: str = "stories") -> LoadReport:
+    """Load every snapshot not yet loaded into ``table``; loading twice adds nothing.
+
+    Rows keep the file they came from in ``wirestream_file`` (the file's path under the table's
+    location), so a snapshot's removals find them whatever folder the files are read from."""
     if not _IDENTIFIER.match(table):
         raise UserError(f"table name {table!r} must be a plain SQL identifier")
-    dataset_key = str(Path(output).resolve())
-    report = LoadReport([], 0, 0)
-    with duckdb.connect(db) as con:
+    source_table = dataset.table()
+    uuid = str(source_table.metadata.table_uuid)
+    current = source_table.current_snapshot()
+    report = LoadReport()
+    try:
+        con = duckdb.connect(db)
+    except duckdb.Error as exc:
+        raise UserError(f"{db} is not a DuckDB database: {exc}") from None
+    with con:
         con.execute(
-            "CREATE TABLE IF NOT EXISTS wirestream_loads "
-            "(dataset VARCHAR, target VARCHAR, batch INTEGER, loaded_at TIMESTAMPTZ DEFAULT now(), "
-            "PRIMARY KEY (dataset, target, batch))"
+            "CREATE TABLE IF NOT EXISTS wirestream_loads (table_uuid VARCHAR, target VARCHAR, "
+            "snapshot_id BIGINT, loaded_at TIMESTAMPTZ DEFAULT now(), PRIMARY KEY (table_uuid, target, snapshot_id))"
         )
         row = con.execute(
-            "SELECT coalesce(max(batch), 0) FROM wirestream_loads WHERE dataset = ? AND target = ?",
-            [dataset_key, table],
+            "SELECT snapshot_id FROM wirestream_loads WHERE table_uuid = ? AND target = ? "
+            "ORDER BY loaded_at DESC, snapshot_id DESC LIMIT 1",
+            [uuid, table],
         ).fetchone()
-        last = int(row[0]) if row else 0
-        for manifest in manifests_since(output, last):
-            data = [f["uri"] for f in manifest["files"] if f["kind"] == "data"]
+        last = int(row[0]) if row else None
+        if current is None or last == current.snapshot_id:
+            return report
+        try:
+            steps = changes_since(dataset, last) if last is not None else None
+        except UserError:
+            steps = None  # expired since the last load: reload the current snapshot whole
+        if steps is None:
+            report.full = True
+            files = [{"path": dataset.key_of(STORIES, uri), "uri": uri} for uri in dataset.file_uris(STORIES)]
+            steps = [{"snapshot_id": current.snapshot_id, "added": files, "removed": [], "replace": True}]
+        for step in steps:
             con.execute("BEGIN TRANSACTION")
             try:
-                if data:
-                    source = f"read_parquet([{', '.join(map(_quote, data))}], hive_partitioning = true, filename = true)"
-                    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {source} LIMIT 0")
-                for removed in manifest["removes"]:
-                    deleted = con.execute(f"DELETE FROM {table} WHERE filename = ?", [removed]).fetchone()
-                    report.rows_deleted += int(deleted[0]) if deleted else 0
-                if data:
-                    inserted = con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {source}").fetchone()
-                    report.rows_inserted += int(inserted[0]) if inserted else 0
+                _apply(con, table, dataset, step, report)
                 con.execute(
-                    "INSERT INTO wirestream_loads (dataset, target, batch) VALUES (?, ?, ?)",
-                    [dataset_key, table, manifest["batch"]],
+                    "INSERT INTO wirestream_loads (table_uuid, target, snapshot_id) VALUES (?, ?, ?)",
+                    [uuid, table, step["snapshot_id"]],
                 )
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            report.batches.append(manifest["batch"])
+            report.snapshots.append(step["snapshot_id"])
     return report
+
+
+def _apply(con: Any, table: str, dataset: Dataset, step: dict[str, Any], report: LoadReport) -> None:
+    added = list(step["added"])
+    if added:
+        paths = ", ".join(_quote(str(local_path(f["uri"]))) for f in added)
+        keys = ", ".join(f"({_quote(str(local_path(f['uri'])))}, {_quote(f['path'])})" for f in added)
+        source = (
+            f"(SELECT p.* EXCLUDE (filename), k.key AS wirestream_file FROM read_parquet([{paths}], filename = true) p "
+            f"JOIN (VALUES {keys}) k(filename, key) USING (filename))"
+        )
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {source} LIMIT 0")
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()[0]
+    if exists and step.get("replace"):
+        deleted = con.execute(f"DELETE FROM {table}").fetchone()
+        report.rows_deleted += int(deleted[0]) if deleted else 0
+    if exists:
+        for removed in step["removed"]:
+            deleted = con.execute(
+                f"DELETE FROM {table} WHERE wirestream_file = ?", [removed["path"]]
+            ).fetchone()
+            report.rows_deleted += int(deleted[0]) if deleted else 0
+    if added:
+        inserted = con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {source}").fetchone()
+        report.rows_inserted += int(inserted[0]) if inserted else 0

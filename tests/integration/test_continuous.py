@@ -13,19 +13,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from kafka import KafkaProducer
 
 from pipeline.dataset import Dataset
 from pipeline.run import run_until_caught_up
-from tests.conftest import env_for, publish_raw, raw_story, wait_for
+from tests.conftest import env_for, publish_raw, raw_story, table_rows, wait_for
 
 
 def committed_ids(output: Path) -> list[str]:
-    ids: list[str] = []
-    for path in Dataset(output).committed_files():
-        ids.extend(pq.read_table(path, columns=["id"], partitioning=None).column("id").to_pylist())
-    return ids
+    return [row["id"] for row in table_rows(output)]
 
 
 def start_continuous(config, output: Path) -> subprocess.Popen:
@@ -104,7 +100,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(kafka_config, tmp_pa
     ids = committed_ids(output)
     doubled = [story for story, count in Counter(ids).items() if count > 1]
     missing = set(acked) - set(ids)
-    batches = len(Dataset(output).manifests())
+    batches = len(Dataset(output).commits())
     assert kills == 20
     assert len(acked) > 200
     assert batches > 1, "the kills never let a batch commit; the test proves nothing"

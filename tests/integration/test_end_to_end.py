@@ -1,4 +1,4 @@
-"""The seed story travels file -> real Kafka -> Beam (DirectRunner) -> Parquet, read back with pyarrow."""
+"""The seed story travels file -> real Kafka -> Beam (DirectRunner) -> the Iceberg table, read back by its readers."""
 
 from __future__ import annotations
 
@@ -6,20 +6,18 @@ import glob
 import json
 import shutil
 
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from kafka import KafkaProducer
 
 from pipeline.run import run_batch
 from schemas import story_id
-from tests.conftest import env_for, wirestream
+from tests.conftest import env_for, table_rows, wirestream
 
 BOILERPLATE = ["Leave a review", "Follow us on social networks", "News Line", "Politics"]
 
 
 def committed_rows(output: str) -> list[dict]:
-    files = [str(p) for p in sorted(glob.glob(f"{output}/data/**/*.parquet", recursive=True))]
-    return ds.dataset(files, format="parquet").to_table().to_pylist() if files else []
+    return table_rows(output)
 
 
 def test_seed_story_end_to_end(kafka_config, seed_path, tmp_path):
@@ -90,7 +88,7 @@ def test_bad_records_become_dead_letters_without_losing_the_batch(kafka_config, 
     out = str(tmp_path / "dataset")
     report = run_batch(kafka_config, out)
     assert (report.records, report.rows, report.dead_letters) == (5, 1, 4)
-    [letters] = glob.glob(f"{out}/dead_letters/*.parquet")
+    [letters] = glob.glob(f"{out}/dead_letters/data/*.parquet")
     reasons = sorted(pq.read_table(letters).column("reason").to_pylist())
     assert any(r.startswith("not JSON") for r in reasons)
     assert any("'source' is a required property" in r for r in reasons)
@@ -103,11 +101,14 @@ def test_crashed_run_leaves_nothing_visible_and_the_retry_commits_once(kafka_con
     env = env_for(kafka_config)
     wirestream("connect", "files", str(seed_path), "--source", "turan", env=env)
     out = tmp_path / "dataset"
-    # Simulate a crash between moving files into place and writing the manifest.
-    orphan = out / "data" / "published_date=2022-07-29" / "batch-000001-shard-000.parquet"
+    # Simulate a crash between placing a batch's files and committing its snapshot.
+    orphan = out / "stories" / "data" / "ingest_day=2022-07-29" / "batch-000001-0000-000.parquet"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"half-written")
     (out / "_staging" / "batch-000001").mkdir(parents=True)
+    (out / "_staging" / "batch-000001.commit").write_text(
+        json.dumps({"batch": 1, "files": [f"file://{orphan}"]})
+    )
     report = run_batch(kafka_config, str(out))
     assert report.batch == 1 and report.rows == 1
     assert not orphan.exists()

@@ -32,6 +32,6 @@ def test_nightly_backfill_line_reprocesses_yesterday(kafka_config, tmp_path):
     )
     result = subprocess.run(["bash", "-c", command], env={**os.environ, **env_for(kafka_config)}, timeout=600)
     assert result.returncode == 0, log.read_text()
-    [manifest] = Dataset(output).manifests()
-    assert manifest["kind"] == "backfill" and manifest["stats"]["rows"] == 5
+    [commit] = Dataset(output).commits()
+    assert commit["kind"] == "backfill" and commit["stats"]["rows"] == 5
     assert "backfill batch 1 committed" in log.read_text()

@@ -1,4 +1,5 @@
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +17,7 @@ def rows(n):
             "source": "s",
             "headline": f"h{i}",
             "firstcreated": datetime(2022, 7, 29, tzinfo=UTC),
+            "kafka_timestamp": datetime(2022, 7, 29, 12, tzinfo=UTC),
             "kafka_offset": i,
         }
         for i in reversed(range(n))
@@ -25,17 +27,19 @@ def rows(n):
 def stage(dataset, batch, n=3):
     staging = dataset.staging_dir(batch)
     write_rows(
-        staging / "data" / "published_date=2022-07-29" / data_file_name(batch, 0), rows(n), CLEAN_SCHEMA, "id"
+        staging / "data" / "ingest_day=2022-07-29" / data_file_name(batch, 0), rows(n), CLEAN_SCHEMA, "id"
     )
     return staging
 
 
 def test_partition_and_shard_are_deterministic():
-    assert (
-        partition_of({"firstcreated": datetime(2022, 7, 29, 23, 59, tzinfo=UTC)})
-        == "published_date=2022-07-29"
-    )
-    assert partition_of({"kafka_timestamp": datetime(2022, 8, 1, tzinfo=UTC)}) == "published_date=2022-08-01"
+    # The ingestion day (Kafka's time), whatever date the story carries.
+    row = {
+        "firstcreated": datetime(2019, 1, 1, tzinfo=UTC),
+        "kafka_timestamp": datetime(2022, 7, 29, 23, 59, tzinfo=UTC),
+    }
+    assert partition_of(row) == "ingest_day=2022-07-29"
+    assert partition_of({"firstcreated": datetime(2022, 8, 1, tzinfo=UTC)}) == "ingest_day=null"
     assert shard_of("abc", 7) == shard_of("abc", 7) < 7
 
 
@@ -52,29 +56,110 @@ def test_commit_publishes_files_and_offsets(tmp_path):
     dataset = Dataset(tmp_path)
     staging = stage(dataset, 1)
     offsets = [{"topic": "t", "partition": 0, "start": 0, "stop": 4}]
-    manifest = dataset.commit(1, staging, offsets, {})
-    assert manifest["stats"] == {"records": 4, "rows": 3, "dead_letters": 0, "duplicates_dropped": 1}
+    commit = dataset.commit(1, staging, offsets, {"runner": "direct"})
+    assert commit["stats"] == {"records": 4, "rows": 3, "dead_letters": 0, "duplicates_dropped": 1}
+    assert commit["offsets"] == offsets and commit["runner"] == "direct" and commit["kind"] == "ingest"
     assert dataset.committed_offsets("t") == {0: 4}
     assert dataset.next_batch() == 2
     [path] = dataset.committed_files()
     assert pq.read_table(path).num_rows == 3
     assert not staging.exists()
+    # What any Iceberg reader sees: one snapshot whose summary carries the offsets and the position.
+    table = dataset.table()
+    summary = table.current_snapshot().summary
+    assert json.loads(summary["wirestream.offsets"]) == offsets
+    assert json.loads(summary["wirestream.position"]) == {"t": {"0": 4}}
+    assert table.scan().to_arrow().num_rows == 3
+    assert [str(f.name) for f in table.spec().fields] == ["ingest_day"]
 
 
-def test_recover_discards_what_no_manifest_names(tmp_path):
+def test_position_carries_over_commits_that_read_no_offsets(tmp_path):
     dataset = Dataset(tmp_path)
     dataset.commit(1, stage(dataset, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
-    # A crash after files moved into place but before the manifest was written:
-    orphan = tmp_path / "data" / "published_date=2022-07-29" / data_file_name(2, 0)
-    write_rows(orphan, rows(2), CLEAN_SCHEMA, "id")
-    stage(dataset, 3)
+    dataset.commit(2, stage(dataset, 2), [{"topic": "t", "partition": 1, "start": 0, "stop": 5}], {})
+    live = list(dataset.live())
+    staging = dataset.staging_dir(3)
+    dataset.commit(3, staging, [], {}, kind="compaction", removes=live)
+    assert dataset.committed_offsets("t") == {0: 3, 1: 5}
+    assert dataset.live() == {} and dataset.next_batch() == 4
+    assert [c["kind"] for c in dataset.commits()] == ["ingest", "ingest", "compaction"]
+
+
+def test_recover_removes_only_what_an_interrupted_commit_placed(tmp_path):
+    dataset = Dataset(tmp_path)
+    dataset.commit(1, stage(dataset, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    # A file no commit placed (copied in by hand, or of unknown origin) is never deleted:
+    stray = tmp_path / "stories" / "data" / "ingest_day=2022-07-29" / "stray.parquet"
+    write_rows(stray, rows(2), CLEAN_SCHEMA, "id")
+    # A crash after batch 2's files were placed, before its snapshot: its marker names them.
+    staging = stage(dataset, 2)
+    placed = tmp_path / "stories" / "data" / "ingest_day=2022-07-29" / data_file_name(2, 0)
+    placed.parent.mkdir(parents=True, exist_ok=True)
+    (staging / "data" / "ingest_day=2022-07-29" / data_file_name(2, 0)).rename(placed)
+    (tmp_path / "_staging" / "batch-000002.commit").write_text(
+        json.dumps({"batch": 2, "files": [f"file://{placed}"]})
+    )
     removed = dataset.recover()
-    assert orphan in removed and not orphan.exists()
+    assert placed in removed and not placed.exists()
+    assert stray.exists()
     assert not any((tmp_path / "_staging").iterdir())
     assert len(dataset.committed_files()) == 1
+
+
+def test_maintain_expires_old_snapshots_and_the_files_only_they_reached(tmp_path):
+    dataset = Dataset(tmp_path)
+    dataset.commit(1, stage(dataset, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    [first] = dataset.committed_files()
+    live = list(dataset.live())
+    staging = dataset.staging_dir(2)
+    write_rows(staging / "data" / "ingest_day=2022-07-29" / "merged.parquet", rows(3), CLEAN_SCHEMA, "id")
+    dataset.commit(
+        2,
+        staging,
+        [],
+        {},
+        kind="compaction",
+        removes=live,
+        carried={"data/ingest_day=2022-07-29/merged.parquet"},
+    )
+    # Within the retention, the first snapshot still reads as it was.
+    assert dataset.maintain(timedelta(days=7)).snapshots_expired == 0
+    assert first.exists()
+    report = dataset.maintain(timedelta(0), now=datetime.now(UTC) + timedelta(seconds=1))
+    assert report.snapshots_expired == 1 and report.files_removed >= 1
+    assert not first.exists()
+    assert [c["batch"] for c in dataset.commits()] == [2]
+    assert dataset.committed_offsets("t") == {0: 3}
+    assert dataset.table().scan().to_arrow().num_rows == 3
 
 
 def test_a_second_writer_is_refused(tmp_path):
     dataset = Dataset(tmp_path)
     with dataset.lock(), pytest.raises(UserError, match="another wirestream run"), Dataset(tmp_path).lock():
         pass
+
+
+def test_a_commit_racing_another_writer_fails_cleanly_and_leaves_nothing(tmp_path):
+    first, second = Dataset(tmp_path), Dataset(tmp_path)
+    first.commit(1, stage(first, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    stale = second.table()  # a writer elsewhere planned against this snapshot ...
+    first.commit(2, stage(first, 2), [{"topic": "t", "partition": 0, "start": 3, "stop": 6}], {})
+    # ... and commits on top of it: the catalog refuses, and none of its files stay.
+    staging = stage(second, 3)
+    second.table = lambda name="stories", create=False: (
+        stale if name == "stories" else Dataset.table(second, name, create)
+    )  # type: ignore[method-assign]
+    with pytest.raises(UserError, match="another writer committed"):
+        second.commit(3, staging, [{"topic": "t", "partition": 0, "start": 3, "stop": 6}], {})
+    assert Dataset(tmp_path).committed_offsets("t") == {0: 6}
+    assert len(Dataset(tmp_path).committed_files()) == 2
+    assert not (tmp_path / "stories" / "data" / "ingest_day=2022-07-29" / data_file_name(3, 0)).exists()
+
+
+def test_a_table_of_another_schema_version_is_refused(tmp_path):
+    dataset = Dataset(tmp_path)
+    dataset.commit(1, stage(dataset, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    with dataset.table().transaction() as tx:
+        tx.set_properties({"wirestream.schema-version": "99"})
+    with pytest.raises(UserError, match="schema version 99"):
+        Dataset(tmp_path).next_batch()

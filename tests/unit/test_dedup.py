@@ -123,9 +123,9 @@ def write_committed(path, rows, with_signature=True):
 
 
 def commit_one(tmp_path, story_id, body, day):
-    """(path, row): one signed story committed in its publication day's partition."""
+    """(path, row): one signed story committed in a file of its own."""
     signed = sign_rows([row(story_id, body, day=day)])[0] | {"cluster_id": story_id}
-    path = tmp_path / f"data/published_date=2022-10-{day:02d}/b1.parquet"
+    path = tmp_path / f"data/ingest_day=2022-10-{day:02d}/b1.parquet"
     return write_committed(path, [signed]), signed
 
 

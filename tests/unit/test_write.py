@@ -17,6 +17,7 @@ def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
         "headline": "Talks",
         "body": "Ministers met.",
         "firstcreated": datetime(2022, 7, 29, 18, tzinfo=UTC),
+        "kafka_timestamp": datetime(2022, 7, 29, 18, 5, tzinfo=UTC),
         "topics": [],
         "categories": [],
     }
@@ -37,7 +38,7 @@ def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
         _ = (rows, letters) | WriteParquetDataset(tmp_path, batch=3, part=1)
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
     assert files == [
-        "data/published_date=2022-07-29/batch-000003-0001-000.parquet",
+        "data/ingest_day=2022-07-29/batch-000003-0001-000.parquet",
         "dead_letters/batch-000003-0001-clean.parquet",
         "dead_letters/batch-000003-0001-parse.parquet",
     ]
