@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -243,8 +244,9 @@ def bench_latency(base: Config, rate: int, seconds: int) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", "wirestream", "run", "--continuous", "--output", str(output)],
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            text=True,
         )
         seen: dict[str, float] = {}
         stop = threading.Event()
@@ -282,13 +284,19 @@ def bench_latency(base: Config, rate: int, seconds: int) -> None:
             time.sleep(0.2)
         stop.set()
         process.terminate()
-        process.wait(timeout=120)
+        printed, _ = process.communicate(timeout=120)
         latencies = sorted(seen[k] - sent[k] for k in sent if k in seen)
+        commits = sorted(float(c) for c in re.findall(r"\(commit ([0-9.]+)s\)", printed))
     missing = len(sent) - len(latencies)
     p50 = latencies[len(latencies) // 2]
     p95 = latencies[int(len(latencies) * 0.95)]
     print(f"\n== continuous latency at {rate} stories/s for {seconds}s (append -> committed) ==")
     print(f"p50 {p50:.2f}s  p95 {p95:.2f}s  max {latencies[-1]:.2f}s  not visible after 60s: {missing}")
+    if commits:
+        print(
+            f"commit (place files + Iceberg snapshot) per batch over {len(commits)} batches: "
+            f"median {commits[len(commits) // 2]:.3f}s  p95 {commits[int(len(commits) * 0.95)]:.3f}s"
+        )
 
 
 def main() -> None:

@@ -217,6 +217,8 @@ class Dataset:
     def _load(self, name: str, create: bool) -> Any:
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
+        if not create and self.embedded and not (self.root / "catalog.db").is_file():
+            return None  # a read creates nothing
         catalog = self.catalog()
         try:
             table = catalog.load_table(self._identifier(name))

@@ -2,8 +2,9 @@
 process. `transforms.ReadKafkaStories` reads them inside Beam (a splittable DoFn; no
 cross-language transforms).
 
-The driver plans the ranges (from the last committed manifest to the current end offsets), so a
-run reads exactly what it will record in its manifest: the basis of the exactly-once contract.
+The driver plans the ranges (from the position the table's current snapshot records to the current
+end offsets), so a run reads exactly what its snapshot will record: the basis of the exactly-once
+contract.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Runs of the pipeline: one ingest batch, continuous ingestion, and backfills over a time range.
 
 Every run plans fixed Kafka offset ranges, runs Beam over them into a staging folder, and commits
-with a manifest. Large runs are cut into parts of at most ``max_records_per_batch`` records, each
+one snapshot of the Iceberg table (`pipeline.dataset`). Large runs are cut into parts of at most ``max_records_per_batch`` records, each
 one pipeline run, so memory stays flat however much a backfill covers.
 """
 
@@ -76,8 +76,9 @@ class RunReport:
     dead_letters: int = 0
     duplicates_dropped: int = 0
     seconds: float = 0.0
+    commit_seconds: float = 0.0  # placing the files and committing the snapshot
     warnings: list[str] = field(default_factory=list)
-    manifest: dict[str, Any] | None = None
+    commit: dict[str, Any] | None = None  # the snapshot's record (`Dataset.commit`)
 
 
 def build_pipeline(
@@ -211,17 +212,17 @@ def _plan(config: Config, dataset: Dataset, parts: int = 1) -> tuple[list[list[O
         raise unreachable(config, exc) from None
 
 
-def _report(manifest: dict[str, Any], started: float, warnings: list[str]) -> RunReport:
-    stats = manifest["stats"]
+def _report(commit: dict[str, Any], started: float, warnings: list[str]) -> RunReport:
+    stats = commit["stats"]
     return RunReport(
-        batch=manifest["batch"],
+        batch=commit["batch"],
         records=stats["records"],
         rows=stats["rows"],
         dead_letters=stats["dead_letters"],
         duplicates_dropped=stats["duplicates_dropped"],
         seconds=time.monotonic() - started,
         warnings=warnings,
-        manifest=manifest,
+        commit=commit,
     )
 
 
@@ -296,10 +297,13 @@ def _ingest(
     _run_pipeline(
         config, runner, ranges, taxonomy, staging, batch, dataset.committed_files(), following=following
     )
-    manifest = dataset.commit(
+    committing = time.monotonic()
+    commit = dataset.commit(
         batch, staging, _offsets(ranges), {"runner": runner, "pipeline_version": PIPELINE_VERSION}
     )
-    return _report(manifest, started, warnings), following is not None
+    report = _report(commit, started, warnings)
+    report.commit_seconds = time.monotonic() - committing
+    return report, following is not None
 
 
 def run_continuous(
@@ -350,7 +354,7 @@ def run_backfill(
     """Reprocess what Kafka holds for [since, until) and replace the affected partitions in one commit.
 
     Offsets come from the Kafka record timestamps. Every live file of a partition the backfill
-    writes into (or that holds a story the backfill re-read) is retired by the same manifest that
+    writes into (or that holds a story the backfill re-read) is retired by the same snapshot that
     adds the new files; rows of those files that the backfill did not re-read are carried over.
     Running the same backfill twice gives the same rows.
     """
@@ -384,7 +388,7 @@ def run_backfill(
             if progress:
                 progress(done, total)
         removes, carried = _carry_over(dataset, staging, batch)
-        manifest = dataset.commit(
+        commit = dataset.commit(
             batch,
             staging,
             _offsets(ranges),
@@ -398,7 +402,7 @@ def run_backfill(
             removes=removes,
             carried=carried,
         )
-    return _report(manifest, started, [])
+    return _report(commit, started, [])
 
 
 def _without_offsets(table: pa.Table, topic: str, ranges: list[OffsetRange]) -> pa.Table:

@@ -161,7 +161,7 @@ class _Workers:
     def start_server(self, processes: int) -> None:
         """Starts the server workers fork from, which imports the stages (~0.4 s of one core),
         without starting a worker, when a run may use ``processes`` workers: it calls this first,
-        so those imports overlap its planning (Kafka metadata, the dataset's manifests)."""
+        so those imports overlap its planning (Kafka metadata, the table's current snapshot)."""
         if processes:
             _start_method()
 

@@ -205,7 +205,8 @@ def _moment(text: str) -> datetime:
 
 def _print_batch(report: Any) -> None:
     print(
-        f"batch {report.batch} committed in {report.seconds:.1f}s: read {report.records}, wrote {report.rows}, "
+        f"batch {report.batch} committed in {report.seconds:.1f}s (commit {report.commit_seconds:.3f}s): "
+        f"read {report.records}, wrote {report.rows}, "
         f"duplicates dropped {report.duplicates_dropped}, dead letters {report.dead_letters}",
         flush=True,
     )
@@ -251,7 +252,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if report.batch is None:
         print(f"Kafka holds no stories between {args.since.isoformat()} and {until.isoformat()}")
         return 0
-    commit = report.manifest or {}
+    commit = report.commit or {}
     print(
         f"backfill batch {report.batch} committed in {report.seconds:.1f}s as snapshot {commit.get('snapshot_id')}: "
         f"read {report.records}, wrote {report.rows}, replaced {len(commit.get('removes', []))} file(s), "

@@ -51,7 +51,7 @@ def test_backfill_is_atomic_and_idempotent_and_loads_follow(kafka_config, tmp_pa
     # Kafka's time index finds the first offset at or after each end, so the range is the first
     # round's day-2 stories; the second round's, published after day 3's, are carried over.
     assert report.records == 5 and report.rows == 5
-    commit = report.manifest
+    commit = report.commit
     assert commit and commit["kind"] == "backfill" and commit["operation"] == "overwrite"
     assert len(commit["removes"]) == 2  # the day's two files, replaced in the same snapshot
     after = table_rows(output)

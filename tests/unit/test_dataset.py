@@ -163,3 +163,25 @@ def test_a_table_of_another_schema_version_is_refused(tmp_path):
         tx.set_properties({"wirestream.schema-version": "99"})
     with pytest.raises(UserError, match="schema version 99"):
         Dataset(tmp_path).next_batch()
+
+
+def test_an_unreachable_catalog_is_one_clear_error(tmp_path):
+    from pipeline.dataset import CatalogSettings
+
+    dataset = Dataset(tmp_path, CatalogSettings(uri="http://127.0.0.1:9"))
+    with pytest.raises(UserError, match="cannot reach the catalog at http://127.0.0.1:9"):
+        dataset.next_batch()
+
+
+def test_reading_commands_on_a_folder_without_a_table_say_so(tmp_path):
+    import subprocess
+    import sys
+
+    for command in (["inspect", str(tmp_path)], ["changes", str(tmp_path)]):
+        result = subprocess.run(
+            [sys.executable, "-m", "wirestream", *command], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("error: ") and "nothing committed yet" in line
+    assert list(tmp_path.iterdir()) == []  # nothing created
