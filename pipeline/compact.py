@@ -12,9 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.dataset import Dataset, MaintainReport, local_path
+from pipeline.dataset import Dataset, MaintainReport
+from pipeline.storage import open_source
 from pipeline.write import write_table
 from schemas import CLEAN_SCHEMA, PARTITION_COLUMN
 
@@ -68,7 +70,12 @@ def compact_dataset(
             carried = set()
             for partition, files in sorted(groups.items()):
                 target = f"data/{partition}/batch-{batch:06d}-compacted.parquet"
-                table = pq.read_table([str(local_path(live[f]["uri"])) for f in files], schema=CLEAN_SCHEMA)
+                table = pa.concat_tables(
+                    pq.read_table(
+                        open_source(live[f]["uri"], dataset.settings.properties), schema=CLEAN_SCHEMA
+                    )
+                    for f in files
+                )
                 rows += write_table(
                     staging / target,
                     table.sort_by(

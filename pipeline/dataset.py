@@ -44,6 +44,7 @@ from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
 
+from pipeline.storage import local_path, open_source
 from schemas import CLEAN_SCHEMA, CLEAN_SCHEMA_VERSION, DEAD_LETTER_SCHEMA, PARTITION_COLUMN, PARTITION_SOURCE
 from wirestream.errors import UserError
 
@@ -114,14 +115,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def local_path(uri: str) -> Path:
-    """The local path of a ``file:`` URI (or of a plain path)."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(parsed.path)
-    raise UserError(f"{uri} is not on this machine's disk")
 
 
 def _file_uri(path: Path) -> str:
@@ -238,6 +231,7 @@ class Dataset:
         from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
         from pyiceberg.io.pyarrow import pyarrow_to_schema
         from pyiceberg.partitioning import PartitionField, PartitionSpec
+        from pyiceberg.table.name_mapping import create_mapping_from_schema
         from pyiceberg.table.sorting import SortField, SortOrder
         from pyiceberg.transforms import DayTransform, IdentityTransform
 
@@ -274,6 +268,8 @@ class Dataset:
                     "write.parquet.compression-codec": "zstd",
                     "write.metadata.previous-versions-max": "20",
                     "commit.manifest.min-count-to-merge": "50",
+                    # Files written without field ids (a migrated dataset's) are read by name.
+                    "schema.name-mapping.default": create_mapping_from_schema(schema).model_dump_json(),
                 },
             )
         except TableAlreadyExistsError:  # another writer created it first
@@ -388,7 +384,11 @@ class Dataset:
                 }
         return files
 
+    def committed_uris(self, kind: str = "data") -> list[str]:
+        return [entry["uri"] for _, entry in sorted(self.live().items()) if entry["kind"] == kind]
+
     def committed_files(self, kind: str = "data") -> list[Path]:
+        """`committed_uris` as local paths (the embedded catalog's tables)."""
         return [local_path(entry["uri"]) for _, entry in sorted(self.live().items()) if entry["kind"] == kind]
 
     # -- writing -------------------------------------------------------------------------------
@@ -606,6 +606,49 @@ class Dataset:
         ]
         record["removes"] = sorted(removes or [])
         return record
+
+    def register(
+        self,
+        batch: int,
+        data: list[str],
+        dead_letters: list[str],
+        position: dict[str, dict[int, int]],
+        stats: BatchStats,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Commit files that are already in place (``migrate``): one snapshot of each table that adds
+        them as they are, with ``position`` as where ingestion has reached."""
+        stories = self.table(STORIES, create=True)
+        letters = self.table(DEAD_LETTERS, create=True)
+        properties = {
+            PREFIX + "batch": str(batch),
+            PREFIX + "kind": "migration",
+            PREFIX + "offsets": "[]",
+            PREFIX + "position": json.dumps(
+                {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(position.items())},
+                sort_keys=True,
+            ),
+            PREFIX + "records": str(stats.records),
+            PREFIX + "rows": str(stats.rows),
+            PREFIX + "dead-letters": str(stats.dead_letters),
+            PREFIX + "duplicates-dropped": str(stats.duplicates_dropped),
+            **{PREFIX + key.replace("_", "-"): json.dumps(value) for key, value in extra.items()},
+        }
+        for table, uris in ((letters, dead_letters), (stories, data)):
+            files = []
+            for uri in uris:
+                metadata = pq.read_metadata(open_source(uri, self.settings.properties))
+                size = len(self._io().new_input(uri))
+                files.append(self._data_file(table, uri, size, metadata))
+            if table is letters and not files:
+                continue
+            with (
+                table.transaction() as tx,
+                tx.update_snapshot(snapshot_properties=properties).fast_append() as add,
+            ):
+                for data_file in files:
+                    add.append_data_file(data_file)
+        return commit_record(self.table(STORIES).current_snapshot())
 
     def _removed_files(self, keys: list[str]) -> list[Any]:
         if not keys:

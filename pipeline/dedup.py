@@ -15,9 +15,8 @@ its flags, so it is the canonical whenever it is in a group.
 from __future__ import annotations
 
 import functools
-import os
 import pickle
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -30,6 +29,8 @@ import pyarrow.parquet as pq
 
 from pipeline import minhash
 from pipeline.rows import MICROSECOND, micros
+from pipeline.storage import identity as file_identity
+from pipeline.storage import open_source
 from pipeline.write import file_order, in_place
 
 __all__ = [
@@ -107,15 +108,18 @@ class CommittedIndex:
             at += len(rows)
 
 
+# The FileIO properties committed files are opened with (`storage.open_source`), hashable.
+_IO = tuple[tuple[str, str], ...]
+
 # `published_us` takes the first of these a row has (0 when it has none).
 _PUBLISHED_FROM = ("firstcreated", "kafka_timestamp", "fetched_at")
 
 
 @functools.lru_cache(maxsize=8192)
-def _published_span(path: str, _size: int, _mtime_ns: int) -> tuple[int, int] | None:
+def _published_span(path: str, io: _IO, _size: int, _mtime_ns: int) -> tuple[int, int] | None:
     """The earliest and latest `published_us` the file's rows can have, from its row groups'
     statistics (None when they do not say): files whose span misses every window are not read."""
-    metadata = pq.read_metadata(path)
+    metadata = pq.read_metadata(open_source(path, dict(io)))
     names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
     low, high = None, None
     for column in _PUBLISHED_FROM:
@@ -152,8 +156,9 @@ class LoadCommitted:
     ``minhash`` column existed are signed from their body.
     """
 
-    def __init__(self, files: list[str]) -> None:
+    def __init__(self, files: list[str], properties: Mapping[str, str] | None = None) -> None:
         self._files = list(files)
+        self._io: _IO = tuple(sorted((properties or {}).items()))
 
     def __call__(
         self, windows: list[tuple[int, int]] | None = None, candidates: Iterable[str] | None = None
@@ -161,16 +166,16 @@ class LoadCommitted:
         index = CommittedIndex()
         committed = []
         for path in self._files:
-            identity = _identity(path)
-            committed.append(_committed_ids(path, *identity))
-            span = _published_span(path, *identity) if windows is not None else None
+            identity = file_identity(path)
+            committed.append(_committed_ids(path, self._io, *identity))
+            span = _published_span(path, self._io, *identity) if windows is not None else None
             if (
                 windows is not None
                 and span is not None
                 and not any(span[0] <= last and span[1] >= first for first, last in windows)
             ):
                 continue
-            table = _SIGNED.get(path, identity)
+            table = _SIGNED.get(path, self._io, identity)
             index.signed.append((table, _rows_inside(table.column("published"), windows)))
         _SIGNED.look_up_done()
         ids = pa.chunked_array(committed, pa.string())
@@ -214,27 +219,28 @@ def windows_around(times: Iterable[int], margin: int, most: int = 64) -> list[tu
     return kept
 
 
-def _identity(path: str) -> tuple[int, int]:
-    stat = os.stat(path)
-    return stat.st_size, stat.st_mtime_ns
-
-
 # Committed files never change in place (a retry rewrites a file with a new mtime), so what one
 # holds is read once per process: a continuous run re-reads nothing it loaded for earlier batches.
 # Both caches hold Arrow columns, not Python objects: ~36 bytes per id, ~330 per signed row.
 @functools.lru_cache(maxsize=8192)
-def _committed_ids(path: str, _size: int, _mtime_ns: int) -> pa.Array:
-    ids = pq.read_table(path, columns=["id"], partitioning=None).column("id").combine_chunks()
+def _committed_ids(path: str, io: _IO, _size: int, _mtime_ns: int) -> pa.Array:
+    ids = (
+        pq.read_table(open_source(path, dict(io)), columns=["id"], partitioning=None)
+        .column("id")
+        .combine_chunks()
+    )
     return ids.cast(pa.string())  # one type for every file's, so that they chain without a copy
 
 
-def _read_signed(path: str) -> pa.Table:
+def _read_signed(path: str, io: _IO) -> pa.Table:
     """(id, canonical, cluster, published, minhash) of every committed row of a file."""
-    names = set(pq.read_schema(path).names)
+    names = set(pq.read_schema(open_source(path, dict(io))).names)
     stored = "minhash" in names
     columns = ["id", "duplicate_of", "cluster_id", "firstcreated", "kafka_timestamp", "fetched_at", "body"]
     columns = [c for c in columns if c in names and not (stored and c == "body")]
-    table = pq.read_table(path, columns=columns + (["minhash"] if stored else []), partitioning=None)
+    table = pq.read_table(
+        open_source(path, dict(io)), columns=columns + (["minhash"] if stored else []), partitioning=None
+    )
     ids = table.column("id")
     times = [table.column(c).cast(pa.timestamp("us", "UTC")) for c in _TIME_COLUMNS if c in names]
     published = pc.coalesce(*times) if times else pa.nulls(len(table), pa.timestamp("us", "UTC"))
@@ -276,11 +282,11 @@ class _SignedCache:
         self._tables: dict[tuple[str, int, int], pa.Table] = {}
         self._used: dict[tuple[str, int, int], pa.Table] = {}
 
-    def get(self, path: str, identity: tuple[int, int]) -> pa.Table:
+    def get(self, path: str, io: _IO, identity: tuple[int, int]) -> pa.Table:
         key = (path, *identity)
         table = self._tables.get(key)
         if table is None:
-            table = _read_signed(path)
+            table = _read_signed(path, io)
         self._used[key] = table
         return table
 

@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaTimeoutError
 
 from connectors.publisher import unreachable
-from pipeline.dataset import Dataset, catalog_settings, local_path
+from pipeline.dataset import Dataset, catalog_settings
 from pipeline.dedup import LoadCommitted
 from pipeline.kafka_source import (
     OffsetRange,
@@ -41,6 +41,7 @@ from pipeline.memory import freeze_loaded_objects, keep_freed_memory, release_me
 from pipeline.prepare import STAGES
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
+from pipeline.storage import open_source
 from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.transforms import (
     DeduplicateStories,
@@ -92,6 +93,7 @@ def build_pipeline(
     committed_files: list[str],
     part: int = 0,
     workers: int = 0,
+    io_properties: dict[str, str] | None = None,
 ) -> None:
     # With workers, the reader only claims offsets: each worker reads the records it prepares.
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges, defer=workers > 0)
@@ -109,7 +111,7 @@ def build_pipeline(
         spill=spill_dir(staging, part),
     )
     files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
-        LoadCommitted(committed_files), packed=True
+        LoadCommitted(committed_files, io_properties), packed=True
     )
     dead_letters = {stage: prepared[stage] for stage in STAGES}
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)
@@ -147,9 +149,10 @@ def _run_pipeline(
     taxonomy: Taxonomy,
     staging: Path,
     batch: int,
-    committed_files: list[Path],
+    committed_files: list[str],
     part: int = 0,
     following: _Next | None = None,
+    io_properties: dict[str, str] | None = None,
 ) -> None:
     shards = _shards(config, ranges)
     keep_freed_memory()
@@ -179,9 +182,10 @@ def _run_pipeline(
                 staging,
                 batch,
                 shards,
-                [str(p) for p in committed_files],
+                committed_files,
                 part,
                 workers,
+                io_properties,
             )
     except RecordsDeleted:
         raise
@@ -295,7 +299,15 @@ def _ingest(
         runner,
     )
     _run_pipeline(
-        config, runner, ranges, taxonomy, staging, batch, dataset.committed_files(), following=following
+        config,
+        runner,
+        ranges,
+        taxonomy,
+        staging,
+        batch,
+        dataset.committed_uris(),
+        following=following,
+        io_properties=dataset.settings.properties,
     )
     committing = time.monotonic()
     commit = dataset.commit(
@@ -382,7 +394,16 @@ def run_backfill(
             staged = sorted((staging / "data").rglob("*.parquet")) if (staging / "data").exists() else []
             following = _Next(parts[part + 1], staging, part + 1) if part + 1 < len(parts) else None
             _run_pipeline(
-                config, runner, part_ranges, taxonomy, staging, batch, committed + staged, part, following
+                config,
+                runner,
+                part_ranges,
+                taxonomy,
+                staging,
+                batch,
+                committed + [str(p) for p in staged],
+                part,
+                following,
+                dataset.settings.properties,
             )
             done += sum(r.size for r in part_ranges)
             if progress:
@@ -422,11 +443,12 @@ def _without_offsets(table: pa.Table, topic: str, ranges: list[OffsetRange]) -> 
     return table.filter(pc.invert(inside))
 
 
-def _committed_view(dataset: Dataset, staging: Path, topic: str, ranges: list[OffsetRange]) -> list[Path]:
+def _committed_view(dataset: Dataset, staging: Path, topic: str, ranges: list[OffsetRange]) -> list[str]:
     """The live files, with rows from the re-read offsets filtered out (into staging copies)."""
     view = []
-    for index, path in enumerate(dataset.committed_files()):
-        table = pq.read_table(path, partitioning=None)
+    properties = dataset.settings.properties
+    for index, path in enumerate(dataset.committed_uris()):
+        table = pq.read_table(open_source(path, properties), partitioning=None)
         kept = _without_offsets(table, topic, ranges)
         if kept.num_rows == table.num_rows:
             view.append(path)
@@ -434,7 +456,7 @@ def _committed_view(dataset: Dataset, staging: Path, topic: str, ranges: list[Of
             copy = staging / "_view" / f"{index:06d}.parquet"
             copy.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(kept, copy)
-            view.append(copy)
+            view.append(str(copy))
     return view
 
 
@@ -451,13 +473,13 @@ def _carry_over(dataset: Dataset, staging: Path, batch: int) -> tuple[list[str],
     for relative, entry in sorted(dataset.live().items()):
         if entry["kind"] != "data":
             continue
-        path = local_path(entry["uri"])
+        path = open_source(entry["uri"], dataset.settings.properties)
         ids = pq.read_table(path, columns=["id"], partitioning=None).column("id")
         touches = bool(new_ids.intersection(ids.to_pylist()))
         if _partition_dir(relative) not in partitions and not touches:
             continue
         removes.append(relative)
-        table = pq.read_table(path, partitioning=None)
+        table = pq.read_table(open_source(entry["uri"], dataset.settings.properties), partitioning=None)
         keep = table.filter(pc.invert(pc.is_in(table.column("id"), pa.array(sorted(new_ids), pa.string()))))
         if keep.num_rows:
             target = f"{_partition_dir(relative)}/batch-{batch:06d}-carry-{len(carried):04d}.parquet"

@@ -138,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     maintain.add_argument("output", metavar="DIR")
     _table_options(maintain)
 
+    migrate = commands.add_parser(
+        "migrate", help="register a manifest-format dataset's live files in new Iceberg tables"
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="OLD", help="manifest-format folder")
+    migrate.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
+    _table_options(migrate)
+
     demo = commands.add_parser("demo", help="broker + bundled sample feeds + pipeline, end to end")
     _common(demo)
     demo.add_argument("--output", metavar="DIR", required=True, help="dataset folder to write")
@@ -322,6 +329,19 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from pipeline.migrate import migrate
+
+    dataset, _config = _dataset(args)
+    report = migrate(args.source, dataset)
+    print(
+        f"migrated {report.manifests} manifest(s): registered {report.data_files} data file(s) "
+        f"({report.rows} rows; {report.rewritten} split by ingestion day) and {report.dead_letter_files} "
+        f"dead-letter file(s) as snapshot {report.snapshot_id}"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from wirestream.demo import run_demo
 
@@ -360,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load": cmd_load,
         "compact": cmd_compact,
         "maintain": cmd_maintain,
+        "migrate": cmd_migrate,
         "demo": cmd_demo,
         "inspect": cmd_inspect,
     }

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from pipeline.dataset import Dataset, local_path
+from pipeline.dataset import Dataset
+from pipeline.storage import is_local, local_path, open_source
 from wirestream.errors import UserError
 
 
@@ -59,6 +62,16 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+def _relation(con: Any, name: str, uris: list[str], columns: list[str], properties: dict[str, str]) -> str:
+    """SQL naming the rows of ``uris``: DuckDB reads local files itself; files on object storage
+    are read through the table's FileIO and handed to DuckDB as Arrow."""
+    if all(is_local(uri) for uri in uris):
+        return f"read_parquet({_sql_list([local_path(uri) for uri in uris])})"
+    table = pa.concat_tables(pq.read_table(open_source(uri, properties), columns=columns) for uri in uris)
+    con.register(name, table)
+    return name
+
+
 def summarize(dataset: Dataset, as_of: str | None = None) -> Summary:
     """The dataset as its current snapshot holds it, or as it was at ``as_of`` (a snapshot id, or
     an RFC 3339 time: the last snapshot committed at or before it)."""
@@ -81,11 +94,11 @@ def summarize(dataset: Dataset, as_of: str | None = None) -> Summary:
         summary.records_read += commit["stats"]["records"]
         summary.duplicates_dropped += commit["stats"]["duplicates_dropped"]
     snapshot_id = snapshot["snapshot_id"] if snapshot else None
-    data = [local_path(uri) for uri in dataset.file_uris("stories", snapshot_id)]
-    letters = [local_path(uri) for uri in dataset.file_uris("dead_letters", at=snapshot)]
+    data = dataset.file_uris("stories", snapshot_id)
+    letters = dataset.file_uris("dead_letters", at=snapshot)
     with duckdb.connect() as con:
         if data:
-            source = f"read_parquet({_sql_list(data)})"
+            source = _relation(con, "stories", data, ["duplicate_of", "topics"], dataset.settings.properties)
             summary.rows, summary.unique_stories = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE duplicate_of IS NULL) FROM {source}"
             ).fetchone()  # type: ignore[misc]
@@ -96,7 +109,7 @@ def summarize(dataset: Dataset, as_of: str | None = None) -> Summary:
                 ).fetchall()
             )
         if letters:
-            source = f"read_parquet({_sql_list(letters)})"
+            source = _relation(con, "dead_letters", letters, ["reason"], dataset.settings.properties)
             summary.dead_letters = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]  # type: ignore[index]
             summary.dead_letter_reasons = [
                 r[0] for r in con.execute(f"SELECT reason FROM {source} ORDER BY 1 LIMIT 5").fetchall()

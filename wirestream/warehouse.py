@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from pipeline.dataset import STORIES, Dataset, commit_record, local_path
+from pipeline.dataset import STORIES, Dataset, commit_record
+from pipeline.storage import is_local, local_path, open_source
 from wirestream.errors import UserError
 
 __all__ = ["changes_since", "load_duckdb", "LoadReport"]
@@ -149,13 +152,22 @@ def load_duckdb(dataset: Dataset, db: str, table: str = "stories") -> LoadReport
 
 def _apply(con: Any, table: str, dataset: Dataset, step: dict[str, Any], report: LoadReport) -> None:
     added = list(step["added"])
-    if added:
+    if added and all(is_local(f["uri"]) for f in added):
         paths = ", ".join(_quote(str(local_path(f["uri"]))) for f in added)
         keys = ", ".join(f"({_quote(str(local_path(f['uri'])))}, {_quote(f['path'])})" for f in added)
         source = (
             f"(SELECT p.* EXCLUDE (filename), k.key AS wirestream_file FROM read_parquet([{paths}], filename = true) p "
             f"JOIN (VALUES {keys}) k(filename, key) USING (filename))"
         )
+    elif added:  # object storage: read through the table's FileIO, handed to DuckDB as Arrow
+        tables = []
+        for f in added:
+            rows = pq.read_table(open_source(f["uri"], dataset.settings.properties))
+            tables.append(
+                rows.append_column("wirestream_file", pa.array([f["path"]] * rows.num_rows, pa.string()))
+            )
+        con.register("wirestream_added", pa.concat_tables(tables))
+        source = "wirestream_added"
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {source} LIMIT 0")
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
