@@ -29,6 +29,7 @@ files no snapshot reaches only once they are older than the retention.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -542,17 +543,20 @@ class Dataset:
 
         self.staging_root.mkdir(parents=True, exist_ok=True)
         marker = self._marker(batch)
-        _write_atomically(marker, {"batch": batch, "files": [uri for _, _, uri, _, _ in staged]})
         data_files: dict[str, list[Any]] = {"data": [], "dead_letters": []}
-        for folder, path, uri, _n, metadata in staged:
-            size = path.stat().st_size
-            self._place(path, uri)
-            data_files[folder].append(
-                self._data_file(stories if folder == "data" else letters, uri, size, metadata)
-            )
-        if self.embedded:
-            for placed in {local_path(uri).parent for _, _, uri, _, _ in staged}:
-                _fsync_dir(placed)
+        try:
+            _write_atomically(marker, {"batch": batch, "files": [uri for _, _, uri, _, _ in staged]})
+            for folder, path, uri, _n, metadata in staged:
+                size = path.stat().st_size
+                self._place(path, uri)
+                data_files[folder].append(
+                    self._data_file(stories if folder == "data" else letters, uri, size, metadata)
+                )
+            if self.embedded:
+                for placed in {local_path(uri).parent for _, _, uri, _, _ in staged}:
+                    _fsync_dir(placed)
+        except OSError as exc:
+            raise self._abandon_if_full(exc, batch) from None
 
         position = self.position()
         if kind == "ingest":
@@ -585,6 +589,8 @@ class Dataset:
                         producer.delete_data_file(data_file)
                     for data_file in data_files["data"]:
                         producer.append_data_file(data_file)
+        except OSError as exc:
+            raise self._abandon_if_full(exc, batch) from None
         except CommitFailedException as exc:
             self.recover()  # the placed files are this batch's alone: the marker names them
             raise UserError(
@@ -649,6 +655,20 @@ class Dataset:
                 for data_file in files:
                     add.append_data_file(data_file)
         return commit_record(self.table(STORIES).current_snapshot())
+
+    def _abandon_if_full(self, exc: OSError, batch: int) -> BaseException:
+        """The error to raise for ``exc`` during a commit: a full disk abandons the batch (its placed
+        files go) with one clear message; anything else is raised as it is."""
+        if exc.errno != errno.ENOSPC and "No space left on device" not in str(exc):
+            return exc
+        with contextlib.suppress(OSError):
+            self.recover()  # the placed files are this batch's alone: the marker names them
+        free = shutil.disk_usage(self.root).free if self.root.exists() else 0
+        return UserError(
+            f"no space left on the device of {self.root} ({free // 1024} KiB free) while committing "
+            f"batch {batch}: it was not committed and nothing of it is visible; earlier batches stay "
+            "committed. Free space and run again"
+        )
 
     def _removed_files(self, keys: list[str]) -> list[Any]:
         if not keys:

@@ -8,6 +8,7 @@ one pipeline run, so memory stays flat however much a backfill covers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import re
@@ -54,6 +55,7 @@ from pipeline.workers import WORKERS
 from pipeline.write import spill_dir, spill_root
 from wirestream import __version__
 from wirestream.config import Config
+from wirestream.errors import UserError
 
 __all__ = [
     "run_batch",
@@ -194,6 +196,8 @@ def _run_pipeline(
         deleted = _RECORDS_DELETED.search(str(exc))
         if deleted:
             raise RecordsDeleted(deleted.group(1)) from None
+        if _disk_full(exc):
+            raise disk_full(staging.parent.parent, batch) from None
         raise
     finally:
         shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned
@@ -201,6 +205,18 @@ def _run_pipeline(
 
 
 _RECORDS_DELETED = re.compile(r"RecordsDeleted: ([^\n]+)")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
+
+
+def disk_full(where: Path, batch: int) -> UserError:
+    free = shutil.disk_usage(where).free if where.exists() else 0
+    return UserError(
+        f"no space left on the device of {where} ({free // 1024} KiB free): batch {batch} was not "
+        "committed and nothing of it is visible; earlier batches stay committed. Free space and run again"
+    )
 
 
 def _plan(config: Config, dataset: Dataset, parts: int = 1) -> tuple[list[list[OffsetRange]], list[str]]:
@@ -241,11 +257,17 @@ def run_batch(config: Config, output: str, runner: str | None = None, wait: bool
         return _ingest(config, dataset, runner or config.runner, load_taxonomy(config.taxonomy))[0]
 
 
-def run_until_caught_up(config: Config, output: str, runner: str | None = None) -> list[RunReport]:
+def run_until_caught_up(
+    config: Config,
+    output: str,
+    runner: str | None = None,
+    on_commit: Callable[[RunReport], None] | None = None,
+) -> list[RunReport]:
     """Ingest batches until the dataset holds what the topic held when the run began.
 
     The batches are those `run_batch` would make one after another, in one hold of the dataset's
-    lock: each batch's first stories are then prepared while the batch before it ends.
+    lock: each batch's first stories are then prepared while the batch before it ends. ``on_commit``
+    hears of each batch as it commits (a later batch's failure does not hide it).
     """
     WORKERS.start_server(config.workers)
     dataset = Dataset(output, catalog_settings(config))
@@ -257,6 +279,8 @@ def run_until_caught_up(config: Config, output: str, runner: str | None = None) 
             if report.batch is None:
                 return reports
             reports.append(report)
+            if on_commit:
+                on_commit(report)
             if not more:  # the batch took all that was pending when it was planned
                 return reports
 

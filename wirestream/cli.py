@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import signal
@@ -239,11 +240,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         batches = run_continuous(config, output, stop, on_commit=_print_batch)
         print(f"stopped after {batches} batch(es)")
         return 0
-    reports = run_until_caught_up(config, output)
+    reports = run_until_caught_up(config, output, on_commit=_print_batch)
     if not reports:
         print("nothing new on the raw topic; no batch written")
-    for report in reports:
-        _print_batch(report)
     return 0
 
 
@@ -371,6 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for ours in ("wirestream", "connectors", "pipeline"):
         logging.getLogger(ours).setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:
+        # Beam logs a failing DoFn's traceback at ERROR, then raises the same exception, which ends
+        # here as one line (a user's mistake or a full disk) or as its own traceback (a defect).
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
     handlers = {
         "kafka": cmd_kafka,
         "connect": cmd_connect,
@@ -388,6 +391,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(
+            f"error: no space left on the device of {exc.filename or 'the output'}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

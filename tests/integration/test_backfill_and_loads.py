@@ -102,3 +102,16 @@ def test_backfill_is_atomic_and_idempotent_and_loads_follow(kafka_config, tmp_pa
         wirestream("inspect", str(output), "--json", "--as-of", str(history[0]["snapshot_id"])).stdout
     )
     assert then["rows"] == 15 and then["batches"] == 1
+
+
+def test_stories_dated_over_years_land_in_one_file_a_day(kafka_config, tmp_path):
+    """The table partitions by ingestion day: a feed's back catalogue, its dates spread over
+    years, is one file, not one per publication day."""
+    stories = [
+        raw_story(i, when=f"{2015 + i % 10}-{1 + i % 12:02d}-{1 + i % 28:02d}T08:00:00Z") for i in range(1500)
+    ]
+    publish_raw(kafka_config, stories)
+    run_until_caught_up(kafka_config, str(tmp_path / "out"))
+    dataset = Dataset(tmp_path / "out")
+    assert len(dataset.committed_files()) == 1
+    assert len({r["firstcreated"].date() for r in table_rows(tmp_path / "out")}) > 300

@@ -1,9 +1,8 @@
-"""The demo command end to end: bundled feeds over local HTTP, real broker, Beam, Parquet."""
+"""The demo command end to end: bundled feeds over local HTTP, real broker, Beam, the Iceberg table."""
 
-import duckdb
 import yaml
 
-from tests.conftest import SAMPLES, env_for, wirestream
+from tests.conftest import SAMPLES, env_for, table_rows, wirestream
 
 
 def test_demo_publishes_processes_and_summarises(kafka_config, tmp_path):
@@ -15,10 +14,10 @@ def test_demo_publishes_processes_and_summarises(kafka_config, tmp_path):
     assert f"stories written      {len(stories)}" in result.stdout
     assert "grain_deal" in result.stdout
 
-    rows = duckdb.sql(
-        f"SELECT uri, url, headline, duplicate_of, list_transform(topics, lambda t: t.topic) AS topics "
-        f"FROM read_parquet('{out}/data/**/*.parquet', hive_partitioning = true)"
-    ).fetchall()
+    rows = [
+        (r["uri"], r["url"], r["headline"], r["duplicate_of"], [t["topic"] for t in r["topics"] or []])
+        for r in table_rows(out)
+    ]
     assert len(rows) == len(stories)
     by_guid = {(r[0] or r[1]): r for r in rows}
     for guid, story in stories.items():
