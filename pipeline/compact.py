@@ -43,7 +43,10 @@ def _day(partition: str) -> date | None:
 
 
 def compact_dataset(
-    dataset: Dataset, closed_after_days: int = 1, retention: timedelta = timedelta(days=7)
+    dataset: Dataset,
+    closed_after_days: int = 1,
+    retention: timedelta = timedelta(days=7),
+    keep: int | None = None,
 ) -> CompactReport:
     """Merge every closed partition (older than ``closed_after_days``) that has more than one file
     into one file, in Kafka order; then expire what is older than ``retention``."""
@@ -93,5 +96,5 @@ def compact_dataset(
                 removes=removes,
                 carried=carried,
             )
-        maintained = dataset.maintain(retention)
+        maintained = dataset.maintain(retention, keep)
     return CompactReport(batch, len(groups), len(removes), rows, maintained)

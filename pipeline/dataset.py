@@ -315,9 +315,9 @@ class Dataset:
         latest = self._latest(table, "batch") if table is not None else None
         return int(latest) + 1 if latest is not None else 1
 
-    def position(self) -> dict[str, dict[int, int]]:
+    def position(self, table: Any = None) -> dict[str, dict[int, int]]:
         """Next offset to read per topic and partition, as the current snapshot records it."""
-        table = self._load(STORIES, create=False)
+        table = table if table is not None else self._load(STORIES, create=False)
         latest = self._latest(table, "position") if table is not None else None
         if latest is None:
             return {}
@@ -355,9 +355,9 @@ class Dataset:
             snapshot_id = max(earlier, key=lambda s: (s.timestamp_ms, s.sequence_number or 0)).snapshot_id
         return sorted(f.file_path for f in self._files(name, snapshot_id))
 
-    def key_of(self, name: str, uri: str) -> str:
+    def key_of(self, name: str, uri: str, table: Any = None) -> str:
         """A file's name in `live`: its path under its table's location, dead letters prefixed."""
-        table = self.table(name)
+        table = table if table is not None else self.table(name)
         location = table.location().rstrip("/") + "/"
         relative = uri[len(location) :] if uri.startswith(location) else uri
         return relative if name == STORIES else f"{DEAD_LETTERS}/{relative.removeprefix('data/')}"
@@ -373,8 +373,12 @@ class Dataset:
         """Key -> file entry for every file the current snapshots hold (stories and dead letters)."""
         files: dict[str, dict[str, Any]] = {}
         for name, kind in ((STORIES, "data"), (DEAD_LETTERS, "dead_letters")):
-            for data_file in self._files(name):
-                key = self.key_of(name, data_file.file_path)
+            table = self._load(name, create=False)
+            if table is None or table.current_snapshot() is None:
+                continue
+            for task in table.scan().plan_files():
+                data_file = task.file
+                key = self.key_of(name, data_file.file_path, table)
                 files[key] = {
                     "kind": kind,
                     "path": key,
@@ -558,7 +562,7 @@ class Dataset:
         except OSError as exc:
             raise self._abandon_if_full(exc, batch) from None
 
-        position = self.position()
+        position = self.position(stories)
         if kind == "ingest":
             for rng in offsets:
                 parts = position.setdefault(rng["topic"], {})
@@ -604,7 +608,11 @@ class Dataset:
         record["files"] = [
             {
                 "kind": folder,
-                "path": self.key_of(STORIES if folder == "data" else DEAD_LETTERS, uri),
+                "path": self.key_of(
+                    STORIES if folder == "data" else DEAD_LETTERS,
+                    uri,
+                    stories if folder == "data" else letters,
+                ),
                 "uri": uri,
                 "rows": n,
             }
@@ -685,7 +693,8 @@ class Dataset:
         """One snapshot of the dead-letter table: this batch's files, replacing any that an
         interrupted commit of the same batch number left."""
         prefix = f"batch-{batch:06d}-"
-        stale = [f for f in self._files(DEAD_LETTERS) if f.file_path.rsplit("/", 1)[-1].startswith(prefix)]
+        current = [task.file for task in table.scan().plan_files()] if table.current_snapshot() else []
+        stale = [f for f in current if f.file_path.rsplit("/", 1)[-1].startswith(prefix)]
         if not files and not stale:
             return
         with table.transaction() as tx:
@@ -701,11 +710,21 @@ class Dataset:
 
     # -- maintenance ---------------------------------------------------------------------------
 
-    def maintain(self, retention: timedelta, now: datetime | None = None) -> MaintainReport:
-        """Expire snapshots older than ``retention`` (the current one always stays), delete the
-        files only they reached, and remove files under a table's location that no snapshot or
-        metadata reaches and that are older than ``retention`` (younger ones may belong to a commit
-        in progress elsewhere)."""
+    def maintain(
+        self,
+        retention: timedelta,
+        keep: int | None = None,
+        now: datetime | None = None,
+        orphans: bool = True,
+    ) -> MaintainReport:
+        """Expire snapshots older than ``retention``, and all but the newest ``keep`` (the current
+        one always stays), and delete the files only they reached; with ``orphans``, also remove
+        files under a table's location that no snapshot or metadata reaches and that are older than
+        ``retention`` (younger ones may belong to a commit in progress elsewhere).
+
+        Every commit rewrites the table's metadata, which lists every kept snapshot, so its cost
+        grows with their number (pyiceberg copies the metadata whole): a table committed every few
+        seconds needs ``keep``."""
         from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotsUpdate
 
         import pipeline.expire  # noqa: F401  (snapshot expiry for catalogs that apply updates here)
@@ -719,10 +738,13 @@ class Dataset:
                 continue
             current = table.current_snapshot()
             before = self._reachable(table)
+            newest = sorted(table.snapshots(), key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+            kept = {s.snapshot_id for s in newest[-keep:]} if keep else {s.snapshot_id for s in newest}
             old = [
                 s.snapshot_id
-                for s in table.snapshots()
-                if s.timestamp_ms < cutoff_ms and (current is None or s.snapshot_id != current.snapshot_id)
+                for s in newest
+                if (s.timestamp_ms < cutoff_ms or s.snapshot_id not in kept)
+                and (current is None or s.snapshot_id != current.snapshot_id)
             ]
             if old:
                 table.catalog.commit_table(
@@ -740,7 +762,7 @@ class Dataset:
                 for uri in sorted(before - after):
                     self._delete_uri(uri)
                     report.files_removed += 1
-            if self.embedded:
+            if orphans and self.embedded:
                 report.orphans_removed += self._remove_orphans(table, now - retention)
         return report
 

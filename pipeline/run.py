@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -369,10 +369,24 @@ def run_continuous(
             committed += 1
             if on_commit:
                 on_commit(report)
+            if config.maintain_every_batches and committed % config.maintain_every_batches == 0:
+                _expire(config, output)
         full = config.max_records_per_batch is not None and report.records >= config.max_records_per_batch
         if not full:
             stop.wait(max(0.0, config.commit_interval_s - (time.monotonic() - started)))
     return committed
+
+
+def _expire(config: Config, output: str) -> None:
+    """Expire snapshots past the retention or beyond `snapshots_kept` (continuous mode's commits
+    would otherwise make every later commit slower)."""
+    dataset = Dataset(output, catalog_settings(config))
+    with dataset.lock(wait=True):
+        report = dataset.maintain(
+            timedelta(days=config.snapshot_retention_days), keep=config.snapshots_kept, orphans=False
+        )
+    if report.snapshots_expired:
+        log.info("expired %d snapshot(s), removed %d file(s)", report.snapshots_expired, report.files_removed)
 
 
 def _partition_dir(path: str) -> str:

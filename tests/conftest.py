@@ -8,7 +8,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,3 +185,123 @@ def _duckdb_extensions() -> str:
     spec = importlib.util.find_spec("duckdb_ext")
     assert spec is not None and spec.submodule_search_locations, "duckdb-ext-iceberg is not installed"
     return str(Path(next(iter(spec.submodule_search_locations))) / "extensions")
+
+
+# -- the local object store and Iceberg REST catalog (`wirestream storage` / `wirestream catalog`) --
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_config(state_dir: Path, **overrides: object) -> Config:
+    """A config for the local services from the defaults only (the caller's WIRESTREAM_* settings
+    are not read), sharing the jar cache (WIRESTREAM_CACHE_DIR if set, as `make` does)."""
+    import dataclasses
+
+    base = Config()
+    cache_dir = os.environ.get("WIRESTREAM_CACHE_DIR") or base.cache_dir
+    return dataclasses.replace(base, state_dir=str(state_dir), cache_dir=cache_dir, **overrides)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ObjectStoreHandle:
+    """The session's S3Proxy: where it is, its bucket and keys, and where it keeps the objects."""
+
+    endpoint: str
+    bucket: str
+    access_key_id: str
+    secret_access_key: str
+    region: str
+    data_dir: Path
+
+    def s3_properties(self) -> dict[str, str]:
+        """pyiceberg FileIO properties for this store."""
+        return {
+            "s3.endpoint": self.endpoint,
+            "s3.access-key-id": self.access_key_id,
+            "s3.secret-access-key": self.secret_access_key,
+            "s3.region": self.region,
+            "s3.path-style-access": "true",
+        }
+
+    def env(self) -> dict[str, str]:
+        """Environment for processes that use the store (wirestream reads the keys only from here)."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_REGION": self.region,
+            "WIRESTREAM_S3_ENDPOINT": self.endpoint,
+        }
+
+    def local_path(self, uri: str) -> Path:
+        """The file S3Proxy keeps for ``s3://bucket/key``."""
+        assert uri.startswith("s3://"), uri
+        return self.data_dir / uri.removeprefix("s3://")
+
+
+@dataclass(frozen=True)
+class RestCatalogHandle:
+    """The session's Iceberg REST catalog, its warehouse on the session's object store."""
+
+    uri: str
+    warehouse: str
+    store: ObjectStoreHandle
+
+    def properties(self) -> dict[str, str]:
+        return {"uri": self.uri, **self.store.s3_properties()}
+
+    def catalog(self, name: str = "test") -> Any:
+        from pyiceberg.catalog.rest import RestCatalog
+
+        return RestCatalog(name, **self.properties())
+
+    def env(self) -> dict[str, str]:
+        """Environment for wirestream commands that should use this catalog."""
+        return {
+            **self.store.env(),
+            "WIRESTREAM_CATALOG_URI": self.uri,
+            "WIRESTREAM_CATALOG_WAREHOUSE": self.warehouse,
+        }
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real S3Proxy for the whole session (`wirestream storage up`), on a free port, with keys of
+    its own (generated: the caller's AWS_* variables are not used)."""
+    from wirestream.services import ObjectStore
+
+    state = tmp_path_factory.mktemp("storage-state")
+    store = ObjectStore(service_config(state, storage_port=free_port()), environ={})
+    try:
+        store.up()
+        key_id, secret = store.credentials()
+        yield ObjectStoreHandle(store.endpoint, store.bucket, key_id, secret, store.region, store.data_dir)
+    finally:
+        store.down()
+
+
+@pytest.fixture(scope="session")
+def rest_catalog(object_store: ObjectStoreHandle, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real Iceberg REST catalog for the whole session (`wirestream catalog up`), its warehouse
+    at s3://<bucket>/warehouse on the session's object store."""
+    from wirestream.services import CatalogServer
+
+    state = tmp_path_factory.mktemp("catalog-state")
+    config = service_config(
+        state,
+        catalog_port=free_port(),
+        catalog_warehouse=f"s3://{object_store.bucket}/warehouse",
+        s3_endpoint=object_store.endpoint,
+    )
+    server = CatalogServer(config, environ=object_store.env())
+    try:
+        server.up()
+        yield RestCatalogHandle(server.uri, server.warehouse, object_store)
+    finally:
+        server.down()

@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_connect_parsers(commands, _common)  # connect files | feeds | status
 
+    from wirestream.services import add_parsers as add_service_parsers
+
+    add_service_parsers(commands, _common)  # catalog up|status|down, storage up|status|down|credentials
+
     run = commands.add_parser("run", help="process what Kafka holds that the dataset lacks, commit, exit")
     _common(run)
     run.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
@@ -190,6 +194,12 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_services(args: argparse.Namespace) -> int:
+    from wirestream.services import run as run_services
+
+    return run_services(args, _config)
+
+
 def cmd_connect(args: argparse.Namespace) -> int:
     from connectors.command import run as run_connect
 
@@ -284,7 +294,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     if not report.snapshots:
         print(f"{args.db}: {args.table} is up to date; nothing to load")
     else:
-        how = "the current snapshot whole" if report.full else f"{len(report.snapshots)} snapshot(s)"
+        how = "the current snapshot, file by file" if report.full else f"{len(report.snapshots)} snapshot(s)"
         print(
             f"{args.db}: loaded {how} into {args.table} (up to snapshot {report.snapshots[-1]}): "
             f"+{report.rows_inserted} rows, -{report.rows_deleted} rows"
@@ -305,7 +315,9 @@ def cmd_compact(args: argparse.Namespace) -> int:
     from pipeline.compact import compact_dataset
 
     dataset, config = _dataset(args, args.output)
-    report = compact_dataset(dataset, args.closed_after_days, timedelta(days=config.snapshot_retention_days))
+    report = compact_dataset(
+        dataset, args.closed_after_days, timedelta(days=config.snapshot_retention_days), config.snapshots_kept
+    )
     if report.batch is None:
         print("nothing to compact")
     else:
@@ -324,7 +336,9 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     dataset.table()  # a clear error when there is no table
     with dataset.lock(wait=True):
         dataset.recover()
-        _print_maintained(dataset.maintain(timedelta(days=config.snapshot_retention_days)))
+        _print_maintained(
+            dataset.maintain(timedelta(days=config.snapshot_retention_days), keep=config.snapshots_kept)
+        )
     return 0
 
 
@@ -377,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "kafka": cmd_kafka,
         "connect": cmd_connect,
+        "catalog": cmd_services,
+        "storage": cmd_services,
         "run": cmd_run,
         "backfill": cmd_backfill,
         "changes": cmd_changes,

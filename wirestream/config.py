@@ -79,6 +79,15 @@ class Config:
         default=None,
         repr=False,
     )
+    catalog_port: int = doc(
+        "Port of the local Iceberg REST catalog started by `wirestream catalog up`.", default=8181
+    )
+    storage_port: int = doc(
+        "Port of the local S3-compatible object store started by `wirestream storage up`.", default=9000
+    )
+    storage_bucket: str = doc(
+        "Bucket `wirestream storage up` creates in the local object store.", default="wirestream"
+    )
     output: str | None = doc(
         "Dataset folder: the embedded catalog and the tables' files, or (with catalog_uri) staging only.",
         default=None,
@@ -88,7 +97,8 @@ class Config:
         default=None,
     )
     catalog_warehouse: str | None = doc(
-        "Warehouse of the REST catalog (e.g. s3://bucket/wirestream); the catalog's default if unset.",
+        "Warehouse of the REST catalog (e.g. s3://bucket/wirestream); the catalog's default if unset. "
+        "Also the one `wirestream catalog up` gives the local catalog (default file://<state_dir>/catalog/warehouse).",
         default=None,
     )
     catalog_namespace: str = doc("Namespace of the stories and dead_letters tables.", default="wirestream")
@@ -100,6 +110,15 @@ class Config:
     snapshot_retention_days: float = doc(
         "`maintain` expires snapshots older than this, and removes unreferenced files older than this.",
         default=7.0,
+    )
+    snapshots_kept: int = doc(
+        "At most this many newest snapshots are kept (`maintain`, and `run --continuous` every "
+        "`maintain_every_batches`): a commit's cost grows with the snapshots the metadata lists.",
+        default=200,
+    )
+    maintain_every_batches: int = doc(
+        "Continuous mode expires snapshots (retention, snapshots_kept) after this many batches; 0 = never.",
+        default=50,
     )
     runner: str = doc("Beam runner: direct, prism or flink.", default="direct")
     taxonomy: str | None = doc("Topic taxonomy YAML; default the bundled one.", default=None)

@@ -2,8 +2,8 @@
 
 The contract for any warehouse: remember the table's uuid and the last snapshot you loaded; for each
 snapshot after it, delete the rows of every file it removed and insert the rows of every file it
-added. A first load, or one whose last snapshot has since been expired, loads the current snapshot
-whole instead. `changes_since` lists the snapshots' files; `load_duckdb` applies them inside one
+added. A first load, or one whose last snapshot has since been expired, compares files instead: the
+rows of files the current snapshot no longer lists go, and files not loaded yet come in. `changes_since` lists the snapshots' files; `load_duckdb` applies them inside one
 DuckDB transaction per snapshot. Warehouses that read Iceberg themselves (Spark, Trino, Snowflake,
 BigQuery, DuckDB's iceberg extension) need none of this: they read the catalog.
 """
@@ -40,7 +40,7 @@ def _changes(dataset: Dataset, table: Any, snapshot: Any) -> dict[str, Any]:
             if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id != snapshot.snapshot_id:
                 continue
             item = {
-                "path": dataset.key_of(STORIES, entry.data_file.file_path),
+                "path": dataset.key_of(STORIES, entry.data_file.file_path, table),
                 "uri": entry.data_file.file_path,
                 "rows": entry.data_file.record_count,
                 "bytes": entry.data_file.file_size_in_bytes,
@@ -91,7 +91,7 @@ class LoadReport:
     snapshots: list[int] = field(default_factory=list)
     rows_inserted: int = 0
     rows_deleted: int = 0
-    full: bool = False
+    full: bool = False  # compared with the current snapshot file by file (first load, or history expired)
 
 
 def _quote(path: str) -> str:
@@ -129,11 +129,10 @@ def load_duckdb(dataset: Dataset, db: str, table: str = "stories") -> LoadReport
         try:
             steps = changes_since(dataset, last) if last is not None else None
         except UserError:
-            steps = None  # expired since the last load: reload the current snapshot whole
+            steps = None  # expired since the last load: compare files instead
         if steps is None:
             report.full = True
-            files = [{"path": dataset.key_of(STORIES, uri), "uri": uri} for uri in dataset.file_uris(STORIES)]
-            steps = [{"snapshot_id": current.snapshot_id, "added": files, "removed": [], "replace": True}]
+            steps = [_reconcile(con, table, dataset, current.snapshot_id)]
         for step in steps:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -148,6 +147,24 @@ def load_duckdb(dataset: Dataset, db: str, table: str = "stories") -> LoadReport
                 raise
             report.snapshots.append(step["snapshot_id"])
     return report
+
+
+def _reconcile(con: Any, table: str, dataset: Dataset, snapshot_id: int) -> dict[str, Any]:
+    """One step from what ``table`` holds to the current snapshot, by file: the rows of files no
+    longer current go, files not loaded yet come in (all of them into a new warehouse)."""
+    table_ = dataset.table()
+    current = {dataset.key_of(STORIES, uri, table_): uri for uri in dataset.file_uris(STORIES)}
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()
+    loaded: set[str] = set()
+    if exists and exists[0]:
+        loaded = {row[0] for row in con.execute(f"SELECT DISTINCT wirestream_file FROM {table}").fetchall()}
+    return {
+        "snapshot_id": snapshot_id,
+        "added": [{"path": key, "uri": uri} for key, uri in sorted(current.items()) if key not in loaded],
+        "removed": [{"path": key} for key in sorted(loaded - current.keys())],
+    }
 
 
 def _apply(con: Any, table: str, dataset: Dataset, step: dict[str, Any], report: LoadReport) -> None:
@@ -168,13 +185,11 @@ def _apply(con: Any, table: str, dataset: Dataset, step: dict[str, Any], report:
             )
         con.register("wirestream_added", pa.concat_tables(tables))
         source = "wirestream_added"
+    if added:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {source} LIMIT 0")
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
     ).fetchone()[0]
-    if exists and step.get("replace"):
-        deleted = con.execute(f"DELETE FROM {table}").fetchone()
-        report.rows_deleted += int(deleted[0]) if deleted else 0
     if exists:
         for removed in step["removed"]:
             deleted = con.execute(
