@@ -9,7 +9,8 @@ need=()
 java_ok() { command -v java >/dev/null && java -version 2>&1 | awk -F'"' '/version/ {split($2,v,"."); exit !(v[1]>=17)}'; }
 python_ok() { command -v python3 >/dev/null && python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; }
 python_ok || need+=(python3 python3-venv)
-java_ok || need+=(openjdk-17-jdk-headless)
+# The local Iceberg REST catalog's launcher is compiled once (javac): a JDK, not only a runtime.
+{ java_ok && command -v javac >/dev/null; } || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v go >/dev/null || need+=(golang-go)
 if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then

@@ -45,7 +45,7 @@ from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
 
-from pipeline.storage import local_path, open_source
+from pipeline.storage import local_path, open_source, refused
 from schemas import CLEAN_SCHEMA, CLEAN_SCHEMA_VERSION, DEAD_LETTER_SCHEMA, PARTITION_COLUMN, PARTITION_SOURCE
 from wirestream.errors import UserError
 
@@ -665,8 +665,17 @@ class Dataset:
         return commit_record(self.table(STORIES).current_snapshot())
 
     def _abandon_if_full(self, exc: OSError, batch: int) -> BaseException:
-        """The error to raise for ``exc`` during a commit: a full disk abandons the batch (its placed
-        files go) with one clear message; anything else is raised as it is."""
+        """The error to raise for ``exc`` during a commit: a full disk, or object storage refusing
+        the keys, abandons the batch (its placed files go) with one clear message; anything else is
+        raised as it is."""
+        refusal = refused(exc)
+        if refusal:
+            with contextlib.suppress(OSError):
+                self.recover()
+            return UserError(
+                f"object storage refused the credentials while committing batch {batch} ({refusal}); "
+                "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: nothing of the batch is visible"
+            )
         if exc.errno != errno.ENOSPC and "No space left on device" not in str(exc):
             return exc
         with contextlib.suppress(OSError):

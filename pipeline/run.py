@@ -42,7 +42,7 @@ from pipeline.memory import freeze_loaded_objects, keep_freed_memory, release_me
 from pipeline.prepare import STAGES
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runner_options
-from pipeline.storage import open_source
+from pipeline.storage import open_source, refused
 from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.transforms import (
     DeduplicateStories,
@@ -198,6 +198,12 @@ def _run_pipeline(
             raise RecordsDeleted(deleted.group(1)) from None
         if _disk_full(exc):
             raise disk_full(staging.parent.parent, batch) from None
+        refusal = refused(exc)
+        if refusal:
+            raise UserError(
+                f"object storage refused the credentials reading the table ({refusal}); check "
+                f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: batch {batch} was not committed"
+            ) from None
         raise
     finally:
         shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-__all__ = ["is_local", "local_path", "open_source", "identity"]
+__all__ = ["is_local", "local_path", "open_source", "identity", "refused"]
 
 
 def is_local(uri: str) -> bool:
@@ -55,3 +55,16 @@ def identity(uri: str) -> tuple[int, int]:
         return (0, 0)
     stat = local_path(uri).stat()
     return stat.st_size, stat.st_mtime_ns
+
+
+# How the S3 client words a refusal of the keys it was given (pyarrow's "AWS Error <KIND> ...").
+_REFUSALS = ("ACCESS_DENIED", "SIGNATURE_DOES_NOT_MATCH", "INVALID_ACCESS_KEY_ID", "HTTP status 403")
+
+
+def refused(exc: BaseException) -> str | None:
+    """The object store's refusal in ``exc`` (wrong or missing keys), as one line; None if it is not
+    one. Portable runners report a worker's exception as text, so the text is what is read."""
+    for line in str(exc).splitlines():
+        if "AWS Error" in line and any(kind in line for kind in _REFUSALS):
+            return line.strip()
+    return None

@@ -409,6 +409,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        from pipeline.storage import refused
+
+        refusal = refused(exc)
+        if refusal:
+            print(f"error: object storage refused the credentials ({refusal})", file=sys.stderr)
+            return 2
         if exc.errno != errno.ENOSPC:
             raise
         print(

@@ -3,6 +3,7 @@ continuous ingestion, a backfill, a compaction and a warehouse load, read back b
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import duckdb
 from pipeline.compact import compact_dataset
 from pipeline.dataset import Dataset, catalog_settings
 from pipeline.run import run_backfill, run_until_caught_up
-from tests.conftest import env_for, publish_raw, raw_story, wait_for
+from tests.conftest import env_for, publish_raw, raw_story, wait_for, wirestream
 from wirestream.warehouse import load_duckdb
 
 DAY = [datetime(2024, 1, d, 12, tzinfo=UTC) for d in (1, 2, 3)]
@@ -99,3 +100,36 @@ def test_the_pipeline_commits_to_a_rest_catalog_on_object_storage(
     assert process.returncode == 0, err
     ids = ids_in(Dataset(work, catalog_settings(config)))
     assert len(ids) == 70 and not [i for i, n in Counter(ids).items() if n > 1]
+
+
+def test_wrong_object_storage_keys_are_one_line_and_commit_nothing(kafka_config, rest_catalog, tmp_path):
+    store = rest_catalog.store
+    config = replace(
+        kafka_config,
+        catalog_uri=rest_catalog.uri,
+        catalog_warehouse=rest_catalog.warehouse,
+        catalog_namespace=f"ws{uuid.uuid4().hex[:8]}",
+        s3_endpoint=store.endpoint,
+    )
+    env = {
+        **env_for(config),
+        **store.env(),
+        "WIRESTREAM_CATALOG_URI": rest_catalog.uri,
+        "WIRESTREAM_CATALOG_WAREHOUSE": rest_catalog.warehouse,
+        "WIRESTREAM_CATALOG_NAMESPACE": config.catalog_namespace,
+    }
+    work = str(tmp_path / "work")
+    publish_raw(config, [raw_story(i) for i in range(5)])
+    wirestream("run", "--output", work, env=env)
+    publish_raw(config, [raw_story(100 + i) for i in range(5)])
+    wrong = wirestream(
+        "run", "--output", work, env={**env, "AWS_SECRET_ACCESS_KEY": "not-the-key"}, check=False
+    )
+    assert wrong.returncode == 2
+    [line] = wrong.stderr.strip().splitlines()
+    assert line.startswith("error: object storage refused the credentials") and "not-the-key" not in line
+    assert "SIGNATURE_DOES_NOT_MATCH" in line or "ACCESS_DENIED" in line
+    summary = json.loads(wirestream("inspect", work, "--json", env=env).stdout)
+    assert summary["rows"] == 5 and summary["batches"] == 1
+    wirestream("run", "--output", work, env=env)
+    assert json.loads(wirestream("inspect", work, "--json", env=env).stdout)["rows"] == 10
