@@ -55,6 +55,7 @@ def compact_dataset(
         dataset.recover()
         dataset.table()  # a clear error when there is nothing to compact
         groups: dict[str, list[str]] = defaultdict(list)
+        planned_from = dataset.current_snapshot_id()
         live = dataset.live()
         for key, entry in live.items():
             partition, _, _name = key.removeprefix("data/").rpartition("/")
@@ -95,6 +96,7 @@ def compact_dataset(
                 kind="compaction",
                 removes=removes,
                 carried=carried,
+                planned_from=planned_from,
             )
         maintained = dataset.maintain(retention, keep)
     return CompactReport(batch, len(groups), len(removes), rows, maintained)

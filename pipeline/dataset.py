@@ -36,9 +36,10 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -118,6 +119,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _partition_dir(data_file: Any) -> str:
+    """``data/ingest_day=YYYY-MM-DD`` (or ``=null``) of a stories data file, from its partition
+    value (days since the epoch), wherever the file itself lies."""
+    days = data_file.partition[0] if len(data_file.partition) else None
+    day = (date(1970, 1, 1) + timedelta(days=days)).isoformat() if days is not None else "null"
+    return f"data/{PARTITION_COLUMN}={day}"
+
+
 def _file_uri(path: Path) -> str:
     """``file://`` and the absolute path as it is (Iceberg and pyarrow take it unquoted)."""
     return f"file://{path.resolve()}"
@@ -158,6 +167,8 @@ class Dataset:
     """The stories table and the dead-letter table, with the commit protocol over them."""
 
     def __init__(self, root: str | os.PathLike[str], catalog: CatalogSettings | None = None) -> None:
+        if any(c in str(root) for c in "#?"):
+            raise UserError(f"{root}: a dataset folder's path cannot hold '#' or '?' (they end a file URI)")
         self.root = Path(root)
         self.staging_root = self.root / "_staging"
         self.settings = catalog or CatalogSettings()
@@ -200,10 +211,22 @@ class Dataset:
             except UserError:
                 raise
             except (OSError, ServerError) as exc:
-                raise UserError(f"cannot reach the catalog at {self.settings.uri}: {exc}") from None
+                raise UserError(f"cannot reach the catalog at {self.where()}: {exc}") from None
             except Exception as exc:  # the REST client raises its own kinds for refusals
-                raise UserError(f"the catalog at {self.settings.uri} refused the connection: {exc}") from None
+                raise UserError(f"the catalog at {self.where()} refused the connection: {exc}") from None
         return self._catalog
+
+    def where(self) -> str:
+        """The catalog, as messages name it: the SQLite file, or the REST endpoint without any
+        user or token in it."""
+        if self.embedded:
+            return str(self.root / "catalog.db")
+        parsed = urlparse(str(self.settings.uri))
+        return (
+            parsed._replace(netloc=parsed.hostname + (f":{parsed.port}" if parsed.port else "")).geturl()
+            if parsed.hostname
+            else str(self.settings.uri)
+        )
 
     def _identifier(self, name: str) -> str:
         return f"{self.settings.namespace}.{name}"
@@ -268,6 +291,7 @@ class Dataset:
                     _SCHEMA_VERSION_PROPERTY: str(CLEAN_SCHEMA_VERSION),
                     "write.parquet.compression-codec": "zstd",
                     "write.metadata.previous-versions-max": "20",
+                    "commit.manifest-merge.enabled": "true",
                     "commit.manifest.min-count-to-merge": "50",
                     # Files written without field ids (a migrated dataset's) are read by name.
                     "schema.name-mapping.default": create_mapping_from_schema(schema).model_dump_json(),
@@ -296,12 +320,13 @@ class Dataset:
 
     @staticmethod
     def _ancestry(table: Any, start: int | None = None) -> Iterator[Any]:
-        snapshot = table.snapshot_by_id(start) if start is not None else table.current_snapshot()
+        by_id = {s.snapshot_id: s for s in table.snapshots()}
+        snapshot = by_id.get(start) if start is not None else table.current_snapshot()
         while snapshot is not None:
             yield snapshot
             if snapshot.parent_snapshot_id is None:
                 return
-            snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id)
+            snapshot = by_id.get(snapshot.parent_snapshot_id)
 
     def _latest(self, table: Any, key: str) -> str | None:
         for snapshot in self._ancestry(table):
@@ -319,6 +344,11 @@ class Dataset:
         """Next offset to read per topic and partition, as the current snapshot records it."""
         table = table if table is not None else self._load(STORIES, create=False)
         latest = self._latest(table, "position") if table is not None else None
+        if latest is None and table is not None and table.current_snapshot() is not None:
+            raise UserError(
+                f"no snapshot of {self._identifier(STORIES)} records where ingestion reached (written by "
+                "another tool, or its history expired): wirestream cannot continue it exactly once"
+            )
         if latest is None:
             return {}
         return {
@@ -382,6 +412,7 @@ class Dataset:
                 files[key] = {
                     "kind": kind,
                     "path": key,
+                    "partition_dir": _partition_dir(data_file) if name == STORIES else None,
                     "uri": data_file.file_path,
                     "rows": data_file.record_count,
                     "bytes": data_file.file_size_in_bytes,
@@ -441,15 +472,18 @@ class Dataset:
         for marker in sorted(self.staging_root.glob("batch-*.commit")):
             try:
                 intent = json.loads(marker.read_text("utf-8"))
-                batch, placed = int(intent["batch"]), list(intent["files"])
+                placed = list(intent["files"])
             except (ValueError, KeyError, TypeError):
                 log.warning("%s is not a readable commit marker; the files it named stay in place", marker)
                 marker.unlink()
                 continue
-            referenced = {f.file_path for name in (STORIES, DEAD_LETTERS) for f in self._files(name)}
-            committed = any(r.get("batch") == batch for r in self.commits())
+            referenced: set[str] = set()
+            for name in (STORIES, DEAD_LETTERS):
+                table = self._load(name, create=False)
+                if table is not None:
+                    referenced |= self._reachable(table)
             for uri in placed:
-                if uri in referenced or committed:
+                if uri in referenced:
                     continue
                 path = local_path(uri) if self.embedded else None
                 if path is not None and path.exists():
@@ -471,14 +505,15 @@ class Dataset:
         with contextlib.suppress(FileNotFoundError):
             self._io().delete(uri)
 
-    def _place(self, staged: Path, uri: str) -> None:
-        """Move (local) or upload (object storage) one staged file to its place in the table."""
+    def _place(self, staged: Path, uri: str, io: Any) -> None:
+        """Move (local; a copy across filesystems) or upload (object storage) one staged file to
+        its place in the table."""
         if urlparse(uri).scheme in ("", "file"):
             target = local_path(uri)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, target)
+            shutil.move(staged, target)
         else:
-            output = self._io().new_output(uri)
+            output = io.new_output(uri)
             with staged.open("rb") as source, output.create(overwrite=True) as sink:
                 shutil.copyfileobj(source, sink, 8 << 20)
 
@@ -519,8 +554,14 @@ class Dataset:
         kind: str = "ingest",
         removes: list[str] | None = None,
         carried: set[str] | None = None,
+        planned_from: int | None | str = "any",
     ) -> dict[str, Any]:
         """Place the staged files, then commit the batch's snapshot: the single commit point.
+
+        ``planned_from`` is the snapshot the batch was planned on (`current_snapshot_id`): if the
+        table has moved on since, the commit goes ahead only when it still can be exactly once (an
+        ingest whose offsets nobody committed meanwhile, over whatever compaction did), and is
+        abandoned otherwise. ("any": no check, for callers holding the only writer's lock.)
 
         ``removes`` names files (`live` keys) the snapshot retires; ``carried`` names staged files
         that only carry rows over from those (a backfill keeping the rest of a partition, a
@@ -530,17 +571,25 @@ class Dataset:
 
         stories = self.table(STORIES, create=True)
         letters = self.table(DEAD_LETTERS, create=True)
+        if planned_from != "any":
+            self._check_unchanged(stories, planned_from, batch, kind, offsets, bool(removes))
         staged: list[tuple[str, Path, str, int, Any]] = []  # (kind, staged path, uri, rows, metadata)
+        # Each attempt places its files under names of its own: a retry, or another writer of the
+        # same batch number, never overwrites a file some snapshot may already list.
+        attempt = uuid.uuid4().hex[:8]
         for folder, table in (("data", stories), ("dead_letters", letters)):
             root = staging / folder
             for path in sorted(root.rglob("*.parquet")) if root.exists() else []:
                 relative = path.relative_to(root).as_posix()
                 location = table.location().rstrip("/")
-                uri = f"{location}/data/{relative}"
+                uri = f"{location}/data/{relative.removesuffix('.parquet')}-{attempt}.parquet"
                 metadata = pq.read_metadata(path)
                 staged.append((folder, path, uri, metadata.num_rows, metadata))
         records = sum(r["stop"] - r["start"] for r in offsets)
-        carried_uris = {f"{stories.location().rstrip('/')}/{key}" for key in carried or ()}
+        carried_uris = {
+            f"{stories.location().rstrip('/')}/{key.removesuffix('.parquet')}-{attempt}.parquet"
+            for key in carried or ()
+        }
         rows = sum(n for folder, _, uri, n, _ in staged if folder == "data" and uri not in carried_uris)
         dead = sum(n for folder, _, _, n, _ in staged if folder == "dead_letters")
         stats = BatchStats(records=records, rows=rows, dead_letters=dead)
@@ -552,7 +601,7 @@ class Dataset:
             _write_atomically(marker, {"batch": batch, "files": [uri for _, _, uri, _, _ in staged]})
             for folder, path, uri, _n, metadata in staged:
                 size = path.stat().st_size
-                self._place(path, uri)
+                self._place(path, uri, (stories if folder == "data" else letters).io)
                 data_files[folder].append(
                     self._data_file(stories if folder == "data" else letters, uri, size, metadata)
                 )
@@ -652,10 +701,10 @@ class Dataset:
             files = []
             for uri in uris:
                 metadata = pq.read_metadata(open_source(uri, self.settings.properties))
-                size = len(self._io().new_input(uri))
+                size = len(table.io.new_input(uri))
                 files.append(self._data_file(table, uri, size, metadata))
-            if table is letters and not files:
-                continue
+            if table is letters and (not files or self._latest(letters, "kind") == "migration"):
+                continue  # none, or registered by an interrupted migration already
             with (
                 table.transaction() as tx,
                 tx.update_snapshot(snapshot_properties=properties).fast_append() as add,
@@ -663,6 +712,37 @@ class Dataset:
                 for data_file in files:
                     add.append_data_file(data_file)
         return commit_record(self.table(STORIES).current_snapshot())
+
+    def current_snapshot_id(self) -> int | None:
+        table = self._load(STORIES, create=False)
+        current = table.current_snapshot() if table is not None else None
+        return current.snapshot_id if current is not None else None
+
+    def _check_unchanged(
+        self,
+        stories: Any,
+        planned_from: int | None | str,
+        batch: int,
+        kind: str,
+        offsets: list[dict[str, Any]],
+        replaces: bool,
+    ) -> None:
+        current = stories.current_snapshot()
+        if (current.snapshot_id if current is not None else None) == planned_from:
+            return
+        position = self.position(stories)
+        overlap = [r for r in offsets if r["start"] < position.get(r["topic"], {}).get(r["partition"], 0)]
+        if kind == "ingest" and not replaces and not overlap:
+            return
+        raise UserError(
+            f"another writer committed to {self._identifier(STORIES)} while batch {batch} ran"
+            + (
+                f" (offsets from {overlap[0]['start']} of partition {overlap[0]['partition']})"
+                if overlap
+                else ""
+            )
+            + "; the batch was abandoned, nothing of it is visible: run again"
+        )
 
     def _abandon_if_full(self, exc: OSError, batch: int) -> BaseException:
         """The error to raise for ``exc`` during a commit: a full disk, or object storage refusing
@@ -702,8 +782,10 @@ class Dataset:
         """One snapshot of the dead-letter table: this batch's files, replacing any that an
         interrupted commit of the same batch number left."""
         prefix = f"batch-{batch:06d}-"
-        current = [task.file for task in table.scan().plan_files()] if table.current_snapshot() else []
-        stale = [f for f in current if f.file_path.rsplit("/", 1)[-1].startswith(prefix)]
+        stale = []
+        if self._latest(table, "batch") == str(batch):  # an interrupted commit of this batch
+            current = [task.file for task in table.scan().plan_files()]
+            stale = [f for f in current if f.file_path.rsplit("/", 1)[-1].startswith(prefix)]
         if not files and not stale:
             return
         with table.transaction() as tx:

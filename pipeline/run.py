@@ -312,6 +312,7 @@ def _ingest(
     this one ends, were it to be the batch planned after this one. Returns the batch's report and,
     with ``ahead``, whether more was pending than the batch took."""
     started = time.monotonic()
+    planned_from = dataset.current_snapshot_id()
     parts, warnings = _plan(config, dataset, 2 if ahead else 1)
     for warning in warnings:
         log.warning(warning)
@@ -341,7 +342,11 @@ def _ingest(
     )
     committing = time.monotonic()
     commit = dataset.commit(
-        batch, staging, _offsets(ranges), {"runner": runner, "pipeline_version": PIPELINE_VERSION}
+        batch,
+        staging,
+        _offsets(ranges),
+        {"runner": runner, "pipeline_version": PIPELINE_VERSION},
+        planned_from=planned_from,
     )
     report = _report(commit, started, warnings)
     report.commit_seconds = time.monotonic() - committing
@@ -387,10 +392,16 @@ def _expire(config: Config, output: str) -> None:
     """Expire snapshots past the retention or beyond `snapshots_kept` (continuous mode's commits
     would otherwise make every later commit slower)."""
     dataset = Dataset(output, catalog_settings(config))
+    from pyiceberg.exceptions import CommitFailedException
+
     with dataset.lock(wait=True):
-        report = dataset.maintain(
-            timedelta(days=config.snapshot_retention_days), keep=config.snapshots_kept, orphans=False
-        )
+        try:
+            report = dataset.maintain(
+                timedelta(days=config.snapshot_retention_days), keep=config.snapshots_kept, orphans=False
+            )
+        except CommitFailedException:  # another writer committed meanwhile: the next round expires
+            log.info("snapshot expiry deferred: the table moved on while it ran")
+            return
     if report.snapshots_expired:
         log.info("expired %d snapshot(s), removed %d file(s)", report.snapshots_expired, report.files_removed)
 
@@ -427,6 +438,7 @@ def run_backfill(
             raise unreachable(config, exc) from None
         if not ranges:
             return RunReport(batch=None, seconds=time.monotonic() - started)
+        planned_from = dataset.current_snapshot_id()
         batch = dataset.next_batch()
         staging = dataset.staging_dir(batch)
         total = sum(r.size for r in ranges)
@@ -466,6 +478,7 @@ def run_backfill(
             kind="backfill",
             removes=removes,
             carried=carried,
+            planned_from=planned_from,
         )
     return _report(commit, started, [])
 
@@ -520,13 +533,14 @@ def _carry_over(dataset: Dataset, staging: Path, batch: int) -> tuple[list[str],
         path = open_source(entry["uri"], dataset.settings.properties)
         ids = pq.read_table(path, columns=["id"], partitioning=None).column("id")
         touches = bool(new_ids.intersection(ids.to_pylist()))
-        if _partition_dir(relative) not in partitions and not touches:
+        partition = entry["partition_dir"]  # where the file's rows belong, wherever it lies
+        if partition not in partitions and not touches:
             continue
         removes.append(relative)
         table = pq.read_table(open_source(entry["uri"], dataset.settings.properties), partitioning=None)
         keep = table.filter(pc.invert(pc.is_in(table.column("id"), pa.array(sorted(new_ids), pa.string()))))
         if keep.num_rows:
-            target = f"{_partition_dir(relative)}/batch-{batch:06d}-carry-{len(carried):04d}.parquet"
+            target = f"{partition}/batch-{batch:06d}-carry-{len(carried):04d}.parquet"
             (staging / target).parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(keep, staging / target, compression="zstd")
             carried.add(target)

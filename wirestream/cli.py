@@ -63,7 +63,8 @@ def _dataset(args: argparse.Namespace, output: str | None = None) -> tuple[Any, 
     from pipeline.dataset import Dataset, catalog_settings
 
     config = load_config(args.config, {"snapshot_retention_days": getattr(args, "retention_days", None)})
-    return Dataset(output or _output(args, config), catalog_settings(config)), config
+    folder = _output(argparse.Namespace(output=output or getattr(args, "output", None)), config)
+    return Dataset(folder, catalog_settings(config)), config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +211,12 @@ def _output(args: argparse.Namespace, config: Config) -> str:
     output = args.output or config.output
     if not output:
         raise UserError("no output folder: pass --output DIR or set WIRESTREAM_OUTPUT")
+    if "://" in str(output):
+        raise UserError(
+            f"--output {output}: the output is a folder on this machine (the embedded catalog and its "
+            "tables, or only staging); to keep the tables on object storage, set catalog_uri and "
+            "catalog_warehouse (e.g. s3://bucket/prefix)"
+        )
     return str(output)
 
 
@@ -374,6 +381,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog_errors() -> tuple[type[BaseException], ...]:
+    """What the Iceberg catalog client raises when the catalog itself fails mid-run (it went away,
+    answered with a server error, or a commit's outcome is unknown)."""
+    try:
+        from pyiceberg.exceptions import CommitStateUnknownException, ServerError
+        from requests.exceptions import ConnectionError as Unreachable
+    except ImportError:  # pragma: no cover - both are dependencies
+        return ()
+    return (CommitStateUnknownException, ServerError, Unreachable)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Libraries (Beam logs on the root logger) speak at WARNING; wirestream's own loggers at INFO.
@@ -407,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except _catalog_errors() as exc:
+        print(f"error: the catalog failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         from pipeline.storage import refused

@@ -153,7 +153,7 @@ def _reconcile(con: Any, table: str, dataset: Dataset, snapshot_id: int) -> dict
     """One step from what ``table`` holds to the current snapshot, by file: the rows of files no
     longer current go, files not loaded yet come in (all of them into a new warehouse)."""
     table_ = dataset.table()
-    current = {dataset.key_of(STORIES, uri, table_): uri for uri in dataset.file_uris(STORIES)}
+    current = {dataset.key_of(STORIES, uri, table_): uri for uri in dataset.file_uris(STORIES, snapshot_id)}
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
     ).fetchone()

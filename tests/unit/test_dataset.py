@@ -153,7 +153,30 @@ def test_a_commit_racing_another_writer_fails_cleanly_and_leaves_nothing(tmp_pat
         second.commit(3, staging, [{"topic": "t", "partition": 0, "start": 3, "stop": 6}], {})
     assert Dataset(tmp_path).committed_offsets("t") == {0: 6}
     assert len(Dataset(tmp_path).committed_files()) == 2
-    assert not (tmp_path / "stories" / "data" / "ingest_day=2022-07-29" / data_file_name(3, 0)).exists()
+    assert not list((tmp_path / "stories" / "data").rglob("batch-000003-*"))
+
+
+def test_a_writer_whose_offsets_another_committed_since_it_planned_is_abandoned(tmp_path):
+    first, second = Dataset(tmp_path), Dataset(tmp_path)
+    first.commit(1, stage(first, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    planned = second.current_snapshot_id()  # both plan offsets 3..6 as batch 2
+    first.commit(
+        2, stage(first, 2), [{"topic": "t", "partition": 0, "start": 3, "stop": 6}], {}, planned_from=planned
+    )
+    with pytest.raises(UserError, match="offsets from 3 of partition 0"):
+        second.commit(
+            2,
+            stage(second, 2),
+            [{"topic": "t", "partition": 0, "start": 3, "stop": 6}],
+            {},
+            planned_from=planned,
+        )
+    # Offsets nobody committed meanwhile still commit over whatever else happened.
+    second.commit(
+        3, stage(second, 3), [{"topic": "t", "partition": 1, "start": 0, "stop": 2}], {}, planned_from=planned
+    )
+    assert Dataset(tmp_path).committed_offsets("t") == {0: 6, 1: 2}
+    assert len(Dataset(tmp_path).committed_files()) == 3
 
 
 def test_a_table_of_another_schema_version_is_refused(tmp_path):
@@ -185,3 +208,21 @@ def test_reading_commands_on_a_folder_without_a_table_say_so(tmp_path):
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("error: ") and "nothing committed yet" in line
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_an_object_storage_url_as_output_is_refused_with_the_keys_to_use(tmp_path):
+    import subprocess
+    import sys
+
+    for command in (["run", "--output", "s3://bucket/x"], ["inspect", "s3://bucket/x"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "wirestream", *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert "set catalog_uri and catalog_warehouse" in line
+    assert list(tmp_path.iterdir()) == []  # no folder named "s3:"
