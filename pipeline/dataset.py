@@ -36,6 +36,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -189,7 +190,6 @@ class Dataset:
     def catalog(self) -> Any:
         if self._catalog is None:
             from pyiceberg.catalog.rest import RestCatalog
-            from pyiceberg.catalog.sql import SqlCatalog
             from pyiceberg.exceptions import ServerError
 
             try:
@@ -197,12 +197,7 @@ class Dataset:
                     if self.root.exists() and not self.root.is_dir():
                         raise UserError(f"{self.root} is a file, not a dataset folder")
                     self.root.mkdir(parents=True, exist_ok=True)
-                    self._catalog = SqlCatalog(
-                        "wirestream",
-                        uri=f"sqlite:///{(self.root / 'catalog.db').resolve()}",
-                        warehouse=_file_uri(self.root),
-                        **self.settings.properties,
-                    )
+                    self._catalog = self._sql_catalog()
                 else:
                     props = dict(self.settings.properties)
                     if self.settings.warehouse:
@@ -227,6 +222,27 @@ class Dataset:
             if parsed.hostname
             else str(self.settings.uri)
         )
+
+    def _sql_catalog(self) -> Any:
+        """The embedded catalog. Opening it creates its own tables in ``catalog.db`` when missing;
+        two processes opening a new one at once (a run and a reader) race to create them, and the
+        loser finds them made: it opens again."""
+        from pyiceberg.catalog.sql import SqlCatalog
+        from sqlalchemy.exc import OperationalError
+
+        for attempt in range(5):
+            try:
+                return SqlCatalog(
+                    "wirestream",
+                    uri=f"sqlite:///{(self.root / 'catalog.db').resolve()}",
+                    warehouse=_file_uri(self.root),
+                    **self.settings.properties,
+                )
+            except OperationalError as exc:
+                if "already exists" not in str(exc) and "locked" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _identifier(self, name: str) -> str:
         return f"{self.settings.namespace}.{name}"
@@ -616,21 +632,7 @@ class Dataset:
             for rng in offsets:
                 parts = position.setdefault(rng["topic"], {})
                 parts[rng["partition"]] = max(parts.get(rng["partition"], 0), rng["stop"])
-        properties = {
-            PREFIX + "batch": str(batch),
-            PREFIX + "kind": kind,
-            PREFIX + "offsets": json.dumps(offsets, sort_keys=True),
-            PREFIX + "position": json.dumps(
-                {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(position.items())},
-                sort_keys=True,
-            ),
-            PREFIX + "records": str(stats.records),
-            PREFIX + "rows": str(stats.rows),
-            PREFIX + "dead-letters": str(stats.dead_letters),
-            PREFIX + "duplicates-dropped": str(stats.duplicates_dropped),
-            PREFIX + "schema-version": str(CLEAN_SCHEMA_VERSION),
-            **{PREFIX + key.replace("_", "-"): json.dumps(value) for key, value in extra.items()},
-        }
+        properties = _summary_properties(batch, kind, offsets, position, stats, extra)
         removed = self._removed_files(removes or [])
         try:
             self._commit_dead_letters(letters, batch, data_files["dead_letters"], properties)
@@ -683,20 +685,7 @@ class Dataset:
         them as they are, with ``position`` as where ingestion has reached."""
         stories = self.table(STORIES, create=True)
         letters = self.table(DEAD_LETTERS, create=True)
-        properties = {
-            PREFIX + "batch": str(batch),
-            PREFIX + "kind": "migration",
-            PREFIX + "offsets": "[]",
-            PREFIX + "position": json.dumps(
-                {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(position.items())},
-                sort_keys=True,
-            ),
-            PREFIX + "records": str(stats.records),
-            PREFIX + "rows": str(stats.rows),
-            PREFIX + "dead-letters": str(stats.dead_letters),
-            PREFIX + "duplicates-dropped": str(stats.duplicates_dropped),
-            **{PREFIX + key.replace("_", "-"): json.dumps(value) for key, value in extra.items()},
-        }
+        properties = _summary_properties(batch, "migration", [], position, stats, extra)
         for table, uris in ((letters, dead_letters), (stories, data)):
             files = []
             for uri in uris:
@@ -887,6 +876,32 @@ class Dataset:
             path.unlink()
             removed += 1
         return removed
+
+
+def _summary_properties(
+    batch: int,
+    kind: str,
+    offsets: list[dict[str, Any]],
+    position: dict[str, dict[int, int]],
+    stats: BatchStats,
+    extra: dict[str, Any],
+) -> dict[str, str]:
+    """A commit's snapshot summary entries (strings, as Iceberg keeps them)."""
+    return {
+        PREFIX + "batch": str(batch),
+        PREFIX + "kind": kind,
+        PREFIX + "offsets": json.dumps(offsets, sort_keys=True),
+        PREFIX + "position": json.dumps(
+            {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(position.items())},
+            sort_keys=True,
+        ),
+        PREFIX + "records": str(stats.records),
+        PREFIX + "rows": str(stats.rows),
+        PREFIX + "dead-letters": str(stats.dead_letters),
+        PREFIX + "duplicates-dropped": str(stats.duplicates_dropped),
+        PREFIX + "schema-version": str(CLEAN_SCHEMA_VERSION),
+        **{PREFIX + key.replace("_", "-"): json.dumps(value) for key, value in extra.items()},
+    }
 
 
 def _write_atomically(path: Path, content: dict[str, Any]) -> None:

@@ -155,35 +155,11 @@ class LocalBroker:
 
     def fetch_jars(self) -> Path:
         """Resolve the broker's jars with Maven into the cache (once)."""
-        stamp = self.lib_dir / ".complete"
         pom = DEPLOY_DIR / "pom.xml"
+        stamp = self.lib_dir / ".complete"
         if stamp.exists() and stamp.read_text() == pom.read_text():
             return self.lib_dir
-        for tool in ("java", "mvn"):
-            if shutil.which(tool) is None:
-                raise UserError(
-                    f"`{tool}` is not on PATH. The local broker needs Java 17+ and Maven 3.8+: "
-                    "run `make setup` (it installs them with apt on Debian/Ubuntu) or install "
-                    "openjdk-17-jdk-headless and maven yourself."
-                )
-        if self.lib_dir.exists():
-            shutil.rmtree(self.lib_dir)
-        self.lib_dir.mkdir(parents=True)
-        command = [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.lib_dir}",
-            "-DincludeScope=runtime",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise UserError(
-                "fetching Kafka jars with Maven failed:\n" + (result.stdout + result.stderr)[-3000:]
-            )
+        copy_dependencies(pom, self.lib_dir, "broker", ("java", "mvn"))
         stamp.write_text(pom.read_text())
         return self.lib_dir
 
@@ -288,20 +264,55 @@ class LocalBroker:
         )
 
     def down(self, timeout_s: float = 60.0) -> bool:
-        pid = self._pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                break
-            time.sleep(0.2)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return stop_process(self._pid(), self.pid_file, timeout_s)
+
+
+def copy_dependencies(pom: Path, lib_dir: Path, name: str, tools: tuple[str, ...]) -> None:
+    """Fetch the runtime jars ``pom`` names into ``lib_dir`` (emptied first) with Maven, for the
+    local ``name`` server; a missing tool or a failed fetch is a `UserError` saying what to do."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise UserError(
+                f"`{tool}` is not on PATH. The local {name} needs a Java 17+ JDK and Maven 3.8+: "
+                "run `make setup` (it installs them with apt on Debian/Ubuntu) or install "
+                "openjdk-17-jdk-headless and maven yourself."
+            )
+    if lib_dir.exists():
+        shutil.rmtree(lib_dir)
+    lib_dir.mkdir(parents=True)
+    command = [
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={lib_dir}",
+        "-DincludeScope=runtime",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(
+            f"fetching the {name} jars with Maven failed:\n" + (result.stdout + result.stderr)[-3000:]
+        )
+
+
+def stop_process(pid: int | None, pid_file: Path, timeout_s: float) -> bool:
+    """Stop a server this project started (SIGTERM, then SIGKILL after ``timeout_s``) and forget its
+    pid file; False if it was not running."""
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -20,8 +20,6 @@ import os
 import re
 import secrets
 import shlex
-import shutil
-import signal
 import string
 import subprocess
 import time
@@ -32,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wirestream.broker import _alive, _port_open, _write_private
+from wirestream.broker import _port_open, _write_private, copy_dependencies, stop_process
 from wirestream.config import Config
 from wirestream.errors import UserError
 
@@ -96,32 +94,7 @@ class _JavaService:
         fingerprint = self._fingerprint()
         if stamp.exists() and stamp.read_text() == fingerprint:
             return self.lib_dir
-        for tool in self._tools():
-            if shutil.which(tool) is None:
-                raise UserError(
-                    f"`{tool}` is not on PATH. The local {self.name} needs a Java 17+ JDK and Maven 3.8+: "
-                    "run `make setup` (it installs them with apt on Debian/Ubuntu) or install "
-                    "openjdk-17-jdk-headless and maven yourself."
-                )
-        if self.lib_dir.exists():
-            shutil.rmtree(self.lib_dir)
-        self.lib_dir.mkdir(parents=True)
-        command = [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(self.deploy_dir / "pom.xml"),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.lib_dir}",
-            "-DincludeScope=runtime",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise UserError(
-                f"fetching the {self.name} jars with Maven failed:\n"
-                + (result.stdout + result.stderr)[-3000:]
-            )
+        copy_dependencies(self.deploy_dir / "pom.xml", self.lib_dir, self.name, self._tools())
         self._after_fetch()
         stamp.write_text(fingerprint)
         return self.lib_dir
@@ -243,20 +216,7 @@ class _JavaService:
 
     def down(self, timeout_s: float = 30.0) -> bool:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout_s``); False if it was not running."""
-        pid = self._pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return stop_process(self._pid(), self.pid_file, timeout_s)
 
 
 def _answers(url: str) -> bool:

@@ -32,19 +32,33 @@ def ids_in(dataset: Dataset) -> list[str]:
     )
 
 
+def on_rest_catalog(kafka_config, rest_catalog):
+    """(config, environment for the CLI): a table namespace of the test's own on the session's
+    REST catalog, its warehouse on the session's object store."""
+    config = replace(
+        kafka_config,
+        catalog_uri=rest_catalog.uri,
+        catalog_warehouse=rest_catalog.warehouse,
+        catalog_namespace=f"ws{uuid.uuid4().hex[:8]}",
+        s3_endpoint=rest_catalog.store.endpoint,
+    )
+    env = {
+        **env_for(config),
+        **rest_catalog.store.env(),
+        "WIRESTREAM_CATALOG_URI": rest_catalog.uri,
+        "WIRESTREAM_CATALOG_WAREHOUSE": rest_catalog.warehouse,
+        "WIRESTREAM_CATALOG_NAMESPACE": config.catalog_namespace,
+    }
+    return config, env
+
+
 def test_the_pipeline_commits_to_a_rest_catalog_on_object_storage(
     kafka_config, rest_catalog, tmp_path, monkeypatch
 ):
     store = rest_catalog.store
     for key, value in store.env().items():  # the S3 keys come only from the environment
         monkeypatch.setenv(key, value)
-    config = replace(
-        kafka_config,
-        catalog_uri=rest_catalog.uri,
-        catalog_warehouse=rest_catalog.warehouse,
-        catalog_namespace=f"ws{uuid.uuid4().hex[:8]}",
-        s3_endpoint=store.endpoint,
-    )
+    config, cli_env = on_rest_catalog(kafka_config, rest_catalog)
     work = tmp_path / "work"
     for round_ in range(2):
         for day_index, moment in enumerate(DAY):
@@ -73,15 +87,7 @@ def test_the_pipeline_commits_to_a_rest_catalog_on_object_storage(
         assert con.execute("SELECT count(*), count(DISTINCT id) FROM stories").fetchone() == (30, 30)
 
     # Continuous ingestion into the same table, from the CLI, as a deployment runs it.
-    env = {
-        **os.environ,
-        **env_for(config),
-        **store.env(),
-        "WIRESTREAM_CATALOG_URI": rest_catalog.uri,
-        "WIRESTREAM_CATALOG_WAREHOUSE": rest_catalog.warehouse,
-        "WIRESTREAM_CATALOG_NAMESPACE": config.catalog_namespace,
-        "WIRESTREAM_COMMIT_INTERVAL_S": "0.5",
-    }
+    env = {**os.environ, **cli_env, "WIRESTREAM_COMMIT_INTERVAL_S": "0.5"}
     process = subprocess.Popen(
         [sys.executable, "-m", "wirestream", "run", "--continuous", "--output", str(work)],
         env=env,
@@ -103,21 +109,7 @@ def test_the_pipeline_commits_to_a_rest_catalog_on_object_storage(
 
 
 def test_wrong_object_storage_keys_are_one_line_and_commit_nothing(kafka_config, rest_catalog, tmp_path):
-    store = rest_catalog.store
-    config = replace(
-        kafka_config,
-        catalog_uri=rest_catalog.uri,
-        catalog_warehouse=rest_catalog.warehouse,
-        catalog_namespace=f"ws{uuid.uuid4().hex[:8]}",
-        s3_endpoint=store.endpoint,
-    )
-    env = {
-        **env_for(config),
-        **store.env(),
-        "WIRESTREAM_CATALOG_URI": rest_catalog.uri,
-        "WIRESTREAM_CATALOG_WAREHOUSE": rest_catalog.warehouse,
-        "WIRESTREAM_CATALOG_NAMESPACE": config.catalog_namespace,
-    }
+    config, env = on_rest_catalog(kafka_config, rest_catalog)
     work = str(tmp_path / "work")
     publish_raw(config, [raw_story(i) for i in range(5)])
     wirestream("run", "--output", work, env=env)
