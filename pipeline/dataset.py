@@ -437,7 +437,22 @@ class Dataset:
         return files
 
     def committed_uris(self, kind: str = "data") -> list[str]:
-        return [entry["uri"] for _, entry in sorted(self.live().items()) if entry["kind"] == kind]
+        """The current snapshot's files of the stories (``data``) or dead-letter table, sorted."""
+        return self.file_uris(STORIES if kind == "data" else DEAD_LETTERS)
+
+    def state(self) -> tuple[int | None, dict[str, dict[int, int]], int]:
+        """(current snapshot id, `position`, `next_batch`) from one look at the stories table: what
+        a batch is planned on."""
+        table = self._load(STORIES, create=False)
+        if table is None:
+            return None, {}, 1
+        current = table.current_snapshot()
+        latest = self._latest(table, "batch")
+        return (
+            current.snapshot_id if current is not None else None,
+            self.position(table),
+            int(latest) + 1 if latest is not None else 1,
+        )
 
     def committed_files(self, kind: str = "data") -> list[Path]:
         """`committed_uris` as local paths (the embedded catalog's tables)."""

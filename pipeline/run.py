@@ -225,12 +225,14 @@ def disk_full(where: Path, batch: int) -> UserError:
     )
 
 
-def _plan(config: Config, dataset: Dataset, parts: int = 1) -> tuple[list[list[OffsetRange]], list[str]]:
+def _plan(
+    config: Config, position: dict[str, dict[int, int]], parts: int = 1
+) -> tuple[list[list[OffsetRange]], list[str]]:
     try:
         return plan_parts(
             config.kafka_client_options(),
             config.raw_topic,
-            dataset.committed_offsets(config.raw_topic),
+            dict(position.get(config.raw_topic, {})),
             config.max_records_per_batch,
             parts,
         )
@@ -312,14 +314,13 @@ def _ingest(
     this one ends, were it to be the batch planned after this one. Returns the batch's report and,
     with ``ahead``, whether more was pending than the batch took."""
     started = time.monotonic()
-    planned_from = dataset.current_snapshot_id()
-    parts, warnings = _plan(config, dataset, 2 if ahead else 1)
+    planned_from, position, batch = dataset.state()
+    parts, warnings = _plan(config, position, 2 if ahead else 1)
     for warning in warnings:
         log.warning(warning)
     if not parts:
         return RunReport(batch=None, warnings=warnings, seconds=time.monotonic() - started), False
     ranges = parts[0]
-    batch = dataset.next_batch()
     staging = dataset.staging_dir(batch)
     following = _Next(parts[1], dataset.staging_path(batch + 1)) if len(parts) > 1 else None
     log.debug(

@@ -226,3 +226,34 @@ def test_an_object_storage_url_as_output_is_refused_with_the_keys_to_use(tmp_pat
         [line] = result.stderr.strip().splitlines()
         assert "set catalog_uri and catalog_warehouse" in line
     assert list(tmp_path.iterdir()) == []  # no folder named "s3:"
+
+
+def test_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path):
+    """A continuous run creating the tables while a reader opens the catalog: whoever loses the
+    race to create the catalog's own tables opens it again, and both tables exist once."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipeline.dataset import Dataset\n"
+        "d = Dataset(sys.argv[1])\n"
+        "d.table(create=True); d.table('dead_letters', create=True)\n"
+        "print(d.next_batch())\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, [err for _, err in results]
+    assert [out.strip() for out, _ in results] == ["1"] * 4
+    assert sorted(t[1] for t in Dataset(tmp_path).catalog().list_tables("wirestream")) == [
+        "dead_letters",
+        "stories",
+    ]
