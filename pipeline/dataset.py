@@ -652,8 +652,11 @@ class Dataset:
         try:
             self._commit_dead_letters(letters, batch, data_files["dead_letters"], properties)
             with stories.transaction() as tx:
-                update = tx.update_snapshot(snapshot_properties=properties)
-                producer = update.overwrite() if removed else update.merge_append()
+                producer = (
+                    _replace(tx, stories, properties)
+                    if removed
+                    else tx.update_snapshot(snapshot_properties=properties).merge_append()
+                )
                 with producer:
                     for data_file in removed:
                         producer.delete_data_file(data_file)
@@ -793,8 +796,11 @@ class Dataset:
         if not files and not stale:
             return
         with table.transaction() as tx:
-            update = tx.update_snapshot(snapshot_properties=properties)
-            producer = update.overwrite() if stale else update.merge_append()
+            producer = (
+                _replace(tx, table, properties)
+                if stale
+                else tx.update_snapshot(snapshot_properties=properties).merge_append()
+            )
             with producer:
                 for data_file in stale:
                     if data_file.file_path not in {f.file_path for f in files}:
@@ -822,7 +828,7 @@ class Dataset:
         seconds needs ``keep``."""
         from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotsUpdate
 
-        import pipeline.expire  # noqa: F401  (snapshot expiry for catalogs that apply updates here)
+        import pipeline.iceberg_compat  # noqa: F401  (snapshot expiry for catalogs that apply updates here)
 
         now = now or datetime.now(UTC)
         cutoff_ms = int((now - retention).timestamp() * 1000)
@@ -891,6 +897,17 @@ class Dataset:
             path.unlink()
             removed += 1
         return removed
+
+
+def _replace(tx: Any, table: Any, properties: dict[str, str]) -> Any:
+    """The producer of an overwrite snapshot that removes and adds some of ``table``'s files."""
+    from pyiceberg.table.snapshots import Operation
+
+    from pipeline.iceberg_compat import ReplaceFiles
+
+    return ReplaceFiles(
+        operation=Operation.OVERWRITE, transaction=tx, io=table.io, snapshot_properties=properties
+    )
 
 
 def _summary_properties(

@@ -257,3 +257,19 @@ def test_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path):
         "dead_letters",
         "stories",
     ]
+
+
+def test_a_snapshot_that_replaces_some_files_keeps_the_tables_totals(tmp_path):
+    dataset = Dataset(tmp_path)
+    dataset.commit(1, stage(dataset, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    dataset.commit(2, stage(dataset, 2), [{"topic": "t", "partition": 0, "start": 3, "stop": 6}], {})
+    [first, _second] = sorted(dataset.live())
+    staging = dataset.staging_dir(3)
+    merged = "data/ingest_day=2022-07-29/replacement.parquet"
+    write_rows(staging / merged, rows(3), CLEAN_SCHEMA, "id")
+    dataset.commit(3, staging, [], {}, kind="backfill", removes=[first], carried={merged})
+    summary = dataset.table().current_snapshot().summary
+    assert summary.operation.value == "overwrite"
+    assert (summary["total-records"], summary["total-data-files"]) == ("6", "2")
+    assert (summary["deleted-records"], summary["added-records"]) == ("3", "3")
+    assert dataset.table().scan().to_arrow().num_rows == 6
