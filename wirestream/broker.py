@@ -138,20 +138,7 @@ class LocalBroker:
             raise UserError(f"creating the SCRAM user of the local broker failed: {failed}")
 
     def _pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and b"kafka.Kafka" not in cmdline.read_bytes():
-            return None  # the pid was reused by another process
-        return pid
+        return running_pid(self.pid_file, "kafka.Kafka")
 
     def fetch_jars(self) -> Path:
         """Resolve the broker's jars with Maven into the cache (once)."""
@@ -295,6 +282,25 @@ def copy_dependencies(pom: Path, lib_dir: Path, name: str, tools: tuple[str, ...
         raise UserError(
             f"fetching the {name} jars with Maven failed:\n" + (result.stdout + result.stderr)[-3000:]
         )
+
+
+def running_pid(pid_file: Path, main_class: str) -> int | None:
+    """The pid a server of this project wrote to ``pid_file``, if that process still runs
+    ``main_class`` (a pid reused by another process does not count)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and main_class.encode() not in cmdline.read_bytes():
+        return None
+    return pid
 
 
 def stop_process(pid: int | None, pid_file: Path, timeout_s: float) -> bool:

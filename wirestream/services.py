@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wirestream.broker import _port_open, _write_private, copy_dependencies, stop_process
+from wirestream.broker import _port_open, _write_private, copy_dependencies, running_pid, stop_process
 from wirestream.config import Config
 from wirestream.errors import UserError
 
@@ -155,20 +155,7 @@ class _JavaService:
         return True
 
     def _pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and self.main_class.encode() not in cmdline.read_bytes():
-            return None  # the pid was reused by another process
-        return pid
+        return running_pid(self.pid_file, self.main_class)
 
     def _check_port(self, flag_hint: str) -> None:
         if _port_open(self.port):
