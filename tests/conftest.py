@@ -156,6 +156,7 @@ def table_rows(output: str | Path) -> list[dict]:
     import pyarrow.parquet as pq
 
     from pipeline.dataset import Dataset
+    from pipeline.storage import local_path
 
     dataset = Dataset(output)
     if not dataset.exists():
@@ -163,7 +164,12 @@ def table_rows(output: str | Path) -> list[dict]:
     table = dataset.table()
     scanned = table.scan().to_arrow().to_pylist() if table.current_snapshot() else []
     ids = sorted(r["id"] for r in scanned)
-    files = [str(p) for p in dataset.committed_files()]
+    # Every reader reads the one snapshot ``table`` holds: a run may commit meanwhile.
+    files = (
+        [str(local_path(t.file.file_path)) for t in table.scan().plan_files()]
+        if table.current_snapshot()
+        else []
+    )
     plain = sorted(pq.read_table(files, columns=["id"]).column("id").to_pylist()) if files else []
     assert plain == ids, "the snapshot's files read with pyarrow differ from pyiceberg's scan"
     if table.current_snapshot():
