@@ -500,7 +500,14 @@ class Dataset:
         removed: list[Path] = []
         if not self.staging_root.exists():
             return removed
-        for marker in sorted(self.staging_root.glob("batch-*.commit")):
+        markers = sorted(self.staging_root.glob("batch-*.commit"))
+        tables = [
+            t
+            for t in (self._load(n, create=False) for n in (STORIES, DEAD_LETTERS))
+            if markers and t is not None
+        ]
+        referenced: set[str] = set().union(*(self._reachable(t) for t in tables))
+        for marker in markers:
             try:
                 intent = json.loads(marker.read_text("utf-8"))
                 placed = list(intent["files"])
@@ -508,11 +515,6 @@ class Dataset:
                 log.warning("%s is not a readable commit marker; the files it named stay in place", marker)
                 marker.unlink()
                 continue
-            referenced: set[str] = set()
-            for name in (STORIES, DEAD_LETTERS):
-                table = self._load(name, create=False)
-                if table is not None:
-                    referenced |= self._reachable(table)
             for uri in placed:
                 if uri in referenced:
                     continue
@@ -520,21 +522,14 @@ class Dataset:
                 if path is not None and path.exists():
                     path.unlink()
                     removed.append(path)
-                elif path is None:
-                    self._delete_uri(uri)
+                elif path is None and tables:
+                    _delete(tables[0].io, uri)
             marker.unlink()
         for child in self.staging_root.iterdir():
             if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
                 removed.append(child)
         return removed
-
-    def _io(self, name: str = STORIES) -> Any:
-        return self.table(name).io
-
-    def _delete_uri(self, uri: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._io().delete(uri)
 
     def _place(self, staged: Path, uri: str, io: Any) -> None:
         """Move (local; a copy across filesystems) or upload (object storage) one staged file to
@@ -651,17 +646,7 @@ class Dataset:
         removed = self._removed_files(removes or [])
         try:
             self._commit_dead_letters(letters, batch, data_files["dead_letters"], properties)
-            with stories.transaction() as tx:
-                producer = (
-                    _replace(tx, stories, properties)
-                    if removed
-                    else tx.update_snapshot(snapshot_properties=properties).merge_append()
-                )
-                with producer:
-                    for data_file in removed:
-                        producer.delete_data_file(data_file)
-                    for data_file in data_files["data"]:
-                        producer.append_data_file(data_file)
+            _commit_files(stories, properties, removed, data_files["data"])
         except OSError as exc:
             raise self._abandon_if_full(exc, batch) from None
         except CommitFailedException as exc:
@@ -712,12 +697,7 @@ class Dataset:
                 files.append(self._data_file(table, uri, size, metadata))
             if table is letters and (not files or self._latest(letters, "kind") == "migration"):
                 continue  # none, or registered by an interrupted migration already
-            with (
-                table.transaction() as tx,
-                tx.update_snapshot(snapshot_properties=properties).fast_append() as add,
-            ):
-                for data_file in files:
-                    add.append_data_file(data_file)
+            _commit_files(table, properties, [], files)
         return commit_record(self.table(STORIES).current_snapshot())
 
     def current_snapshot_id(self) -> int | None:
@@ -795,19 +775,7 @@ class Dataset:
             stale = [f for f in current if f.file_path.rsplit("/", 1)[-1].startswith(prefix)]
         if not files and not stale:
             return
-        with table.transaction() as tx:
-            producer = (
-                _replace(tx, table, properties)
-                if stale
-                else tx.update_snapshot(snapshot_properties=properties).merge_append()
-            )
-            with producer:
-                for data_file in stale:
-                    if data_file.file_path not in {f.file_path for f in files}:
-                        producer.delete_data_file(data_file)
-                for data_file in files:
-                    if data_file.file_path not in {f.file_path for f in stale}:
-                        producer.append_data_file(data_file)
+        _commit_files(table, properties, stale, files)  # an attempt's names are its own: no overlap
 
     # -- maintenance ---------------------------------------------------------------------------
 
@@ -861,7 +829,7 @@ class Dataset:
                 report.snapshots_expired += len(old)
                 after = self._reachable(table)
                 for uri in sorted(before - after):
-                    self._delete_uri(uri)
+                    _delete(table.io, uri)
                     report.files_removed += 1
             if orphans and self.embedded:
                 report.orphans_removed += self._remove_orphans(table, now - retention)
@@ -899,15 +867,31 @@ class Dataset:
         return removed
 
 
-def _replace(tx: Any, table: Any, properties: dict[str, str]) -> Any:
-    """The producer of an overwrite snapshot that removes and adds some of ``table``'s files."""
+def _commit_files(table: Any, properties: dict[str, str], remove: list[Any], add: list[Any]) -> None:
+    """One snapshot of ``table`` that removes ``remove`` and adds ``add`` (data files): an append
+    when it removes nothing, else an overwrite that carries the table's totals on."""
     from pyiceberg.table.snapshots import Operation
 
     from pipeline.iceberg_compat import ReplaceFiles
 
-    return ReplaceFiles(
-        operation=Operation.OVERWRITE, transaction=tx, io=table.io, snapshot_properties=properties
-    )
+    with table.transaction() as tx:
+        producer = (
+            ReplaceFiles(
+                operation=Operation.OVERWRITE, transaction=tx, io=table.io, snapshot_properties=properties
+            )
+            if remove
+            else tx.update_snapshot(snapshot_properties=properties).merge_append()
+        )
+        with producer:
+            for data_file in remove:
+                producer.delete_data_file(data_file)
+            for data_file in add:
+                producer.append_data_file(data_file)
+
+
+def _delete(io: Any, uri: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        io.delete(uri)
 
 
 def _summary_properties(
