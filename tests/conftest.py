@@ -19,17 +19,40 @@ from wirestream.config import Config
 REPO = Path(__file__).resolve().parent.parent
 SEED = Path(os.environ.get("WIRESTREAM_SEED", REPO.parent / "shared" / "seeds" / "turan-blinken-lavrov.txt"))
 SAMPLES = REPO / "wirestream" / "samples"
+# The test infrastructure's own settings: the session broker's port, and the shared jar cache (where
+# the local servers' jars are, not how wirestream behaves). Every other WIRESTREAM_* of the caller's
+# shell is removed for the session, so no test reads it.
+TEST_INFRA_VARIABLES = frozenset({"WIRESTREAM_TEST_BROKER_PORT", "WIRESTREAM_CACHE_DIR"})
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without the caller's wirestream settings."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("WIRESTREAM_") or name in TEST_INFRA_VARIABLES
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_caller_settings():  # type: ignore[no-untyped-def]
+    """Tests see only the WIRESTREAM_* variables they set themselves."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in set(os.environ) - clean_environ().keys():
+            patch.delenv(name)
+        yield
 
 
 def wirestream(
     *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a user would."""
+    """Run the real CLI in a subprocess, as a user would, with none of the caller's wirestream
+    settings: only those in ``env``."""
     result = subprocess.run(
         [sys.executable, "-m", "wirestream", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**clean_environ(), **(env or {})},
         timeout=timeout,
     )
     if check and result.returncode != 0:
