@@ -28,12 +28,14 @@ from typing import Any
 import ahocorasick_rs
 import yaml
 
+from wirestream.errors import UserError, yaml_problem
+
 try:
     from pipeline._tagging_native import Tagger as _NativeTagger
 except ImportError:  # not built (no Rust toolchain at install): the Python path below
     _NativeTagger = None
 
-__all__ = ["Taxonomy", "Topic", "build_taxonomy", "load_taxonomy", "tag_text", "tag_row"]
+__all__ = ["Taxonomy", "TaxonomyError", "Topic", "build_taxonomy", "load_taxonomy", "tag_text", "tag_row"]
 
 log = logging.getLogger(__name__)
 
@@ -289,24 +291,150 @@ def _character_classes() -> bytes:
     return bytes(table)
 
 
+class TaxonomyError(UserError, ValueError):
+    """A taxonomy file that cannot be used; the message names the file and, where one is at
+    fault, the key's path in it (``topics.grain_deal.phrases.en[2].weight``)."""
+
+
+_PHRASES = {
+    "type": ["array", "null"],
+    "items": {
+        "if": {"type": "object"},
+        "then": {
+            "type": "object",
+            "required": ["phrase"],
+            "properties": {
+                "phrase": {"type": "string", "minLength": 1},
+                "weight": {"type": "number", "exclusiveMinimum": 0},
+                "forms": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}},
+            },
+            "additionalProperties": False,
+        },
+        "else": {"type": "string", "minLength": 1},
+    },
+}
+_BY_LANGUAGE = {"type": ["object", "null"], "additionalProperties": _PHRASES}
+# The shape of a taxonomy file (documented at the top of pipeline/taxonomy.yaml); build_taxonomy
+# then checks what a schema cannot say (unique ids, a topic with terms, phrases that compile).
+TAXONOMY_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["topics"],
+    "properties": {
+        "version": {"type": "integer"},
+        "topics": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {
+                    "id": {"type": "string", "minLength": 1},
+                    "label": {"type": "string"},
+                    "description": {"type": "string"},
+                    "iptc": {"type": ["string", "null"]},
+                    "threshold": {"type": "number", "exclusiveMinimum": 0},
+                    "title_weight": {"type": "number", "exclusiveMinimum": 0},
+                    **{kind: _BY_LANGUAGE for kind in ("phrases", "terms", "names", "exclude", "context")},
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "null": "empty", "integer": "an integer"}
+
+
+def _key_path(spec: Any, path: Any) -> str:
+    """``topics.<topic id>.phrases.en[2].weight``: a topic by its id where it has one."""
+    text, node = "", spec
+    for step in path:
+        if isinstance(step, int):
+            topic = node[step] if isinstance(node, list) and step < len(node) else None
+            if text == "topics" and isinstance(topic, dict) and isinstance(topic.get("id"), str):
+                text += f".{topic['id']}"
+            else:
+                text += f"[{step}]"
+        else:
+            text += f".{step}" if text else str(step)
+        node = node[step] if isinstance(node, dict | list) else None
+    return text
+
+
+def _schema_problem(spec: Any) -> str | None:
+    """The first way ``spec`` breaks `TAXONOMY_SCHEMA`, as "<key path>: <what is wrong>"."""
+    import difflib
+
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(TAXONOMY_SCHEMA).iter_errors(spec))
+    if error is None:
+        return None
+    where = _key_path(spec, error.absolute_path)
+    prefix = f"{where}: " if where else ""
+    if error.validator == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        key = sorted(str(k) for k in error.instance if k not in known)[0]
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
+        return f"{where + '.' if where else ''}{key}: unknown key{hint}"
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return f"{prefix}missing key {missing[0]!r}"
+    if error.validator == "type":
+        kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        wanted = " or ".join(_TYPE_NAMES.get(k, f"a {k}") for k in kinds)
+        if not where:
+            return "the file must hold a mapping with a 'topics' list"
+        shown = repr(error.instance)
+        return f"{prefix}{shown if len(shown) <= 60 else shown[:57] + '...'} is not {wanted}"
+    if error.validator == "exclusiveMinimum":
+        return f"{prefix}{error.instance!r} must be positive"
+    if error.validator == "minItems":
+        return f"{prefix}needs at least one entry"
+    if error.validator == "minLength":
+        return f"{prefix}must not be empty"
+    return f"{prefix}{error.message}"
+
+
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
-    """The taxonomy at ``path``, or the bundled one; errors name the file."""
+    """The taxonomy at ``path``, or the bundled one, checked against `TAXONOMY_SCHEMA`; a file that
+    cannot be used raises `TaxonomyError`, one line naming the file (and the key at fault)."""
     if path is None:
         text = resources.files("pipeline").joinpath("taxonomy.yaml").read_text("utf-8")
         where = "bundled taxonomy.yaml"
     else:
-        text = Path(path).read_text("utf-8")
         where = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except FileNotFoundError:
+            raise TaxonomyError(f"taxonomy file {where} does not exist") from None
+        except IsADirectoryError:
+            raise TaxonomyError(f"taxonomy file {where} is a folder, not a file") from None
+        except UnicodeDecodeError as exc:
+            raise TaxonomyError(
+                f"taxonomy file {where} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise TaxonomyError(f"taxonomy file {where} cannot be read: {exc.strerror}") from None
     try:
         return _parsed(text)
-    except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise TaxonomyError(f"{where}: {yaml_problem(exc)}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TaxonomyError(f"{where}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=8)
 def _parsed(text: str) -> Taxonomy:
     # libyaml's loader where PyYAML has it: the same documents, ~40 ms sooner at every run's start.
-    return build_taxonomy(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    spec = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    problem = _schema_problem(spec)
+    if problem:
+        raise ValueError(problem)
+    return build_taxonomy(spec)
 
 
 def _capitalised(text: str) -> bool:

@@ -3,7 +3,7 @@ import pickle
 import pytest
 
 from pipeline.clean import clean_text
-from pipeline.tagging import _fold, build_taxonomy, load_taxonomy, tag_text
+from pipeline.tagging import TaxonomyError, _fold, build_taxonomy, load_taxonomy, tag_text
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +174,76 @@ def test_unknown_entry_shapes_fail_at_load():
         build_taxonomy({"topics": [{"id": "x", "phrases": {"en": [42]}}]})
     with pytest.raises(ValueError, match="must be positive"):
         build_taxonomy({"topics": [{"id": "x", "phrases": {"en": [{"phrase": "y", "weight": 0}]}}]})
+
+
+_GRAIN = "topics:\n  - id: grain_deal\n    threshold: 2.0\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            _GRAIN + "    phrases:\n      en:\n        - {phrase: grain corridor, weigth: 2}\n",
+            "topics.grain_deal.phrases.en[0].weigth: unknown key (did you mean 'weight'?)",
+        ),
+        (
+            _GRAIN + "    phrases: {en: [grain]}\n    exlude: {en: [grain elevator]}\n",
+            "topics.grain_deal.exlude: unknown key (did you mean 'exclude'?)",
+        ),
+        (
+            _GRAIN + "    phrases:\n      en:\n        - {phrase: grain corridor, weight: -1}\n",
+            "topics.grain_deal.phrases.en[0].weight: -1 must be positive",
+        ),
+        (
+            "topics:\n  - id: grain_deal\n    threshold: high\n    phrases: {en: [grain]}\n",
+            "topics.grain_deal.threshold: 'high' is not a number",
+        ),
+        (_GRAIN + "    phrases: {en: [grain, 5]}\n", "topics.grain_deal.phrases.en[1]: 5 is not a string"),
+        ("version: 2\n", "missing key 'topics'"),
+        ("topics: []\n", "topics: needs at least one entry"),
+        ("topics:\n  - label: no id\n    phrases: {en: [x]}\n", "topics[0]: missing key 'id'"),
+        ("topics: [unclosed\n", "not valid YAML: did not find expected ',' or ']' (line 2, column 1)"),
+    ],
+    ids=[
+        "misspelled-weight",
+        "misspelled-exclude",
+        "negative-weight",
+        "wrong-type",
+        "phrase-not-string",
+        "missing-topics",
+        "no-topics",
+        "topic-without-id",
+        "not-yaml",
+    ],
+)
+def test_taxonomy_files_are_checked_against_the_schema(tmp_path, text, message):
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(TaxonomyError) as caught:
+        load_taxonomy(path)
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_unreadable_taxonomy_files_are_named(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("topics:\n  - id: caf\xe9\n".encode("latin-1"))
+    for path, message in [
+        (tmp_path / "missing.yaml", f"taxonomy file {tmp_path / 'missing.yaml'} does not exist"),
+        (tmp_path, f"taxonomy file {tmp_path} is a folder, not a file"),
+        (latin, f"taxonomy file {latin} is not UTF-8 text (invalid continuation byte at byte 19)"),
+    ]:
+        with pytest.raises(TaxonomyError) as caught:
+            load_taxonomy(path)
+        assert str(caught.value) == message
+
+
+def test_a_taxonomy_file_of_the_bundled_shape_loads(tmp_path):
+    from importlib import resources
+
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(resources.files("pipeline").joinpath("taxonomy.yaml").read_text("utf-8"), "utf-8")
+    tags = tag_text(load_taxonomy(path), "Black Sea grain deal collapses", "The grain corridor closed.")
+    assert "grain_deal" in topics(tags)
 
 
 # The compiled core (pipeline/tagging_native) must give exactly what the Python specification gives.
