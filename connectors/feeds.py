@@ -453,12 +453,44 @@ class FeedConnector:
                 ready.append(Item(item.key, story=article))
         return ready, deferred, errors
 
-    def run_once(self) -> DeliveryReport:
-        """Poll every feed once (concurrently), whatever its schedule."""
-        total = DeliveryReport()
+    def _host(self, index: int) -> str:
+        parts = urlsplit(self.feeds[index].url)
+        return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+    def poll_all(self) -> list[PollReport]:
+        """Poll every feed once (concurrently), whatever its schedule; one report per feed, in order.
+
+        A worker takes a feed only when its host has a free slot, so feeds queued behind a slow
+        host never occupy the workers that other hosts' feeds need.
+        """
+        results: list[PollReport | None] = [None] * len(self.feeds)
+        waiting = list(range(len(self.feeds)))
+        busy: Counter[str] = Counter()
+        per_host = self.settings.limits.per_host
+        in_flight: dict[Future[PollReport], int] = {}
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="feed") as pool:
-            for result in pool.map(self.poll, self.feeds):
-                total.add(result.report)
+            while waiting or in_flight:
+                held: list[int] = []
+                for index in waiting:
+                    host = self._host(index)
+                    if len(in_flight) < self.settings.workers and busy[host] < per_host:
+                        busy[host] += 1
+                        in_flight[pool.submit(self.poll, self.feeds[index])] = index
+                    else:
+                        held.append(index)
+                waiting = held
+                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = in_flight.pop(future)
+                    busy[self._host(index)] -= 1
+                    results[index] = future.result()
+        return [result for result in results if result is not None]
+
+    def run_once(self) -> DeliveryReport:
+        """Poll every feed once (concurrently), whatever its schedule; the counts of all of them."""
+        total = DeliveryReport()
+        for result in self.poll_all():
+            total.add(result.report)
         return total
 
     def run(self, stop: threading.Event, *, max_polls: int | None = None) -> DeliveryReport:
@@ -477,6 +509,8 @@ class FeedConnector:
             start = now if record.next_due is None else min(record.next_due, now + interval)
             heapq.heappush(due, (start, index))
         in_flight: dict[Future[PollReport], int] = {}
+        busy: Counter[str] = Counter()
+        per_host = self.settings.limits.per_host
         polls = 0
         next_expiry = now
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="feed") as pool:
@@ -491,16 +525,26 @@ class FeedConnector:
                             self.settings.seen_ttl_s / 86400,
                         )
                     next_expiry = now + 3600
+                held: list[tuple[float, int]] = []
                 while due and due[0][0] <= now and len(in_flight) < self.settings.workers:
-                    _, index = heapq.heappop(due)
-                    in_flight[pool.submit(self.poll, self.feeds[index])] = index
-                wake = min(1.0, max(0.0, due[0][0] - now)) if due else 1.0
+                    entry = heapq.heappop(due)
+                    host = self._host(entry[1])
+                    if busy[host] >= per_host:  # its host is busy: a worker would only wait for it
+                        held.append(entry)
+                        continue
+                    busy[host] += 1
+                    in_flight[pool.submit(self.poll, self.feeds[entry[1]])] = entry[1]
+                for entry in held:
+                    heapq.heappush(due, entry)
+                # A feed due now but held (its host or every worker busy) waits for a poll to end.
+                wake = min(1.0, due[0][0] - now) if due and due[0][0] > now else 1.0
                 if not in_flight:
                     stop.wait(wake)
                     continue
                 done, _ = wait(list(in_flight), timeout=wake, return_when=FIRST_COMPLETED)
                 for future in done:
                     index = in_flight.pop(future)
+                    busy[self._host(index)] -= 1
                     polls += 1
                     try:
                         result = future.result()

@@ -1,7 +1,9 @@
 """HTTP GET for feeds and articles, with every limit a long-running connector needs.
 
-Connect and read timeouts plus a deadline for the whole fetch (a server that drips one byte per
-second cannot hold a worker), a body cap that also bounds gzip/deflate output (no decompression
+Connect and read timeouts plus one deadline for the whole fetch, redirects included: it starts
+when the first hop holds its per-host slot (time spent queueing behind a slow sibling is not the
+fetch's) and is checked before every socket read of the status line, the headers and the body, so
+a server that drips one byte a second is cut at the deadline. A body cap that also bounds gzip/deflate output (no decompression
 bombs), a redirect limit, conditional GET, a per-host concurrency limit, and SSRF protection: each
 hop's host is resolved once, every address is checked, and the connection goes to the checked
 address (no second lookup that DNS rebinding could answer differently).
@@ -115,13 +117,56 @@ def check_address(url: str, allow_private: bool) -> None:
         raise ValueError(str(exc)) from None
 
 
-def _connect(infos: list[tuple[Any, ...]], timeout: float) -> socket.socket:
+class _Deadline:
+    """The monotonic time a fetch must end by, and the per-read timeout within it."""
+
+    def __init__(self, seconds: float, read_timeout_s: float) -> None:
+        self.seconds = seconds
+        self.read_timeout_s = read_timeout_s
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"fetch took longer than its {self.seconds:g}s deadline")
+        return left
+
+    def read_timeout(self) -> float:
+        return min(self.read_timeout_s, self.remaining())
+
+
+class _DeadlineSocket(socket.socket):
+    """A socket whose every read waits no longer than the fetch's deadline allows.
+
+    http.client reads the status line and headers a line at a time through ``recv_into``; a read
+    timeout alone restarts with each byte, so the deadline is checked here, before each read.
+    """
+
+    deadline: _Deadline | None = None
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.read_timeout())
+        return super().recv_into(buffer, nbytes, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    deadline: _Deadline | None = None
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.read_timeout())
+        return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
+
+
+def _connect(infos: list[tuple[Any, ...]], timeout: float, deadline: _Deadline) -> socket.socket:
     last: OSError | None = None
     for family, kind, proto, _name, sockaddr in infos:
-        sock = socket.socket(family, kind, proto)
+        sock = _DeadlineSocket(family, kind, proto)
         try:
-            sock.settimeout(timeout)
+            sock.settimeout(min(timeout, deadline.remaining()))
             sock.connect(sockaddr)
+            sock.deadline = deadline
             return sock
         except OSError as exc:
             sock.close()
@@ -132,25 +177,39 @@ def _connect(infos: list[tuple[Any, ...]], timeout: float) -> socket.socket:
 class _PinnedHTTP(http.client.HTTPConnection):
     """Connects to addresses resolved and checked beforehand, never resolving the host again."""
 
-    def __init__(self, host: str, port: int, infos: list[tuple[Any, ...]], timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, infos: list[tuple[Any, ...]], timeout: float, deadline: _Deadline
+    ) -> None:
         super().__init__(host, port, timeout=timeout)
         self._infos = infos
+        self._deadline = deadline
 
     def connect(self) -> None:
-        self.sock = _connect(self._infos, self.timeout)  # type: ignore[arg-type]
+        self.sock = _connect(self._infos, self.timeout, self._deadline)  # type: ignore[arg-type]
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
     def __init__(
-        self, host: str, port: int, infos: list[tuple[Any, ...]], timeout: float, context: ssl.SSLContext
+        self,
+        host: str,
+        port: int,
+        infos: list[tuple[Any, ...]],
+        timeout: float,
+        context: ssl.SSLContext,
+        deadline: _Deadline,
     ):
         super().__init__(host, port, timeout=timeout, context=context)
         self._infos = infos
         self._tls = context
+        self._deadline = deadline
 
     def connect(self) -> None:
-        sock = _connect(self._infos, self.timeout)  # type: ignore[arg-type]
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        sock = _connect(self._infos, self.timeout, self._deadline)  # type: ignore[arg-type]
+        sock.settimeout(min(self.timeout or self._deadline.seconds, self._deadline.remaining()))
+        tls = self._tls.wrap_socket(sock, server_hostname=self.host)  # the handshake, within the deadline
+        assert isinstance(tls, _DeadlineSSLSocket)
+        tls.deadline = self._deadline
+        self.sock = tls
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -174,6 +233,7 @@ class Fetcher:
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._tls = ssl.create_default_context()
+        self._tls.sslsocket_class = _DeadlineSSLSocket
 
     def _slot(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -191,7 +251,7 @@ class Fetcher:
         accept: str = FEED_ACCEPT,
     ) -> Response:
         limits = self.limits
-        deadline = time.monotonic() + limits.deadline_s
+        deadline: _Deadline | None = None
         for _hop in range(limits.max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -205,13 +265,15 @@ class Fetcher:
                 headers["If-Modified-Since"] = last_modified
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             with self._slot(f"{parts.hostname}:{port}"):
+                if deadline is None:  # the fetch begins once it holds its first slot
+                    deadline = _Deadline(limits.deadline_s, limits.read_timeout_s)
                 connection: http.client.HTTPConnection
                 if parts.scheme == "https":
                     connection = _PinnedHTTPS(
-                        parts.hostname, port, infos, limits.connect_timeout_s, self._tls
+                        parts.hostname, port, infos, limits.connect_timeout_s, self._tls, deadline
                     )
                 else:
-                    connection = _PinnedHTTP(parts.hostname, port, infos, limits.connect_timeout_s)
+                    connection = _PinnedHTTP(parts.hostname, port, infos, limits.connect_timeout_s, deadline)
                 try:
                     location = self._exchange(connection, target, headers, deadline)
                     if isinstance(location, Response):
@@ -224,13 +286,15 @@ class Fetcher:
         raise FetchError("too_many_redirects", f"more than {limits.max_redirects} redirects", permanent=True)
 
     def _exchange(
-        self, connection: http.client.HTTPConnection, target: str, headers: dict[str, str], deadline: float
+        self,
+        connection: http.client.HTTPConnection,
+        target: str,
+        headers: dict[str, str],
+        deadline: _Deadline,
     ) -> Response | str:
         limits = self.limits
         try:
             connection.request("GET", target, headers=headers)
-            if connection.sock is not None:
-                connection.sock.settimeout(min(limits.read_timeout_s, max(0.01, deadline - time.monotonic())))
             response = connection.getresponse()
             status = response.status
             if status in _REDIRECTS:
@@ -267,6 +331,10 @@ class Fetcher:
         except FetchError:
             raise
         except TimeoutError as exc:
+            if deadline.at <= time.monotonic():
+                raise FetchError(
+                    "timeout", f"fetch took longer than its {limits.deadline_s:g}s deadline"
+                ) from None
             raise FetchError("timeout", f"timed out: {exc or 'no answer in time'}") from None
         except ssl.SSLError as exc:
             raise FetchError("tls", f"TLS failed: {exc}") from None
@@ -279,7 +347,7 @@ class Fetcher:
         except OSError as exc:
             raise FetchError("connect", f"network error: {exc}") from None
 
-    def _read(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
+    def _read(self, response: http.client.HTTPResponse, deadline: _Deadline) -> bytes:
         limits = self.limits
         encoding = (response.getheader("Content-Encoding") or "").strip().lower()
         inflate: Any = None
@@ -292,8 +360,7 @@ class Fetcher:
         parts: list[bytes] = []
         size = 0
         while True:
-            if time.monotonic() > deadline:
-                raise FetchError("timeout", f"fetch took longer than {limits.deadline_s:.0f}s")
+            deadline.remaining()
             chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
             if not chunk:
                 break
