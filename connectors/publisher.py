@@ -15,6 +15,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from connectors.observability import protect_secrets
 from schemas import RAW_SCHEMA_NAME, rfc3339
+from schemas.raw import bound_reason
 from wirestream.config import Config
 from wirestream.errors import UserError
 
@@ -25,12 +26,19 @@ DEAD_LETTER_SCHEMA_NAME = "wirestream.dead_letter.v1"
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """Input that could not become a raw story, with the reason and the original bytes."""
+    """Input that could not become a raw story, with the reason and the original bytes.
+
+    The reason is cut to ``schemas.raw.MAX_REASON_BYTES`` (saying how much was cut): the payload
+    keeps the input whole, and a reason that quoted it would repeat it in every log line and header.
+    """
 
     source: str
     origin: str
     reason: str
     payload: bytes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", bound_reason(self.reason))
 
     def to_message(self) -> dict[str, Any]:
         return {
@@ -117,7 +125,7 @@ class Publisher:
             ("content-type", b"application/json"),
             ("schema", DEAD_LETTER_SCHEMA_NAME.encode()),
             ("source", letter.source.encode("utf-8")),
-            ("reason", letter.reason[:500].encode("utf-8")),
+            ("reason", bound_reason(letter.reason, 500).encode("utf-8")),
         ]
         return self._producer.send(self.config.dlq_topic, key=None, value=value, headers=headers)
 

@@ -27,10 +27,34 @@ __all__ = [
     "validate_raw",
     "rfc3339",
     "parse_rfc3339",
+    "MAX_REASON_BYTES",
+    "bound_reason",
+    "shorten",
 ]
 
 RAW_SCHEMA_VERSION = 1
 RAW_SCHEMA_NAME = f"wirestream.raw_story.v{RAW_SCHEMA_VERSION}"
+
+MAX_REASON_BYTES = 1024
+"""A dead letter's reason fits in this many UTF-8 bytes: the payload carries the input whole, the
+reason only says what is wrong with it (a schema message would otherwise quote a 10 MB body)."""
+_QUOTED_CHARS = 120
+
+
+def shorten(text: str, keep: int = _QUOTED_CHARS) -> str:
+    """``text`` when short, else its first ``keep`` characters and how many more were cut."""
+    if len(text) <= keep:
+        return text
+    return f"{text[:keep]}… [{len(text) - keep} more characters cut]"
+
+
+def bound_reason(reason: str, limit: int = MAX_REASON_BYTES) -> str:
+    """``reason`` within ``limit`` UTF-8 bytes: a longer one keeps its start and says how much was cut."""
+    data = reason.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return reason
+    head = data[: limit - 48].decode("utf-8", "ignore")  # room for the note, cut on a character
+    return f"{head}… [{len(reason) - len(head)} more characters cut]"
 
 
 @cache
@@ -117,12 +141,23 @@ def validate_raw(message: Any, unicode_checked: bool = False) -> list[str]:
         return [f"message must be a JSON object, got {type(message).__name__}"]
     problems = _not_text(message)
     for error in sorted(_validator().iter_errors(message), key=lambda e: list(e.absolute_path)):
-        where = "/".join(str(p) for p in error.absolute_path) or "(message)"
+        where = shorten("/".join(str(p) for p in error.absolute_path) or "(message)")
         if error.validator == "anyOf" and not error.absolute_path:
             problems.append("(message): story has neither headline nor body")
         else:
-            problems.append(f"{where}: {error.message}")
+            problems.append(f"{where}: {_quoting_shortened(error)}")
     return problems
+
+
+def _quoting_shortened(error: jsonschema.ValidationError) -> str:
+    """The validator's message with the offending value it quotes cut to its start."""
+    message = error.message
+    if len(message) <= 2 * _QUOTED_CHARS:
+        return message
+    quoted = repr(error.instance)
+    if len(quoted) > _QUOTED_CHARS and quoted in message:
+        return message.replace(quoted, shorten(quoted), 1)
+    return shorten(message, 2 * _QUOTED_CHARS)
 
 
 def rfc3339(moment: datetime) -> str:

@@ -25,12 +25,8 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-MAX_REASON_CHARS = 2000
-
-
 def dead(key: str, source: str, origin: str, reason: str, payload: bytes) -> Item:
-    if len(reason) > MAX_REASON_CHARS:  # a schema message can quote a whole oversized field
-        reason = reason[: MAX_REASON_CHARS - 1] + "…"
+    """A dead letter item; DeadLetter bounds its reason."""
     return Item(key, dead_letter=DeadLetter(source, origin, reason, payload))
 
 
