@@ -164,6 +164,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="a snapshot id, or an RFC 3339 time: the table as it was then",
     )
     _table_options(inspect)
+
+    from wirestream.deadletters import SOURCES
+
+    letters = commands.add_parser(
+        "dead-letters",
+        help="list dead letters with their reasons; `republish --from FILE` sends fixed stories",
+    )
+    _common(letters)
+    letters.add_argument(
+        "--source", choices=SOURCES, help="only the connectors' (Kafka) or the pipeline's (table)"
+    )
+    letters.add_argument(
+        "--since", type=_moment, metavar="T", help="only those since T (RFC 3339 time or date, UTC)"
+    )
+    letters.add_argument(
+        "--output", metavar="DIR", help="dataset folder of the pipeline's (env WIRESTREAM_OUTPUT)"
+    )
+    letters.add_argument(
+        "--json", action="store_true", help="one JSON object a line, payload and story included"
+    )
+    letter_actions = letters.add_subparsers(dest="action", metavar="ACTION")
+    republish = letter_actions.add_parser(
+        "republish", help="validate fixed raw stories (JSON lines) and send them to the raw topic"
+    )
+    republish.add_argument(
+        "--from", dest="source_file", required=True, metavar="FILE", help="one raw story a line"
+    )
+    _common(republish)
+
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML page of charts about the table"
+    )
+    report.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
+    report.add_argument("--html", required=True, metavar="FILE", help="the page to write")
+    _table_options(report)
     return parser
 
 
@@ -381,6 +416,41 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from pipeline.dataset import Dataset, catalog_settings
+    from wirestream.deadletters import SOURCES, list_dead_letters, read_fixed, republish
+
+    config = _config(args)
+    if args.action == "republish":
+        stories = read_fixed(args.source_file)
+        failed = [story["id"] for story, acked in republish(config, stories) if not acked]
+        print(f"republished {len(stories) - len(failed)} of {len(stories)} story(ies) to {config.raw_topic}")
+        if failed:
+            print(f"error: Kafka did not acknowledge {len(failed)} story(ies): {failed[:5]}", file=sys.stderr)
+            return 1
+        return 0
+    output = args.output or config.output
+    sources = (args.source,) if args.source else SOURCES if output else ("connectors",)
+    dataset = Dataset(_output(args, config), catalog_settings(config)) if "pipeline" in sources else None
+    letters = list_dead_letters(config, dataset, sources, args.since)
+    for letter in letters:
+        print(json.dumps(letter.as_dict(), sort_keys=True) if args.json else letter.line())
+    if not args.json:
+        counts = ", ".join(f"{sum(1 for x in letters if x.source == s)} from the {s}" for s in sources)
+        note = "" if "pipeline" in sources else "; the pipeline's are listed with --output DIR"
+        print(f"{len(letters)} dead letter(s): {counts}{note}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from wirestream.report import write_report
+
+    dataset, _config = _dataset(args)
+    written = write_report(dataset, args.html)
+    print(f"wrote {written.path}: {written.stories} stories, {written.dead_letters} dead letters")
+    return 0
+
+
 def _catalog_errors() -> tuple[type[BaseException], ...]:
     """What the Iceberg catalog client raises when the catalog itself fails mid-run (it went away,
     answered with a server error, or a commit's outcome is unknown)."""
@@ -420,6 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": cmd_migrate,
         "demo": cmd_demo,
         "inspect": cmd_inspect,
+        "dead-letters": cmd_dead_letters,
+        "report": cmd_report,
     }
     try:
         return handlers[args.command](args)
