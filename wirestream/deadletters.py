@@ -48,7 +48,8 @@ class Letter:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the payload as text when it is UTF-8, else base64; ``story`` holds it
-        parsed when it is a JSON object, a draft for `republish` to fix."""
+        parsed when it is a JSON object (a connector's completed as the connector completes a
+        hand-written raw message), a draft to fix and `republish`."""
         entry: dict[str, Any] = {
             "source": self.source,
             "at": self.at.isoformat().replace("+00:00", "Z") if self.at else None,
@@ -69,6 +70,12 @@ class Letter:
             story = json.loads(text)
         except ValueError:
             return entry
+        if isinstance(story, dict) and self.source == "connectors":
+            # As the connector judged it: a hand-written raw message gets the fields it may leave out.
+            from connectors.formats.agency import complete_message
+
+            fetched = str(entry["at"] or story.get("fetched_at") or "")
+            story = complete_message(story, self.story_source or "", fetched)
         if isinstance(story, dict):
             entry["story"] = story
         return entry
@@ -79,7 +86,8 @@ class Letter:
             f"{self.kafka.get('topic')}/{self.kafka.get('partition')}@{self.kafka.get('offset')}"
         )
         who = f"{self.story_source} " if self.story_source else ""
-        return f"{when}  {self.source:<10}  {who}{where}: {self.reason}"
+        reason = " ".join(self.reason.split())  # one line a letter
+        return f"{when}  {self.source:<10}  {self.stage:<9}  {who}{where}: {reason}"
 
 
 def list_dead_letters(
@@ -88,14 +96,14 @@ def list_dead_letters(
     """The dead letters of ``sources`` since ``since`` (all when None), oldest first: connector
     ones by the time Kafka appended them, pipeline ones by the time their batch committed."""
     letters: list[Letter] = []
-    if "connectors" in sources:
-        letters.extend(connector_letters(config, since))
-    if "pipeline" in sources:
+    if "pipeline" in sources:  # first: a dataset that is not there is one error, before Kafka is asked
         if dataset is None:
             raise UserError(
                 "pipeline dead letters live in the dataset: pass --output DIR or set WIRESTREAM_OUTPUT"
             )
         letters.extend(pipeline_letters(dataset, since))
+    if "connectors" in sources:
+        letters.extend(connector_letters(config, since))
     return sorted(letters, key=lambda letter: (letter.at or _EPOCH, letter.source))
 
 

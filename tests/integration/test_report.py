@@ -163,7 +163,12 @@ def copy_of(story: dict[str, Any], source: str) -> dict[str, Any]:
     """The same text, syndicated by another source (a near-duplicate under another id)."""
     from schemas import story_id
 
-    return {**story, "source": source, "id": story_id(source, story["uri"]), "uri": f"{source}-{story['uri']}"}
+    return {
+        **story,
+        "source": source,
+        "id": story_id(source, story["uri"]),
+        "uri": f"{source}-{story['uri']}",
+    }
 
 
 def test_report_renders_in_chromium_with_the_tables_numbers(kafka_config, seed_path, tmp_path, capsys):
@@ -196,7 +201,11 @@ def test_report_renders_in_chromium_with_the_tables_numbers(kafka_config, seed_p
         timeout=180,
     )
     dom = subprocess.run(
-        [*browser, *profile, "--dump-dom", page.as_uri()], check=True, capture_output=True, timeout=180, text=True
+        [*browser, *profile, "--dump-dom", page.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        text=True,
     ).stdout
     shutil.copyfile(screenshot, LEAD_COPY)
     with capsys.disabled():
@@ -233,7 +242,9 @@ def test_report_renders_in_chromium_with_the_tables_numbers(kafka_config, seed_p
 
     # The bars say the same as the numbers beside them.
     assert {m["data-key"]: int(m["data-value"]) for m in parsed.marks["languages"]} == want["languages"]
-    assert {m["data-key"]: int(m["data-value"]) for m in parsed.marks["stories-per-day"]} == want["day-topics"]
+    assert {m["data-key"]: int(m["data-value"]) for m in parsed.marks["stories-per-day"]} == want[
+        "day-topics"
+    ]
     heights = {m["data-key"]: float(m["width"]) for m in parsed.marks["feed-health"]}
     biggest = max(want["sources"], key=lambda s: want["sources"][s])
     assert heights[biggest] == max(heights.values()) and heights["turan"] < heights[biggest]
