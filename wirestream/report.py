@@ -279,7 +279,9 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.1f} s"
 
 
-def _num(metric: str, value: float | int | None, text: str, key: str | None = None, tag: str = "span") -> str:
+def _num(
+    metric: str, value: float | int | str | None, text: str, key: str | None = None, tag: str = "span"
+) -> str:
     """A number as the page shows it, with its machine-readable marker."""
     attrs = f' data-metric="{_esc(metric)}"'
     if key is not None:
@@ -502,7 +504,12 @@ def render(data: ReportData) -> str:
             [
                 f'<span class="{"stale" if stale else ""}">{_esc(entry["source"])}</span>',
                 _num("source-stories", entry["stories"], _count(entry["stories"]), entry["source"]),
-                _esc(seen),
+                _num(
+                    "source-last-seen",
+                    entry["last_seen"].isoformat() if entry["last_seen"] else None,
+                    seen,
+                    entry["source"],
+                ),
                 _num(
                     "source-last-seen-age",
                     None if age is None else round(age, 3),

@@ -78,6 +78,10 @@ class _Page(HTMLParser):
             assert found.setdefault(key, value) == value, f"{metric} {key} shown as two numbers"
         return found
 
+    def raw(self, metric: str) -> dict[str, str]:
+        """key -> data-value of every number shown for ``metric`` (times, rates, durations)."""
+        return {e.get("data-key", ""): e["data-value"] for e in self.numbers if e["data-metric"] == metric}
+
 
 def png_colours(path: Path) -> int:
     """Distinct colours in an 8-bit RGB(A) PNG, decoded with zlib and the PNG row filters."""
@@ -128,6 +132,7 @@ def duckdb_counts(output: str) -> dict[str, Any]:
     dataset = Dataset(output)
     stories = dataset.table("stories").metadata_location
     letters = dataset.table("dead_letters").metadata_location
+    committed_ms = dataset.table("stories").current_snapshot().timestamp_ms
     with duckdb.connect() as con:
         con.execute(f"SET extension_directory = '{_duckdb_extensions()}'")
         con.execute("LOAD iceberg")
@@ -156,6 +161,17 @@ def duckdb_counts(output: str) -> dict[str, Any]:
             "reasons": pairs(
                 "SELECT regexp_replace(split_part(reason, '; ', 1), '[0-9]+', 'N', 'g'), count(*) FROM d GROUP BY 1"
             ),
+            "last-seen": {
+                source: seen.isoformat()
+                for source, seen in con.execute(
+                    "SELECT source, max(kafka_timestamp) FROM s GROUP BY 1"
+                ).fetchall()
+            },
+            # One ingest batch committed every row: its lag is the snapshot's time minus the Kafka time.
+            "lag": con.execute(
+                "SELECT quantile_cont(l, 0.5), quantile_cont(l, 0.95), max(l) FROM "
+                f"(SELECT {committed_ms} / 1000 - epoch(kafka_timestamp) AS l FROM s)"
+            ).fetchone(),
         }
 
 
@@ -239,6 +255,10 @@ def test_report_renders_in_chromium_with_the_tables_numbers(kafka_config, seed_p
     assert parsed.values("duplicate-clusters") == {"": sum(c for s, c in sizes.items() if s != "1")}
     assert parsed.values("lag-stories") == {"": want["stories"]}  # one ingest batch committed them all
     assert sum(parsed.values("lag-bucket").values()) == want["stories"]
+    assert float(parsed.raw("duplicate-rate")[""]) == round(1 - want["unique-stories"] / want["stories"], 6)
+    assert parsed.raw("source-last-seen") == want["last-seen"]
+    shown_lag = [float(parsed.raw(metric)[""]) for metric in ("lag-p50", "lag-p95", "lag-max")]
+    assert shown_lag == pytest.approx(list(want["lag"]), abs=0.002)
 
     # The bars say the same as the numbers beside them.
     assert {m["data-key"]: int(m["data-value"]) for m in parsed.marks["languages"]} == want["languages"]
