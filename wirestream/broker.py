@@ -1,7 +1,9 @@
 """The local single-node Kafka broker (KRaft) that `wirestream kafka up` runs from deploy/kafka.
 
 Jars come from Maven Central through deploy/kafka/pom.xml into a cache folder, once. The broker is
-a plain JVM process started in its own session; its pid, config and log live under the state dir.
+a plain JVM process started in its own session; its pid, config and log live under the state dir,
+with a record of the port it listens on and the id of its cluster (``broker.json``): a command
+that finds another cluster at that address refuses to read it (`check_cluster`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wirestream.config import Config
 from wirestream.errors import UserError
@@ -36,15 +39,21 @@ class BrokerStatus:
     log_file: Path
     sasl_bootstrap: str | None = None
     sasl_credentials: Path | None = None
+    elsewhere: int | None = None  # the port this state dir's broker runs on, when not the one asked for
+    cluster_id: str | None = None
 
     def lines(self) -> list[str]:
         state = f"running (pid {self.pid})" if self.running else "not running"
+        if self.elsewhere is not None:
+            state += f" on this port (this state dir's broker runs on port {self.elsewhere})"
         lines = [
             f"broker      {state}",
             f"bootstrap   {self.bootstrap}",
             f"data dir    {self.data_dir}",
             f"log file    {self.log_file}",
         ]
+        if self.cluster_id:
+            lines.append(f"cluster id  {self.cluster_id}")
         if self.sasl_bootstrap:
             lines.append(
                 f"sasl        {self.sasl_bootstrap} (SASL_PLAINTEXT: {', '.join(SASL_MECHANISMS)}; "
@@ -60,6 +69,7 @@ class LocalBroker:
         self.data_dir = Path(config.broker_data_dir) if config.broker_data_dir else self.home / "data"
         self.log_dir = self.home / "logs"
         self.pid_file = self.home / "broker.pid"
+        self.state_file = self.home / "broker.json"
         self.properties = self.home / "server.properties"
         self.lib_dir = Path(config.cache_dir) / "kafka-lib"
         self.bootstrap = f"127.0.0.1:{config.broker_port}"
@@ -70,6 +80,7 @@ class LocalBroker:
         self.controller_port = config.broker_controller_port or config.broker_port + 1
 
     def status(self) -> BrokerStatus:
+        """This port's broker: running only when this state dir's broker listens on this port."""
         pid = self._pid()
         return BrokerStatus(
             pid is not None,
@@ -79,7 +90,28 @@ class LocalBroker:
             self.log_dir / "server.log",
             self.sasl_bootstrap,
             self.credentials_file if self.sasl_port else None,
+            self._elsewhere(),
+            self.cluster_id(),
         )
+
+    def _recorded(self) -> dict[str, Any]:
+        try:
+            record = json.loads(self.state_file.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def cluster_id(self) -> str | None:
+        """The id of the cluster this state dir's broker formatted, once it has started."""
+        found = self._recorded().get("cluster_id")
+        return str(found) if found else None
+
+    def _elsewhere(self) -> int | None:
+        """The port this state dir's broker runs on, when it runs on another port than this one."""
+        if running_pid(self.pid_file, "kafka.Kafka") is None:
+            return None
+        port = self._recorded().get("port", self.config.broker_port)
+        return int(port) if port != self.config.broker_port else None
 
     def sasl_credentials(self) -> tuple[str, str]:
         """The SASL listener's user and password: from config, else generated once and kept (mode 0600)."""
@@ -138,6 +170,9 @@ class LocalBroker:
             raise UserError(f"creating the SCRAM user of the local broker failed: {failed}")
 
     def _pid(self) -> int | None:
+        """The broker's pid, if this state dir's broker runs on this port."""
+        if self._elsewhere() is not None:
+            return None
         return running_pid(self.pid_file, "kafka.Kafka")
 
     def fetch_jars(self) -> Path:
@@ -204,6 +239,12 @@ class LocalBroker:
         """Start the broker and wait until it answers; (started, seconds). Idempotent."""
         if self._pid() is not None:
             return False, 0.0
+        elsewhere = self._elsewhere()
+        if elsewhere is not None:
+            raise UserError(
+                f"the local broker of {self.config.state_dir} runs on port {elsewhere}: stop it first "
+                f"(`wirestream kafka down --port {elsewhere}`) or pass another --state-dir"
+            )
         if _port_open(self.config.broker_port):
             raise UserError(
                 f"port {self.config.broker_port} is already in use by another process; "
@@ -223,6 +264,8 @@ class LocalBroker:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._write_properties()
         self._format()
+        record = {"port": self.config.broker_port, "cluster_id": self._formatted_cluster_id()}
+        self.state_file.write_text(json.dumps(record), "utf-8")
         started = time.monotonic()
         with open(self.log_dir / "console.log", "ab") as console:
             process = subprocess.Popen(
@@ -250,8 +293,63 @@ class LocalBroker:
             f"the broker did not answer within {START_TIMEOUT_S:.0f}s; see {self.log_dir / 'server.log'}"
         )
 
+    def _formatted_cluster_id(self) -> str | None:
+        """The cluster id the storage tool wrote into the data folder's meta.properties."""
+        try:
+            text = (self.data_dir / "meta.properties").read_text("utf-8")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "cluster.id":
+                return value.strip()
+        return None
+
     def down(self, timeout_s: float = 60.0) -> bool:
+        """Stop this port's broker; False (touching nothing) when it does not run on this port."""
+        if self._elsewhere() is not None:
+            return False
         return stop_process(self._pid(), self.pid_file, timeout_s)
+
+
+def check_cluster(config: Config) -> None:
+    """Refuse, in one line, to read a Kafka cluster at the local broker's address that is not the
+    cluster this state dir's broker formatted (another state dir's broker, or someone else's Kafka
+    holding the port): without this a command would silently read that cluster's topics. Nothing is
+    checked when the bootstrap servers name another address, when this state dir has never started
+    a broker, or when nothing answers (the command then says Kafka is unreachable)."""
+    broker = LocalBroker(config)
+    servers = [s.strip() for s in config.bootstrap_servers.split(",") if s.strip()]
+    expected = broker.cluster_id()
+    if servers != [broker.bootstrap] or not expected or not _port_open(config.broker_port):
+        return
+    found = _cluster_id(broker.bootstrap)
+    if found is not None and found != expected:
+        raise UserError(
+            f"the Kafka at {broker.bootstrap} is cluster {found}, not the local broker of "
+            f"{config.state_dir} (cluster {expected}); pass --bootstrap-servers to read it, or "
+            "--port/WIRESTREAM_BROKER_PORT to use the local broker on another port"
+        )
+
+
+def _cluster_id(bootstrap: str) -> str | None:
+    """The id of the cluster answering at ``bootstrap``; None when it does not answer."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=5000, bootstrap_timeout_ms=5000
+        )
+    except (KafkaError, OSError, ValueError):
+        return None
+    try:
+        found = admin.describe_cluster().get("cluster_id")
+        return str(found) if found else None
+    except (KafkaError, OSError):
+        return None
+    finally:
+        admin.close()
 
 
 def copy_dependencies(pom: Path, lib_dir: Path, name: str, tools: tuple[str, ...]) -> None:

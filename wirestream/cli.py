@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from wirestream.config import RUNNERS, Config, load_config
@@ -59,12 +62,51 @@ def _table_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
 
 
-def _dataset(args: argparse.Namespace, output: str | None = None) -> tuple[Any, Config]:
+def _dataset(
+    args: argparse.Namespace, output: str | None = None, existing: bool = True
+) -> tuple[Any, Config]:
+    """The dataset a command reads or tends; unless it may create one (``existing`` False), a
+    missing folder of the embedded catalog is refused before anything is created."""
     from pipeline.dataset import Dataset, catalog_settings
 
     config = load_config(args.config, {"snapshot_retention_days": getattr(args, "retention_days", None)})
     folder = _output(argparse.Namespace(output=output or getattr(args, "output", None)), config)
-    return Dataset(folder, catalog_settings(config)), config
+    dataset = Dataset(folder, catalog_settings(config))
+    if existing and dataset.embedded and not Path(folder).exists():
+        raise UserError(f"{folder} does not exist: no wirestream dataset there")
+    return dataset, config
+
+
+def _kafka_config(args: argparse.Namespace, **extra: Any) -> Config:
+    """`_config` for a command that reads or writes Kafka: a cluster at the local broker's address
+    that is not the one this state dir started is refused (`broker.check_cluster`)."""
+    from wirestream.broker import check_cluster
+
+    config = _config(args, **extra)
+    check_cluster(config)
+    return config
+
+
+@contextlib.contextmanager
+def _no_new_folder_on_error(output: str) -> Iterator[None]:
+    """A run that ends in a user's mistake (Kafka unreachable, say) leaves no folder behind: the
+    output folder it created goes again while it holds nothing but the run's lock file."""
+    folder = Path(output)
+    existed = folder.exists()
+    try:
+        yield
+    except UserError:
+        if not existed and folder.is_dir() and {p.name for p in folder.iterdir()} <= {"_lock"}:
+            (folder / "_lock").unlink(missing_ok=True)
+            folder.rmdir()
+        raise
+
+
+def _check_taxonomy(config: Config) -> None:
+    """A taxonomy file that cannot be used stops a command before it reads or publishes anything."""
+    from pipeline.tagging import load_taxonomy
+
+    load_taxonomy(config.taxonomy)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="broker + bundled sample feeds + pipeline, end to end")
     _common(demo)
     demo.add_argument("--output", metavar="DIR", required=True, help="dataset folder to write")
+    demo.add_argument(
+        "--port",
+        type=int,
+        help="port of the local broker the demo starts (default 9092, env WIRESTREAM_BROKER_PORT)",
+    )
+    demo.add_argument(
+        "--keep-broker", action="store_true", help="leave the broker the demo started running afterwards"
+    )
 
     inspect = commands.add_parser("inspect", help="summarise what the table holds, now or as of a snapshot")
     inspect.add_argument("output", metavar="DIR")
@@ -225,8 +275,12 @@ def cmd_kafka(args: argparse.Namespace) -> int:
         status = broker.status()
         _print(status.lines())
         return 0 if status.running else 3
+    elif broker.down():
+        print("kafka broker stopped")
     else:
-        print("kafka broker stopped" if broker.down() else "kafka broker was not running")
+        elsewhere = broker.status().elsewhere
+        where = f" (this state dir's broker runs on port {elsewhere})" if elsewhere is not None else ""
+        print(f"kafka broker was not running on {broker.bootstrap}{where}")
     return 0
 
 
@@ -239,7 +293,7 @@ def cmd_services(args: argparse.Namespace) -> int:
 def cmd_connect(args: argparse.Namespace) -> int:
     from connectors.command import run as run_connect
 
-    return run_connect(args, _config)
+    return run_connect(args, _kafka_config)
 
 
 def _output(args: argparse.Namespace, config: Config) -> str:
@@ -252,6 +306,8 @@ def _output(args: argparse.Namespace, config: Config) -> str:
             "tables, or only staging); to keep the tables on object storage, set catalog_uri and "
             "catalog_warehouse (e.g. s3://bucket/prefix)"
         )
+    if Path(output).exists() and not Path(output).is_dir():
+        raise UserError(f"{output} is a file, not a dataset folder")
     return str(output)
 
 
@@ -274,9 +330,12 @@ def _print_batch(report: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import run_continuous, run_until_caught_up
+    from wirestream.broker import check_cluster
 
     config = _config(args, runner=args.runner)
     output = _output(args, config)
+    _check_taxonomy(config)
+    check_cluster(config)
     if args.continuous:
         stop = threading.Event()
 
@@ -289,10 +348,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, finish)
         signal.signal(signal.SIGINT, finish)
         log.info("continuous run: committing to %s every %.1fs", output, config.commit_interval_s)
-        batches = run_continuous(config, output, stop, on_commit=_print_batch)
+        with _no_new_folder_on_error(output):
+            batches = run_continuous(config, output, stop, on_commit=_print_batch)
         print(f"stopped after {batches} batch(es)")
         return 0
-    reports = run_until_caught_up(config, output, on_commit=_print_batch)
+    with _no_new_folder_on_error(output):
+        reports = run_until_caught_up(config, output, on_commit=_print_batch)
     if not reports:
         print("nothing new on the raw topic; no batch written")
     return 0
@@ -300,13 +361,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     from pipeline.run import run_backfill
+    from wirestream.broker import check_cluster
     from wirestream.progress import Progress
 
     config = _config(args, runner=args.runner)
     until = args.until or datetime.now(UTC)
     if until <= args.since:
         raise UserError("--until must be later than --since")
-    report = run_backfill(config, _output(args, config), args.since, until, progress=Progress("backfill"))
+    output = _output(args, config)
+    _check_taxonomy(config)
+    check_cluster(config)
+    with _no_new_folder_on_error(output):
+        report = run_backfill(config, output, args.since, until, progress=Progress("backfill"))
     if report.batch is None:
         print(f"Kafka holds no stories between {args.since.isoformat()} and {until.isoformat()}")
         return 0
@@ -387,7 +453,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from pipeline.migrate import migrate
 
-    dataset, _config = _dataset(args)
+    dataset, _config = _dataset(args, existing=False)
     report = migrate(args.source, dataset)
     print(
         f"migrated {report.manifests} manifest(s): registered {report.data_files} data file(s) "
@@ -400,8 +466,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from wirestream.demo import run_demo
 
-    config = _config(args)
-    return run_demo(config, args.output)
+    if args.port is not None and args.bootstrap_servers:
+        raise UserError(
+            "--port starts a local broker and --bootstrap-servers names an existing Kafka: pass one of them"
+        )
+    local = {"bootstrap_servers": f"127.0.0.1:{args.port}"} if args.port is not None else {}
+    config = _config(args, broker_port=args.port, **local)
+    output = _output(args, config)  # refused before a broker starts or a story is published
+    _check_taxonomy(config)
+    return run_demo(config, output, keep_broker=args.keep_broker)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -470,6 +543,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # kafka-python logs every failed connection attempt while it retries; wirestream says in
+        # one line what failed once the client gives up (-v shows the attempts).
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     for ours in ("wirestream", "connectors", "pipeline"):
         logging.getLogger(ours).setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
@@ -494,7 +571,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": cmd_report,
     }
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # a reader that went away is found here, not as Python exits
+        return code
+    except BrokenPipeError:
+        # The reader went away (`wirestream changes DIR | head -1`): what it wanted was printed.
+        # Python would report the pipe again when it flushes stdout at exit; point stdout elsewhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process that SIGPIPE ended
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from wirestream.errors import UserError
+from wirestream.errors import UserError, yaml_problem
 
 ENV_PREFIX = "WIRESTREAM_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -259,12 +259,20 @@ def load_config(
     values: dict[str, Any] = {}
     if path is not None:
         file = Path(path)
+        if file.is_dir():
+            raise UserError(f"config file {file} is a folder, not a file")
         if not file.is_file():
             raise UserError(f"config file {file} does not exist")
         try:
             loaded = yaml.safe_load(file.read_text("utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise UserError(
+                f"config file {file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise UserError(f"config file {file} cannot be read: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise UserError(f"config file {file} is not valid YAML: {exc}") from None
+            raise UserError(f"config file {file} is {yaml_problem(exc)}") from None
         if not isinstance(loaded, dict):
             raise UserError(f"config file {file} must hold a mapping of keys to values")
         unknown = sorted(set(loaded) - fields.keys())

@@ -30,6 +30,9 @@ class Summary:
     dead_letters: int = 0
     topics: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: list[str] = field(default_factory=list)
+    # What the connectors refused before Kafka (the demo knows it; a dataset alone does not).
+    connector_dead_letters: int | None = None
+    dlq_topic: str | None = None
 
     def lines(self) -> list[str]:
         out = [
@@ -41,9 +44,18 @@ class Summary:
             f"  unique             {self.unique_stories}",
             f"  syndicated copies  {self.duplicates_flagged}  (kept, duplicate_of set)",
             f"duplicates dropped   {self.duplicates_dropped}  (same story id delivered again)",
-            f"dead letters         {self.dead_letters}  (failed the contract in the pipeline; table dead_letters)",
-            "stories per topic",
         ]
+        if self.connector_dead_letters is None:
+            out.append(
+                f"dead letters         {self.dead_letters}  (failed the contract in the pipeline; table dead_letters)"
+            )
+        else:
+            out += [
+                f"dead letters         {self.dead_letters + self.connector_dead_letters}",
+                f"  by the connectors  {self.connector_dead_letters}  (refused this run; topic {self.dlq_topic})",
+                f"  by the pipeline    {self.dead_letters}  (failed the contract; table dead_letters)",
+            ]
+        out.append("stories per topic")
         out += [
             f"  {topic:<20} {count}"
             for topic, count in sorted(self.topics.items(), key=lambda kv: (-kv[1], kv[0]))

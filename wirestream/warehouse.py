@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -105,6 +106,7 @@ def load_duckdb(dataset: Dataset, db: str, table: str = "stories") -> LoadReport
     location), so a snapshot's removals find them whatever folder the files are read from."""
     if not _IDENTIFIER.match(table):
         raise UserError(f"table name {table!r} must be a plain SQL identifier")
+    _check_database(db)
     source_table = dataset.table()
     uuid = str(source_table.metadata.table_uuid)
     current = source_table.current_snapshot()
@@ -147,6 +149,22 @@ def load_duckdb(dataset: Dataset, db: str, table: str = "stories") -> LoadReport
                 raise
             report.snapshots.append(step["snapshot_id"])
     return report
+
+
+def _check_database(db: str) -> None:
+    """Refuse, before anything is read or written, a --db that is a folder or a file of another
+    kind (DuckDB would not open it; it is never overwritten). A missing file is a new database."""
+    path = Path(db)
+    if path.is_dir():
+        raise UserError(f"--db {db} is a folder, not a DuckDB database file")
+    if not path.exists():
+        return
+    try:
+        duckdb.connect(db, read_only=True).close()
+    except duckdb.Error as exc:
+        if "not a valid DuckDB database" in str(exc):
+            raise UserError(f"--db {db} is not a DuckDB database file") from None
+        raise UserError(f"--db {db}: DuckDB cannot open it: {' '.join(str(exc).split())}") from None
 
 
 def _reconcile(con: Any, table: str, dataset: Dataset, snapshot_id: int) -> dict[str, Any]:
