@@ -491,11 +491,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     from pipeline.dataset import Dataset, catalog_settings
+    from wirestream.broker import check_cluster
     from wirestream.deadletters import SOURCES, list_dead_letters, read_fixed, republish
 
     config = _config(args)
     if args.action == "republish":
         stories = read_fixed(args.source_file)
+        check_cluster(config)
         failed = [story["id"] for story, acked in republish(config, stories) if not acked]
         print(f"republished {len(stories) - len(failed)} of {len(stories)} story(ies) to {config.raw_topic}")
         if failed:
@@ -505,6 +507,8 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     output = args.output or config.output
     sources = (args.source,) if args.source else SOURCES if output else ("connectors",)
     dataset = Dataset(_output(args, config), catalog_settings(config)) if "pipeline" in sources else None
+    if "connectors" in sources:
+        check_cluster(config)
     letters = list_dead_letters(config, dataset, sources, args.since)
     for letter in letters:
         print(json.dumps(letter.as_dict(), sort_keys=True) if args.json else letter.line())
