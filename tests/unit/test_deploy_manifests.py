@@ -129,7 +129,9 @@ def test_every_rendered_document_is_valid_for_the_kubernetes_api_in_strict_mode(
         ("CronJob", "wirestream-backfill"),
         ("Deployment", "wirestream-connectors"),
         ("Deployment", "wirestream-pipeline"),
+        ("PersistentVolumeClaim", "wirestream-backfill-staging"),
         ("PersistentVolumeClaim", "wirestream-connector-state"),
+        ("PersistentVolumeClaim", "wirestream-pipeline-staging"),
     ]
 
 
@@ -194,32 +196,49 @@ def test_every_container_has_limits_and_a_restrictive_security_context(docs: lis
                 assert not context.get("privileged"), where
 
 
+def _volume_of(path: str, container: dict[str, Any], volumes: dict[str, Any]) -> dict[str, Any] | None:
+    """The writable volume ``path`` lies on (the innermost mount), or None."""
+    mounts = [
+        m
+        for m in container["volumeMounts"]
+        if not m.get("readOnly") and "configMap" not in volumes[m["name"]]
+        if Path(path).is_relative_to(m["mountPath"])
+    ]
+    if not mounts:
+        return None
+    innermost = max(mounts, key=lambda m: len(m["mountPath"]))
+    volume: dict[str, Any] = volumes[innermost["name"]]
+    return volume
+
+
 def test_the_writable_places_the_config_names_are_volumes(
     docs: list[dict[str, Any]], config_file: Path
 ) -> None:
-    """On a read-only root filesystem, scratch, state, staging and cache must each lie on a volume."""
+    """On a read-only root filesystem, scratch, state, staging and cache must each lie on a volume;
+    what must outlive the pod (the connectors' state, the writers' staging with its commit markers)
+    on a PersistentVolumeClaim."""
     config = load_config(config_file)
+    assert config.output is not None
     for doc in _workloads(docs):
+        name = doc["metadata"]["name"]
         for template in _pod_templates(doc):
             volumes = {v["name"]: v for v in template["spec"]["volumes"]}
-            for container in template["spec"]["containers"]:
-                writable = [
-                    m["mountPath"]
-                    for m in container["volumeMounts"]
-                    if not m.get("readOnly") and "configMap" not in volumes[m["name"]]
-                ]
-                needed = ["/tmp", config.cache_dir]
-                if doc["metadata"]["name"] == "wirestream-connectors":
-                    needed.append(config.state_dir)
-                else:
-                    assert config.output is not None
-                    needed.append(config.output)
-                for path in needed:
-                    assert any(Path(path).is_relative_to(mount) for mount in writable), (
-                        doc["metadata"]["name"],
-                        path,
-                        writable,
-                    )
+            (container,) = template["spec"]["containers"]
+            for scratch in ("/tmp", config.cache_dir):
+                volume = _volume_of(scratch, container, volumes)
+                assert volume is not None and "emptyDir" in volume, (name, scratch)
+            kept = config.state_dir if name == "wirestream-connectors" else config.output
+            volume = _volume_of(kept, container, volumes)
+            assert volume is not None and "persistentVolumeClaim" in volume, (name, kept)
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for doc in _workloads(docs)
+        for template in _pod_templates(doc)
+        for v in template["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims == {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    assert len(claims) == 3, "each writer its own claim: they are ReadWriteOnce"
 
 
 def _metrics_port(argv: list[str]) -> int:
