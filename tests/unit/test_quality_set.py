@@ -1,5 +1,10 @@
 """The labelled quality set keeps meeting its targets (a regression guard, not the measurement:
-`python -m benchmarks.quality` prints the figures)."""
+`python -m benchmarks.quality` prints the figures), and the real-copy set holds what its figures
+rely on."""
+
+from collections import Counter, defaultdict
+from datetime import date
+from urllib.parse import urlparse
 
 import pytest
 
@@ -24,3 +29,74 @@ def test_near_duplicate_pairs_meet_their_target(results):
 def test_cleaning_loses_no_content_line(results):
     assert results.content_lost == []
     assert results.furniture_removed >= 0.85 * results.furniture_total, results.furniture_kept
+
+
+# The real-copy set (benchmarks/quality/real/): published texts as scraped, checked for what the
+# figures rely on. Its figures are printed by `python -m benchmarks.quality`, not asserted here.
+
+REAL_LANGUAGES = {"en", "ru", "uk", "de", "fr", "tr", "az", "no"}
+
+
+@pytest.fixture(scope="module")
+def real_texts():
+    from benchmarks.quality.real_copy import load_real
+
+    return load_real()
+
+
+def test_every_real_text_names_its_source_date_and_language(real_texts):
+    from benchmarks.quality.real_copy import published_date
+
+    ids = [t["id"] for t in real_texts]
+    assert len(ids) == len(set(ids))
+    for text in real_texts:
+        assert urlparse(text["url"]).scheme in ("http", "https") and urlparse(text["url"]).netloc, text["id"]
+        assert date(2023, 1, 1) <= published_date(text) <= date.today(), text["id"]
+        assert text["date_from"] in ("page", "event"), text["id"]
+        assert text["language"] in REAL_LANGUAGES, text["id"]
+        assert set(text["topics"]) <= set(SEEDED), text["id"]
+        assert set(text.get("near_miss") or []) <= set(SEEDED) - set(text["topics"]), text["id"]
+        assert text["body"].strip(), text["id"]
+
+
+def test_real_labels_are_lines_and_names_of_the_text(real_texts):
+    for text in real_texts:
+        lines = [line.strip() for line in text["body"].split("\n")]
+        for furniture in text["furniture"]:
+            assert furniture in lines, (text["id"], furniture)
+        for name in ("byline", "dateline"):
+            if text[name]:
+                assert text[name] in text["body"], (text["id"], name)
+
+
+def test_every_real_group_is_one_story_on_several_sites(real_texts):
+    sites = defaultdict(set)
+    for text in real_texts:
+        if text["group"]:
+            sites[text["group"]].add(urlparse(text["url"]).netloc.removeprefix("www."))
+    assert len(sites) >= 10
+    for group, netlocs in sites.items():
+        assert len(netlocs) >= 2, group
+
+
+def test_real_set_covers_every_language_and_seeded_topic(real_texts):
+    languages = Counter(t["language"] for t in real_texts)
+    assert set(languages) == REAL_LANGUAGES
+    assert min(languages.values()) >= 5, languages
+    assert len(real_texts) >= 130
+    for topic in SEEDED:
+        assert sum(topic in t["topics"] for t in real_texts) >= 5, topic
+    for topic in ("grain_deal", "annexation", "detainees"):
+        assert any(topic in (t.get("near_miss") or []) for t in real_texts), topic
+
+
+def test_real_figures_count_every_pair_line_and_text(real_texts):
+    from benchmarks.quality.real_copy import evaluate_real
+
+    results = evaluate_real()
+    groups = Counter(t["group"] for t in real_texts if t["group"])
+    pairs = results.pairs
+    assert pairs.tp + pairs.fn == sum(n * (n - 1) // 2 for n in groups.values())
+    assert len(results.pair_errors) == pairs.fp + pairs.fn
+    assert results.furniture_total == sum(len(t["furniture"]) for t in real_texts)
+    assert results.language["True"] + results.language["False"] == len(real_texts)
