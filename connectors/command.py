@@ -73,11 +73,51 @@ def add_parsers(commands: Any, common: Callable[..., None]) -> None:
     status.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _summary(report: Any) -> None:
-    print(
+def _counts(report: Any) -> str:
+    return (
         f"published {report.published}, dead-lettered {report.dead_lettered}, "
-        f"already published {report.skipped}, failed {report.failed}"
+        f"already published {report.skipped}, already dead-lettered {report.skipped_dead_letters}"
     )
+
+
+def _summary(report: Any) -> None:
+    print(f"{_counts(report)}, failed {report.failed}")
+
+
+def _feeds_once(results: list[Any]) -> int:
+    """One line per feed and the totals on stdout; exit status 1 when any feed failed."""
+    from connectors.delivery import DeliveryReport
+
+    total = DeliveryReport()
+    width = max((len(result.feed) for result in results), default=0)
+    for result in results:
+        total.add(result.report)
+        if result.status == "failed":
+            line = f"failed ({result.error_kind}): {result.error}"
+            if result.report.dead_lettered:
+                line += f"; dead-lettered {result.report.dead_lettered}"
+        elif result.failed:
+            line = f"failed: {result.report.failed} entries left for the next run; {_counts(result.report)}"
+        elif result.status == "not_modified":
+            line = "unchanged (304)"
+        else:
+            line = f"{result.status}: {_counts(result.report)}"
+        print(f"{result.feed:<{width}}  {line}")
+    failed = [result.feed for result in results if result.failed]
+    unchanged = sum(1 for result in results if result.status == "not_modified")
+    print(
+        f"{len(results)} feed(s): {len(results) - len(failed) - unchanged} ok, {unchanged} unchanged, "
+        f"{len(failed)} failed; {_counts(total)}"
+    )
+    if failed:
+        named = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        print(
+            f"error: {len(failed)} of {len(results)} feed(s) failed ({named}); "
+            "the next run retries them (see above, or `wirestream connect status`)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _report(report: Any) -> int:
@@ -130,7 +170,7 @@ def _feeds(args: argparse.Namespace, config: Config) -> int:
             FeedConnector(publisher, config.state_dir, specs, settings, metrics) as connector,
         ):
             if args.once:
-                return _report(connector.run_once())
+                return _feeds_once(connector.poll_all())
             stop = threading.Event()
             previous = {
                 sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)

@@ -26,6 +26,9 @@ class DeliveryReport:
     published: int = 0
     dead_lettered: int = 0
     skipped: int = 0
+    """Stories published before (already on the topic), so not sent again."""
+    skipped_dead_letters: int = 0
+    """Dead letters sent before (a refused document or entry fetched again), so not sent again."""
     failed: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -33,6 +36,7 @@ class DeliveryReport:
         self.published += other.published
         self.dead_lettered += other.dead_lettered
         self.skipped += other.skipped
+        self.skipped_dead_letters += other.skipped_dead_letters
         self.failed += other.failed
         self.failures.extend(other.failures)
 
@@ -42,6 +46,8 @@ class Sent:
     """What Kafka acknowledged of a batch of items, by state key."""
 
     acknowledged: list[str] = field(default_factory=list)
+    dead_letter_keys: list[str] = field(default_factory=list)
+    """The acknowledged keys that were dead letters."""
     unacknowledged: list[str] = field(default_factory=list)
     published: int = 0
     dead_lettered: int = 0
@@ -63,6 +69,7 @@ def send(publisher: Publisher, items: Iterable[Item], timeout_s: float = 60.0) -
                 sent.published += 1
             else:
                 sent.dead_lettered += 1
+                sent.dead_letter_keys.append(item.key)
         else:
             sent.unacknowledged.append(item.key)
     return sent
@@ -77,7 +84,10 @@ def deliver(publisher: Publisher, seen: dict[str, Any], items: Iterable[Item], n
     pending: list[tuple[Item, Any]] = []
     for item in items:
         if item.key in seen:
-            report.skipped += 1
+            if item.story is not None:
+                report.skipped += 1
+            else:
+                report.skipped_dead_letters += 1
             continue
         if item.story is not None:
             pending.append((item, publisher.publish(item.story)))

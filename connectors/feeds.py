@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from connectors.delivery import DeliveryReport, Item, send
 from connectors.encoding import EncodingError, decode
-from connectors.feedstate import FeedStore, Outcome
+from connectors.feedstate import FeedStore, Outcome, topics_key
 from connectors.fetch import ARTICLE_ACCEPT, Fetcher, FetchError, Limits, check_address
 from connectors.formats import ParsedDocument, parse_document
 from connectors.formats.common import problems
@@ -165,6 +165,12 @@ class PollReport:
     next_due: float
     report: DeliveryReport = field(default_factory=DeliveryReport)
     error: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The poll failed, or some of its entries were not acknowledged and wait for the next."""
+        return self.status == "failed" or self.report.failed > 0
 
 
 def next_delay(
@@ -247,6 +253,9 @@ class FeedConnector:
         self.settings = settings or FeedSettings()
         self.metrics = metrics or FeedMetrics()
         self.store = FeedStore(state_dir)
+        self.topics: tuple[str, str] = (publisher.config.raw_topic, publisher.config.dlq_topic)
+        """The raw and dead-letter topics; entries and validators are remembered per topic."""
+        self.store.adopt(self.topics)
         for spec in self.feeds:
             self.store.register(spec.name, spec.url)
         self.fetcher = Fetcher(self.settings.limits)
@@ -297,14 +306,20 @@ class FeedConnector:
         self.metrics.errors.labels(spec.name, kind).inc()
         self.metrics.consecutive_failures.labels(spec.name).set(failures)
         report = DeliveryReport(failed=1, failures=[spec.url])
-        return PollReport(spec.name, "failed", next_due, report, message)
+        return PollReport(spec.name, "failed", next_due, report, message, kind)
 
     def _poll(self, spec: FeedSpec) -> PollReport:
         record = self.store.get(spec.name)
         now = time.time()
         self.metrics.fetches.labels(spec.name).inc()
+        # Validators earned while publishing to other topics would hide entries behind a 304.
+        current = record.validators_for == topics_key(self.topics)
         try:
-            response = self.fetcher.get(spec.url, etag=record.etag, last_modified=record.last_modified)
+            response = self.fetcher.get(
+                spec.url,
+                etag=record.etag if current else None,
+                last_modified=record.last_modified if current else None,
+            )
         except FetchError as exc:
             return self._failed(spec, now, exc.kind, str(exc), exc.retry_after)
         if response.status == 304:
@@ -331,13 +346,18 @@ class FeedConnector:
             log.warning("feed %s: %s", spec.name, warning, extra={"feed": spec.name, "kind": "malformed"})
             errors["malformed"] += 1
         keys = [item.key for item in parsed.items]
-        fresh_keys = self.store.unseen(spec.name, keys)
+        # An entry is done once a story for it is on the raw topic or its dead letter on the
+        # dead-letter topic; after either topic changes, what is not on the new one is sent again.
+        done = self.store.acknowledged_on(spec.name, keys, self.topics)
         fresh: list[Item] = []
+        queued: set[str] = set()
         for item in parsed.items:
-            if item.key in fresh_keys:
+            if item.key not in done and item.key not in queued:
                 fresh.append(item)
-                fresh_keys.discard(item.key)  # the same entry twice in one document publishes once
+                queued.add(item.key)  # the same entry twice in one document publishes once
+        already_dead_lettered = sum(1 for topic in done.values() if topic == self.topics[1])
         complete = True
+        deferred: list[Item] = []
         if spec.fetch_article:
             fresh, deferred, article_errors = self._with_articles(spec, fresh)
             errors.update(article_errors)
@@ -364,6 +384,8 @@ class FeedConnector:
             status="failed" if parsed.error else "ok",
             next_due=next_due,
             acknowledged=sent.acknowledged,
+            dead_letter_keys=sent.dead_letter_keys,
+            topics=self.topics,
             present=[key for key in keys if key not in acknowledged],
             # A refused document keeps its validators stale: the next poll fetches it again and the
             # feed stays unhealthy until it changes (its dead letter is not sent twice).
@@ -388,11 +410,12 @@ class FeedConnector:
         report = DeliveryReport(
             published=sent.published,
             dead_lettered=sent.dead_lettered,
-            skipped=len(parsed.items) - len(fresh),
-            failed=len(sent.unacknowledged),
-            failures=list(sent.unacknowledged),
+            skipped=len(done) - already_dead_lettered,
+            skipped_dead_letters=already_dead_lettered,
+            failed=len(sent.unacknowledged) + len(deferred),
+            failures=[*sent.unacknowledged, *(item.key for item in deferred)],
         )
-        return PollReport(spec.name, outcome.status, next_due, report, parsed.error)
+        return PollReport(spec.name, outcome.status, next_due, report, parsed.error, outcome.error_kind)
 
     def _with_articles(
         self, spec: FeedSpec, items: list[Item]

@@ -5,6 +5,10 @@ rewritten on every change, and because one transaction records "these entries we
 and "these validators are current" together: a crash or SIGTERM leaves the state before or after
 a feed's poll, never half-way. Seen entries expire ``seen_ttl`` after they last appeared in the
 feed, so an entry a feed keeps listing is never forgotten and republished.
+
+An entry is remembered per topic it was acknowledged on (a story on the raw topic, a dead letter on
+the dead-letter topic), and validators per pair of topics they were earned with: after the raw or
+dead-letter topic changes, every entry goes to the new topic and nothing hides behind a 304.
 """
 
 from __future__ import annotations
@@ -19,7 +23,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+SEEN_TABLE = """
+CREATE TABLE IF NOT EXISTS seen (
+    feed TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    PRIMARY KEY (feed, topic, key)
+) WITHOUT ROWID
+"""
+
+SCHEMA = (
+    SEEN_TABLE
+    + """;
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
     url TEXT NOT NULL,
@@ -37,17 +54,12 @@ CREATE TABLE IF NOT EXISTS feeds (
     new_entries INTEGER NOT NULL DEFAULT 0,
     published INTEGER NOT NULL DEFAULT 0,
     dead_lettered INTEGER NOT NULL DEFAULT 0,
-    errors TEXT NOT NULL DEFAULT '{}'
+    errors TEXT NOT NULL DEFAULT '{}',
+    validators_for TEXT
 );
-CREATE TABLE IF NOT EXISTS seen (
-    feed TEXT NOT NULL,
-    key TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    PRIMARY KEY (feed, key)
-) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_by_age ON seen (last_seen);
 """
+)
 
 
 @dataclass
@@ -69,6 +81,8 @@ class FeedRecord:
     published: int = 0
     dead_lettered: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    validators_for: str | None = None
+    """The topics (``topics_key``) the validators were earned with; others must fetch in full."""
     seen: int = 0
 
 
@@ -88,6 +102,14 @@ class Outcome:
     errors: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_kind: str | None = None
+    dead_letter_keys: list[str] = field(default_factory=list)
+    """The acknowledged keys that were dead letters (remembered on the dead-letter topic)."""
+    topics: tuple[str, str] = ("", "")
+    """The raw and dead-letter topics this poll published to."""
+
+
+def topics_key(topics: tuple[str, str]) -> str:
+    return "\n".join(topics)
 
 
 def _utc(seconds: float | None) -> str | None:
@@ -111,9 +133,44 @@ class FeedStore:
         # NORMAL loses at most the last transactions on power loss, never on a process crash; a lost
         # "seen" only republishes, which the pipeline's story-id dedup drops.
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._upgrade()
         self._db.executescript(SCHEMA)
         if fresh:
             self._import_json(Path(state_dir) / "connectors" / "feeds.json")
+
+    def _upgrade(self) -> None:
+        """Give the state of an earlier version its topic columns; its entries and validators are
+        claimed by the topics of the first connector that opens it (``adopt``)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            seen = [row[1] for row in self._db.execute("PRAGMA table_info(seen)")]
+            if seen and "topic" not in seen:
+                self._db.execute("ALTER TABLE seen RENAME TO seen_without_topic")
+                self._db.execute("DROP INDEX IF EXISTS seen_by_age")
+                self._db.execute(SEEN_TABLE)
+                self._db.execute(
+                    "INSERT INTO seen SELECT feed, '', key, first_seen, last_seen FROM seen_without_topic"
+                )
+                self._db.execute("DROP TABLE seen_without_topic")
+            feeds = [row[1] for row in self._db.execute("PRAGMA table_info(feeds)")]
+            if feeds and "validators_for" not in feeds:
+                self._db.execute("ALTER TABLE feeds ADD COLUMN validators_for TEXT")
+
+    def adopt(self, topics: tuple[str, str]) -> None:
+        """Entries and validators recorded without topics (by an earlier version) belong to these."""
+        key = topics_key(topics)
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for topic in dict.fromkeys(topics):
+                self._db.execute(
+                    "INSERT OR IGNORE INTO seen SELECT feed, ?, key, first_seen, last_seen FROM seen WHERE topic = ''",
+                    (topic,),
+                )
+            self._db.execute("DELETE FROM seen WHERE topic = ''")
+            self._db.execute(
+                "UPDATE feeds SET validators_for = ? WHERE validators_for IS NULL AND (etag IS NOT NULL OR last_modified IS NOT NULL)",
+                (key,),
+            )
 
     def _import_json(self, legacy: Path) -> None:
         """Carry over the one-file JSON state of earlier versions, so an upgrade republishes nothing."""
@@ -134,7 +191,7 @@ class FeedStore:
                     (name, section.get("etag"), section.get("last_modified")),
                 )
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO seen VALUES (?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO seen VALUES (?, '', ?, ?, ?)",
                     [(name, key, now, now) for key in section.get("seen", {})],
                 )
 
@@ -165,7 +222,9 @@ class FeedStore:
             cursor = self._db.execute("SELECT * FROM feeds ORDER BY name")
             columns = [c[0] for c in cursor.description]
             rows = cursor.fetchall()
-            counts = dict(self._db.execute("SELECT feed, count(*) FROM seen GROUP BY feed").fetchall())
+            counts = dict(
+                self._db.execute("SELECT feed, count(DISTINCT key) FROM seen GROUP BY feed").fetchall()
+            )
         records = []
         for row in rows:
             values = dict(zip(columns, row, strict=True))
@@ -173,19 +232,24 @@ class FeedStore:
             records.append(FeedRecord(**values, seen=counts.get(values["name"], 0)))
         return records
 
-    def unseen(self, name: str, keys: Iterable[str]) -> set[str]:
+    def unseen(self, name: str, keys: Iterable[str], topic: str = "") -> set[str]:
+        """The keys not yet acknowledged on ``topic`` for this feed."""
         wanted = set(keys)
-        if not wanted:
-            return set()
-        ordered = sorted(wanted)
-        known: set[str] = set()
+        return wanted - set(self.acknowledged_on(name, wanted, (topic,)))
+
+    def acknowledged_on(self, name: str, keys: Iterable[str], topics: tuple[str, ...]) -> dict[str, str]:
+        """Of ``keys``, those acknowledged on one of ``topics``, each with the first such topic."""
+        ordered = sorted(set(keys))
+        found: dict[str, str] = {}
         with self._lock:
-            for start in range(0, len(ordered), 500):
-                chunk = ordered[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT key FROM seen WHERE feed = ? AND key IN ({marks})"
-                known.update(row[0] for row in self._db.execute(query, (name, *chunk)))
-        return wanted - known
+            for topic in topics:
+                for start in range(0, len(ordered), 500):
+                    chunk = ordered[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    query = f"SELECT key FROM seen WHERE feed = ? AND topic = ? AND key IN ({marks})"
+                    for (key,) in self._db.execute(query, (name, topic, *chunk)):
+                        found.setdefault(key, topic)
+        return found
 
     def record(self, name: str, outcome: Outcome) -> None:
         """Everything one poll learned, atomically."""
@@ -193,9 +257,15 @@ class FeedStore:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             if outcome.acknowledged:
+                raw, dead = outcome.topics
+                letters = set(outcome.dead_letter_keys)
                 db.executemany(
-                    "INSERT INTO seen VALUES (?, ?, ?, ?) ON CONFLICT(feed, key) DO UPDATE SET last_seen = excluded.last_seen",
-                    [(name, key, outcome.at, outcome.at) for key in outcome.acknowledged],
+                    "INSERT INTO seen VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(feed, topic, key) DO UPDATE SET last_seen = excluded.last_seen",
+                    [
+                        (name, dead if key in letters else raw, key, outcome.at, outcome.at)
+                        for key in outcome.acknowledged
+                    ],
                 )
             if outcome.present:
                 db.executemany(
@@ -227,7 +297,7 @@ class FeedStore:
             if outcome.status == "not_modified":
                 sets.append("not_modified = not_modified + 1")
             if outcome.validators is not None:
-                sets += ["etag = :etag", "last_modified = :last_modified"]
+                sets += ["etag = :etag", "last_modified = :last_modified", "validators_for = :topics"]
             etag, last_modified = outcome.validators or (None, None)
             db.execute(
                 f"UPDATE feeds SET {', '.join(sets)} WHERE name = :name",
@@ -243,6 +313,7 @@ class FeedStore:
                     "error_kind": outcome.error_kind,
                     "etag": etag,
                     "last_modified": last_modified,
+                    "topics": topics_key(outcome.topics),
                 },
             )
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from connectors.feeds import FeedSettings, FeedSpec, next_delay
-from connectors.feedstate import FeedStore, Outcome, describe
+from connectors.feedstate import FeedStore, Outcome, describe, topics_key
 from wirestream.config import Config, load_config
 from wirestream.errors import UserError
 
@@ -171,3 +171,63 @@ def test_sasl_settings_need_every_part_and_never_show_the_password(monkeypatch):
     assert "s3cret-from-env" not in repr(loaded) and "s3cret-from-env" not in repr(loaded.redacted())
     with pytest.raises(UserError, match="security_protocol"):
         Config(security_protocol="TLS").kafka_client_options()
+
+
+def test_entries_are_remembered_per_topic_and_validators_for_the_topics_they_were_earned_with(tmp_path):
+    store = FeedStore(tmp_path)
+    store.register("wire", "u")
+    store.record(
+        "wire",
+        Outcome(
+            at=1.0,
+            status="ok",
+            next_due=2.0,
+            acknowledged=["story", "letter"],
+            dead_letter_keys=["letter"],
+            topics=("raw", "dlq"),
+            validators=('"e1"', None),
+        ),
+    )
+    assert store.acknowledged_on("wire", ["story", "letter", "new"], ("raw", "dlq")) == {
+        "story": "raw",
+        "letter": "dlq",
+    }
+    assert store.acknowledged_on("wire", ["story", "letter"], ("raw2", "dlq")) == {"letter": "dlq"}
+    assert store.unseen("wire", ["story", "letter"], "raw2") == {"story", "letter"}
+    assert store.get("wire").validators_for == topics_key(("raw", "dlq"))
+    assert [r.seen for r in store.records()] == [2]
+
+
+def test_state_of_an_earlier_version_is_upgraded_and_claimed_by_the_first_topics(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "connectors" / "feeds.sqlite"
+    path.parent.mkdir(parents=True)
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE feeds (name TEXT PRIMARY KEY, url TEXT NOT NULL, etag TEXT, last_modified TEXT,
+            last_fetch REAL, last_success REAL, last_error TEXT, last_error_kind TEXT, last_error_at REAL,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0, next_due REAL,
+            fetches INTEGER NOT NULL DEFAULT 0, not_modified INTEGER NOT NULL DEFAULT 0,
+            new_entries INTEGER NOT NULL DEFAULT 0, published INTEGER NOT NULL DEFAULT 0,
+            dead_lettered INTEGER NOT NULL DEFAULT 0, errors TEXT NOT NULL DEFAULT '{}');
+        CREATE TABLE seen (feed TEXT NOT NULL, key TEXT NOT NULL, first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL, PRIMARY KEY (feed, key)) WITHOUT ROWID;
+        CREATE INDEX seen_by_age ON seen (last_seen);
+        INSERT INTO feeds (name, url, etag) VALUES ('wire', 'u', '"e0"');
+        INSERT INTO seen VALUES ('wire', 'a', 1.0, 1.0), ('wire', 'b', 1.0, 1.0);
+        """
+    )
+    old.commit()
+    old.close()
+    store = FeedStore(tmp_path)
+    store.adopt(("raw", "dlq"))
+    assert store.unseen("wire", ["a", "b", "c"], "raw") == {"c"}
+    assert store.unseen("wire", ["a", "b", "c"], "dlq") == {"c"}
+    assert store.unseen("wire", ["a"], "elsewhere") == {"a"}
+    record = store.get("wire")
+    assert (record.etag, record.validators_for) == ('"e0"', topics_key(("raw", "dlq")))
+    store.adopt(("raw2", "dlq2"))  # claimed once: a later connector's topics do not inherit them
+    assert store.unseen("wire", ["a"], "raw2") == {"a"}
+    assert store.expire(older_than=2.0) == 4
