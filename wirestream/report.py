@@ -292,7 +292,7 @@ def _num(
 
 def _hbars(chart: str, metric: str, items: list[tuple[str, int]], colors: list[str] | None = None) -> str:
     """A horizontal bar chart: one labelled bar a key, its value at its end."""
-    if not items:
+    if not any(value for _, value in items):
         return f'<svg data-chart="{chart}" class="chart" width="480" height="40"><text x="8" y="24">nothing to show</text></svg>'
     row, label_w, bar_w = 22, 170, 250
     top = max(value for _, value in items) or 1

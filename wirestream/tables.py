@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pipeline.dataset import PREFIX, Dataset
 from pipeline.storage import open_source
 from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA
+from wirestream.errors import UserError
 
 __all__ = ["CommittedFile", "committed_files", "read_committed"]
 
@@ -76,7 +77,10 @@ def read_committed(dataset: Dataset, name: str, columns: list[str]) -> pa.Table:
             {**{f.name: pa.array([], f.type) for f in wanted}, COMMITTED_AT: pa.array([], stamp)}
         ).append_column(COMMIT_KIND, pa.array([], pa.string()))
     ]
-    table = dataset.table(name) if dataset.exists() else None
+    try:
+        table = dataset.table(name) if dataset.exists() else None
+    except UserError:  # that table was never created (a dataset another tool registered, say)
+        table = None
     for file in committed_files(table) if table is not None else []:
         part = pq.read_table(open_source(file.uri, dataset.settings.properties), columns=columns)
         part = part.select(columns).cast(wanted)
