@@ -392,6 +392,7 @@ section{background:#fff;border:1px solid #dde2e8;border-radius:8px;padding:12px 
 section h2{font-size:17px;margin:0 0 2px}.note{color:#5a6573;margin:0 0 10px}
 .pair{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.fig{flex:0 0 auto}.nums{flex:1 1 260px;max-height:460px;overflow:auto}
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 10px;border-bottom:1px solid #eef0f3;text-align:left}
+td:first-child,td.r{white-space:nowrap}
 .r{text-align:right;font-variant-numeric:tabular-nums}
 svg .lbl{font-size:11px;fill:#333}svg .val{font-size:11px;fill:#5a6573}.stale{color:#c2464b;font-weight:600}
 """
