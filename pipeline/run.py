@@ -41,11 +41,12 @@ from pipeline.kafka_source import (
 from pipeline.memory import freeze_loaded_objects, keep_freed_memory, release_memory
 from pipeline.prepare import STAGES
 from pipeline.rows import CHUNK_SIZE
-from pipeline.runners import runner_options
+from pipeline.runners import runner_options, runs_locally
 from pipeline.storage import open_source, refused
 from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.transforms import (
     DeduplicateStories,
+    GroupRowsByFile,
     PrepareStories,
     ReadKafkaStories,
     WriteParquetDataset,
@@ -96,25 +97,35 @@ def build_pipeline(
     part: int = 0,
     workers: int = 0,
     io_properties: dict[str, str] | None = None,
+    local: bool = True,
 ) -> None:
-    # With workers, the reader only claims offsets: each worker reads the records it prepares.
-    records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(client_options, ranges, defer=workers > 0)
-    # Parse, clean, tag and sign, per story, in worker processes. Tagging before dedup tags the few
-    # copies dedup drops, and lets dedup hold the rows for its verdicts already grouped by file:
-    # the batch's full rows cross one shuffle, not two.
-    # The rows leave the workers as Arrow, bound for their files. Workers take every chunk, a
-    # partition's short last one too: a run gives workers only to a batch worth them.
-    prepared = records | "PrepareStories" >> PrepareStories(
-        PIPELINE_VERSION,
-        taxonomy,
-        workers,
-        min_chunk=1,
-        shards=shards,
-        spill=spill_dir(staging, part),
+    """The pipeline of one batch: ReadKafkaStories → PrepareStories (parse, clean, tag, sign) →
+    DeduplicateStories → WriteParquetDataset, its files then committed by `Dataset.commit`.
+
+    With ``local`` (a runner whose workers share this machine), the local accelerator applies: with
+    ``workers``, the reader only claims offsets and each worker process reads the records it
+    prepares (`kafka_source.DeferredRead`), and prepared rows travel to their files as spilled Arrow
+    streams, only their paths crossing the shuffle. Without it (a cluster), every stage is a plain
+    DoFn the runner parallelises, and rows cross its shuffle themselves.
+    """
+    records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(
+        client_options, ranges, defer=local and workers > 0
     )
-    files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
-        LoadCommitted(committed_files, io_properties), packed=True
-    )
+    load_committed = LoadCommitted(committed_files, io_properties)
+    if local:
+        # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for
+        # its verdicts already grouped by file: the batch's full rows cross one shuffle, not two.
+        prepared = records | "PrepareStories" >> PrepareStories(
+            PIPELINE_VERSION, taxonomy, workers, min_chunk=1, shards=shards, spill=spill_dir(staging, part)
+        )
+        files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(load_committed, packed=True)
+    else:
+        prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy, min_chunk=1)
+        files = (
+            prepared["rows"]
+            | "DeduplicateStories" >> DeduplicateStories(load_committed)
+            | "GroupRowsByFile" >> GroupRowsByFile(shards)
+        )
     dead_letters = {stage: prepared[stage] for stage in STAGES}
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)
 
@@ -157,9 +168,11 @@ def _run_pipeline(
     io_properties: dict[str, str] | None = None,
 ) -> None:
     shards = _shards(config, ranges)
-    keep_freed_memory()
-    freeze_loaded_objects()
-    workers = _workers_for(config, ranges)
+    local = runs_locally(runner)
+    if local:
+        keep_freed_memory()
+        freeze_loaded_objects()
+    workers = _workers_for(config, ranges) if local else 0
     if workers:
         WORKERS.warm(workers)
         if following and _workers_for(config, following.ranges) == workers:
@@ -188,6 +201,7 @@ def _run_pipeline(
                 part,
                 workers,
                 io_properties,
+                local,
             )
     except RecordsDeleted:
         raise
@@ -277,7 +291,8 @@ def run_until_caught_up(
     lock: each batch's first stories are then prepared while the batch before it ends. ``on_commit``
     hears of each batch as it commits (a later batch's failure does not hide it).
     """
-    WORKERS.start_server(config.workers)
+    if runs_locally(runner or config.runner):
+        WORKERS.start_server(config.workers)
     dataset = Dataset(output, catalog_settings(config))
     taxonomy = load_taxonomy(config.taxonomy)
     reports: list[RunReport] = []
@@ -427,7 +442,8 @@ def run_backfill(
     Running the same backfill twice gives the same rows.
     """
     started = time.monotonic()
-    WORKERS.start_server(config.workers)
+    if runs_locally(runner or config.runner):
+        WORKERS.start_server(config.workers)
     dataset = Dataset(output, catalog_settings(config))
     runner = runner or config.runner
     taxonomy = load_taxonomy(config.taxonomy)

@@ -18,6 +18,7 @@ __all__ = [
     "FLINK_VERSION",
     "RUNNERS",
     "runner_options",
+    "runs_locally",
     "prism_binary",
     "flink_job_server_jar",
 ]
@@ -44,6 +45,12 @@ def _require(path: Path, what: str) -> str:
     return str(path)
 
 
+def runs_locally(runner: str) -> bool:
+    """Whether the runner's workers share this machine (and this process's files): the one place
+    that decides where the local accelerator (`pipeline.workers`) may be used."""
+    return runner != "flink-cluster"
+
+
 def runner_options(config: Config, runner: str) -> list[str]:
     """Beam options for ``runner``; LOOPBACK keeps the SDK harness in this process for Prism and Flink."""
     if runner == "direct":
@@ -62,5 +69,17 @@ def runner_options(config: Config, runner: str) -> list[str]:
             f"--flink_job_server_jar={_require(flink_job_server_jar(config), 'the Flink job-server jar')}",
             "--environment_type=LOOPBACK",
             "--parallelism=2",
+        ]
+    if runner == "flink-cluster":
+        # The session cluster's job server turns the pipeline into a Flink job; the TaskManagers
+        # run its Python stages in workers of the SDK worker pool beside them (EXTERNAL).
+        parallelism = config.flink_parallelism or config.flink_taskmanagers * config.flink_slots
+        return [
+            "--runner=PortableRunner",
+            f"--job_endpoint={config.flink_host}:{config.flink_job_port}",
+            "--environment_type=EXTERNAL",
+            # Each TaskManager's own worker pool (its pod's sidecar; here, the one beside them).
+            f"--environment_config=localhost:{config.flink_worker_pool_port}",
+            f"--parallelism={parallelism}",
         ]
     raise UserError(f"unknown runner {runner!r}; known runners: {', '.join(RUNNERS)}")

@@ -66,8 +66,8 @@ from pipeline.prepare import STAGES, pack_chunk, prepare_chunk, prepare_read
 from pipeline.rows import CHUNK_SIZE, MICROSECOND, Chunk, Packed
 from pipeline.tagging import Taxonomy, tag_row
 from pipeline.workers import WORKERS, InFlight
-from pipeline.write import data_file_name, sorted_table, unpack_files, write_rows, write_table
-from schemas import DEAD_LETTER_SCHEMA
+from pipeline.write import data_file_name, route_rows, sorted_table, unpack_files, write_rows, write_table
+from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA
 
 # Coders: how chunks, packed chunks and a file's rows cross a shuffle (see `pipeline.rows`).
 
@@ -764,6 +764,35 @@ class GroupByFile(beam.PTransform):
             | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, str])
             | "GroupByRoute" >> beam.GroupByKey()
             | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, pa.Table])
+        )
+
+
+def _routes_of(chunk: list[dict[str, Any]], shards: int) -> list[tuple[str, Chunk]]:
+    return [(route, Chunk(rows)) for route, rows in route_rows(chunk, shards)]
+
+
+def _rows_of_file(route: str, chunks: Iterable[list[dict[str, Any]]]) -> tuple[str, pa.Table]:
+    return route, pa.Table.from_pylist([row for chunk in chunks for row in chunk], schema=CLEAN_SCHEMA)
+
+
+class GroupRowsByFile(beam.PTransform):
+    """Chunks of rows in; ``(route, table)`` out, every row of one data file in one Arrow table, for
+    ``shards`` files per ingest-day partition. The rows themselves cross the runner's shuffle, so
+    any worker of any machine may write any file: what remote runners use where `GroupByFile`
+    passes the paths of spilled Arrow streams on one machine."""
+
+    def __init__(self, shards: int) -> None:
+        super().__init__()
+        if shards < 1:
+            raise ValueError("shards must be at least 1")
+        self._shards = shards
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        return (
+            rows
+            | "RoutesOf" >> beam.FlatMap(_routes_of, self._shards).with_output_types(tuple[str, Chunk])
+            | "GroupByRoute" >> beam.GroupByKey()
+            | "OneTable" >> beam.MapTuple(_rows_of_file).with_output_types(tuple[str, pa.Table])
         )
 
 

@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_service_parsers(commands, _common)  # catalog up|status|down, storage up|status|down|credentials
 
+    from wirestream.flink import add_parsers as add_flink_parsers
+
+    add_flink_parsers(commands, _common)  # flink up|status|down
+
     run = commands.add_parser("run", help="process what Kafka holds that the dataset lacks, commit, exit")
     _common(run)
     run.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
@@ -288,6 +292,12 @@ def cmd_services(args: argparse.Namespace) -> int:
     from wirestream.services import run as run_services
 
     return run_services(args, _config)
+
+
+def cmd_flink(args: argparse.Namespace) -> int:
+    from wirestream.flink import run as run_flink
+
+    return run_flink(args, _config)
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
@@ -562,6 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "connect": cmd_connect,
         "catalog": cmd_services,
         "storage": cmd_services,
+        "flink": cmd_flink,
         "run": cmd_run,
         "backfill": cmd_backfill,
         "changes": cmd_changes,

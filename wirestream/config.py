@@ -19,7 +19,7 @@ from wirestream.errors import UserError, yaml_problem
 ENV_PREFIX = "WIRESTREAM_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-RUNNERS = ("direct", "prism", "flink")
+RUNNERS = ("direct", "prism", "flink", "flink-cluster")
 SECRET_KEYS = frozenset({"sasl_password", "ssl_password", "broker_sasl_password"})
 
 
@@ -120,7 +120,11 @@ class Config:
         "Continuous mode expires snapshots (retention, snapshots_kept) after this many batches; 0 = never.",
         default=50,
     )
-    runner: str = doc("Beam runner: direct, prism or flink.", default="direct")
+    runner: str = doc(
+        "Beam runner: direct, prism, flink (an embedded Flink) or flink-cluster (the session cluster of "
+        "`wirestream flink up`, or the one flink_port and flink_job_port name).",
+        default="direct",
+    )
     taxonomy: str | None = doc("Topic taxonomy YAML; default the bundled one.", default=None)
     rows_per_file: int = doc("Target rows per Parquet file (sets shards per batch).", default=200_000)
     max_records_per_batch: int | None = doc(
@@ -138,6 +142,24 @@ class Config:
     )
     flink_job_server_jar: str | None = doc(
         "Flink job-server jar; default built by deploy/flink.", default=None
+    )
+    flink_host: str = doc(
+        "Host of the Beam job server in front of the Flink session cluster (runner flink-cluster).",
+        default="localhost",
+    )
+    flink_port: int = doc("REST port (web UI) of the Flink session cluster.", default=8081)
+    flink_job_port: int = doc(
+        "Port of the Beam job server that submits to the session cluster (`wirestream flink up` starts it).",
+        default=8099,
+    )
+    flink_worker_pool_port: int = doc(
+        "Port of the Python SDK worker pool beside the TaskManagers (EXTERNAL environment).", default=50000
+    )
+    flink_taskmanagers: int = doc("TaskManagers `wirestream flink up` starts.", default=2)
+    flink_slots: int = doc("Task slots per TaskManager.", default=1)
+    flink_taskmanager_memory: str = doc("Process memory of each TaskManager JVM.", default="1280m")
+    flink_parallelism: int | None = doc(
+        "Parallelism of pipeline runs on the session cluster; default taskmanagers x slots.", default=None
     )
     source_name: str | None = doc(
         "Source name for `connect files` (default: derived from the path).", default=None
@@ -166,6 +188,11 @@ class Config:
     )
     feed_jitter: float = doc("Random spread of each poll delay, as a fraction of it.", default=0.1)
     max_backoff_s: float = doc("Longest delay between polls of a failing feed.", default=3600.0)
+    publish_timeout_s: float = doc(
+        "Seconds a connector waits for Kafka to acknowledge a poll's stories; what is not acknowledged "
+        "by then is fetched and sent again later, and `connect feeds` waits for Kafka to come back.",
+        default=30.0,
+    )
     seen_ttl_days: float = doc(
         "Days an entry is remembered after it last appeared in its feed.", default=90.0
     )
