@@ -141,7 +141,7 @@ def gather(dataset: Dataset) -> ReportData:
         "language",
         "duplicate_of",
         "cluster_id",
-        "topics",
+        "topics.topic",
         "firstcreated",
         "kafka_timestamp",
     ]
@@ -179,7 +179,7 @@ def _stories(con: Any, data: ReportData) -> None:
     data.cluster_sizes = list(by_size.items())
 
     con.execute(
-        "CREATE TEMP VIEW days AS SELECT strftime(coalesce(firstcreated, kafka_timestamp), '%Y-%m-%d') AS day, "
+        "CREATE TEMP TABLE days AS SELECT strftime(coalesce(firstcreated, kafka_timestamp), '%Y-%m-%d') AS day, "
         f"coalesce(topics[1].topic, '{UNTAGGED}') AS topic FROM s"
     )
     every_day = _rows(con, "SELECT day, count(*) FROM days GROUP BY day ORDER BY day")
@@ -244,7 +244,7 @@ def _sources(con: Any, data: ReportData) -> None:
 
 def _lag(con: Any, data: ReportData) -> None:
     con.execute(
-        f"CREATE TEMP VIEW lag AS SELECT greatest(epoch({COMMITTED_AT}) - epoch(kafka_timestamp), 0) AS s "
+        f"CREATE TEMP TABLE lag AS SELECT greatest(epoch({COMMITTED_AT}) - epoch(kafka_timestamp), 0) AS s "
         f"FROM s WHERE {COMMIT_KIND} = 'ingest' AND {COMMITTED_AT} IS NOT NULL AND kafka_timestamp IS NOT NULL"
     )
     [(n, p50, p95, most)] = _rows(

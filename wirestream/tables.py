@@ -68,9 +68,12 @@ def read_committed(dataset: Dataset, name: str, columns: list[str]) -> pa.Table:
     """``columns`` of every row of table ``name`` (stories or dead_letters) as its current
     snapshot holds them, plus ``_committed_at`` (UTC time of the commit that added the row, null
     where that snapshot's time is no longer recorded) and ``_commit_kind``. No rows when there is
-    no such table or nothing is committed."""
+    no such table or nothing is committed.
+
+    A column ``list.field`` (``topics.topic``) reads only that field of a list of structs, as
+    ``list`` of structs holding it alone: a story's topics without their evidence."""
     schema = CLEAN_SCHEMA if name == "stories" else DEAD_LETTER_SCHEMA
-    wanted = pa.schema([schema.field(c).remove_metadata().with_nullable(True) for c in columns])
+    wanted = pa.schema([_field(schema, column) for column in columns])
     stamp = pa.timestamp("us", tz="UTC")
     parts = [
         pa.table(
@@ -82,10 +85,32 @@ def read_committed(dataset: Dataset, name: str, columns: list[str]) -> pa.Table:
     except UserError:  # that table was never created (a dataset another tool registered, say)
         table = None
     for file in committed_files(table) if table is not None else []:
-        part = pq.read_table(open_source(file.uri, dataset.settings.properties), columns=columns)
-        part = part.select(columns).cast(wanted)
+        parquet = pq.ParquetFile(open_source(file.uri, dataset.settings.properties))
+        part = parquet.read(columns=[_path(parquet, column) for column in columns])
+        part = pa.table([part.column(f.name).cast(f.type) for f in wanted], schema=wanted)
         moment = file.committed_ms * 1000 if file.committed_ms is not None else None
         part = part.append_column(COMMITTED_AT, pa.array([moment] * part.num_rows, pa.int64()).cast(stamp))
         part = part.append_column(COMMIT_KIND, pa.array([file.kind] * part.num_rows, pa.string()))
         parts.append(part)
     return pa.concat_tables(parts)
+
+
+def _field(schema: pa.Schema, column: str) -> pa.Field:
+    """The Arrow field ``column`` reads as (nullable, without field ids)."""
+    top, _, leaf = column.partition(".")
+    kind = schema.field(top).type
+    if leaf:
+        kind = pa.list_(pa.struct([pa.field(leaf, kind.value_type.field(leaf).type)]))
+    return pa.field(top, kind)
+
+
+def _path(parquet: pq.ParquetFile, column: str) -> str:
+    """The file's own path of ``column`` (a list's inner names depend on the writer)."""
+    top, _, leaf = column.partition(".")
+    if not leaf:
+        return top
+    for index in range(len(parquet.schema)):
+        path = parquet.schema.column(index).path
+        if path.startswith(top + ".") and path.endswith("." + leaf):
+            return str(path)
+    raise ValueError(f"{column} is not a column of the file")
