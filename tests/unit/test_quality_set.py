@@ -100,3 +100,19 @@ def test_real_figures_count_every_pair_line_and_text(real_texts):
     assert len(results.pair_errors) == pairs.fp + pairs.fn
     assert results.furniture_total == sum(len(t["furniture"]) for t in real_texts)
     assert results.language["True"] + results.language["False"] == len(real_texts)
+
+
+def test_containment_is_over_the_shorter_copy():
+    from benchmarks.quality.containment import containment_pairs, scores
+
+    lead = "Russia on Monday halted a wartime deal that allowed grain to flow from Ukraine."
+    story = (
+        lead
+        + " Kremlin spokesman Dmitry Peskov said the initiative would be suspended until demands are met."
+    )
+    other = "Swiss voters approved a thirteenth monthly pension payment in a referendum on Sunday."
+    pairs = containment_pairs([lead, story, other], 4)
+    assert [(a, b) for a, b, _ in pairs] == [(0, 1)]
+    assert pairs[0][2] == 1.0
+    assert scores(pairs, {(0, 1)}, 0.9) == (1.0, 1.0)
+    assert scores(pairs, {(0, 2)}, 0.9) == (0.0, 0.0)
