@@ -167,10 +167,8 @@ def pipeline_letters(dataset: Dataset, since: datetime | None = None) -> list[Le
         raise UserError(f"{dataset.root} holds no wirestream table: nothing committed yet")
     columns = ["kafka_topic", "kafka_partition", "kafka_offset", "story_id", "stage", "reason", "payload"]
     letters: list[Letter] = []
-    for row in read_committed(dataset, "dead_letters", columns).to_pylist():
+    for row in read_committed(dataset, "dead_letters", columns, since).to_pylist():
         at = row[COMMITTED_AT]
-        if since is not None and (at is None or at < since):
-            continue
         letters.append(
             Letter(
                 source="pipeline",

@@ -10,6 +10,7 @@ table and one on object storage.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -64,11 +65,14 @@ def committed_files(table: Any) -> list[CommittedFile]:
     return sorted(found, key=lambda f: f.uri)
 
 
-def read_committed(dataset: Dataset, name: str, columns: list[str]) -> pa.Table:
+def read_committed(
+    dataset: Dataset, name: str, columns: list[str], since: datetime | None = None
+) -> pa.Table:
     """``columns`` of every row of table ``name`` (stories or dead_letters) as its current
     snapshot holds them, plus ``_committed_at`` (UTC time of the commit that added the row, null
     where that snapshot's time is no longer recorded) and ``_commit_kind``. No rows when there is
-    no such table or nothing is committed.
+    no such table or nothing is committed. With ``since``, only the files a commit at or after it
+    added are read (a file whose commit time is no longer recorded counts as older).
 
     A column ``list.field`` (``topics.topic``) reads only that field of a list of structs, as
     ``list`` of structs holding it alone: a story's topics without their evidence."""
@@ -84,7 +88,10 @@ def read_committed(dataset: Dataset, name: str, columns: list[str]) -> pa.Table:
         table = dataset.table(name) if dataset.exists() else None
     except UserError:  # that table was never created (a dataset another tool registered, say)
         table = None
+    since_ms = since.timestamp() * 1000 if since is not None else None
     for file in committed_files(table) if table is not None else []:
+        if since_ms is not None and (file.committed_ms is None or file.committed_ms < since_ms):
+            continue
         parquet = pq.ParquetFile(open_source(file.uri, dataset.settings.properties))
         part = parquet.read(columns=[_path(parquet, column) for column in columns])
         part = pa.table([part.column(f.name).cast(f.type) for f in wanted], schema=wanted)
