@@ -433,6 +433,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     from pipeline.compact import compact_dataset
 
     dataset, config = _dataset(args, args.output)
+    dataset.table()  # a folder with no table is refused before the run's lock file is made in it
     report = compact_dataset(
         dataset, args.closed_after_days, timedelta(days=config.snapshot_retention_days), config.snapshots_kept
     )

@@ -85,6 +85,28 @@ def test_a_missing_dataset_folder_is_not_created(tmp_path, command):
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compact"], "has no wirestream table wirestream.stories: nothing committed yet"),
+        (["maintain"], "has no wirestream table wirestream.stories: nothing committed yet"),
+        (["changes"], "has no wirestream table wirestream.stories: nothing committed yet"),
+        (["inspect"], "holds no wirestream table: nothing committed yet"),
+        (
+            ["load", "duckdb", "--db", "WAREHOUSE", "--output"],
+            "has no wirestream table wirestream.stories: nothing committed yet",
+        ),
+    ],
+    ids=["compact", "maintain", "changes", "inspect", "load"],
+)
+def test_a_folder_with_no_table_is_left_as_it_was(tmp_path, args, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [str(tmp_path / "w.duckdb") if a == "WAREHOUSE" else a for a in args]
+    assert refused_table_command(tmp_path, *args, str(empty)) == f"error: {empty} {message}"
+    assert list(tmp_path.iterdir()) == [empty] and list(empty.iterdir()) == []
+
+
 def test_inspect_of_a_file(tmp_path, a_file):
     assert refused_table_command(tmp_path, "inspect", str(a_file)) == (
         f"error: {a_file} is a file, not a dataset folder"
