@@ -53,3 +53,32 @@ def test_secrets_are_redacted():
 
 def test_secrets_never_appear_in_repr():
     assert "hunter2" not in repr(Config(sasl_password="hunter2"))
+
+
+def test_config_files_that_cannot_be_read_are_one_line(tmp_path):
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes("raw_topic: actualités\n".encode("latin-1"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("raw_topic: [unclosed\n")
+    for path, message in [
+        (tmp_path, f"config file {tmp_path} is a folder, not a file"),
+        (latin, f"config file {latin} is not UTF-8 text (invalid continuation byte at byte 19)"),
+        (
+            broken,
+            f"config file {broken} is not valid YAML: expected ',' or ']', but got '<stream end>' "
+            "(line 2, column 1)",
+        ),
+    ]:
+        with pytest.raises(UserError) as caught:
+            load_config(path)
+        assert str(caught.value) == message
+
+
+def test_the_callers_settings_do_not_reach_the_tests():
+    """The session removes the caller's WIRESTREAM_* (tests/conftest.py): defaults are defaults."""
+    import os
+
+    seen = {name for name in os.environ if name.startswith("WIRESTREAM_")}
+    assert seen <= {"WIRESTREAM_TEST_BROKER_PORT", "WIRESTREAM_CACHE_DIR"}
+    loaded = load_config()
+    assert loaded == Config(cache_dir=loaded.cache_dir)  # the jar cache is the test infra's
