@@ -124,7 +124,9 @@ def gather(dataset: Dataset) -> ReportData:
         raise UserError(f"{dataset.root} is not a wirestream dataset folder (it does not exist)")
     if not dataset.exists():
         raise UserError(f"{dataset.root} holds no wirestream table: nothing committed yet")
-    commits = dataset.commits()
+    table = dataset.table("stories")  # one look: the commits and the rows are of its snapshot
+    current = table.current_snapshot()
+    commits = dataset.commits(current.snapshot_id) if current is not None else []
     latest = commits[-1] if commits else None
     data = ReportData(
         output=str(dataset.root.resolve()) if dataset.embedded else str(dataset.settings.uri),
@@ -145,7 +147,7 @@ def gather(dataset: Dataset) -> ReportData:
         "firstcreated",
         "kafka_timestamp",
     ]
-    stories = read_committed(dataset, "stories", columns)
+    stories = read_committed(dataset, "stories", columns, table=table)
     letters = read_committed(dataset, "dead_letters", ["stage", "reason"])
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -244,17 +246,19 @@ def _sources(con: Any, data: ReportData) -> None:
 
 def _lag(con: Any, data: ReportData) -> None:
     con.execute(
-        f"CREATE TEMP TABLE lag AS SELECT greatest(epoch({COMMITTED_AT}) - epoch(kafka_timestamp), 0) AS s "
+        "CREATE TEMP TABLE lag AS SELECT "
+        f"greatest(epoch({COMMITTED_AT}) - epoch(kafka_timestamp), 0) AS seconds "
         f"FROM s WHERE {COMMIT_KIND} = 'ingest' AND {COMMITTED_AT} IS NOT NULL AND kafka_timestamp IS NOT NULL"
     )
     [(n, p50, p95, most)] = _rows(
-        con, "SELECT count(*), quantile_cont(s, 0.5), quantile_cont(s, 0.95), max(s) FROM lag"
+        con,
+        "SELECT count(*), quantile_cont(seconds, 0.5), quantile_cont(seconds, 0.95), max(seconds) FROM lag",
     )
     data.lag_stories = int(n)
     data.lag_p50_s, data.lag_p95_s, data.lag_max_s = p50, p95, most
     lower = 0.0
     for label, upper in LAG_BUCKETS:
-        [(count,)] = _rows(con, "SELECT count(*) FROM lag WHERE s >= ? AND s < ?", lower, upper)
+        [(count,)] = _rows(con, "SELECT count(*) FROM lag WHERE seconds >= ? AND seconds < ?", lower, upper)
         data.lag_buckets.append((label, int(count)))
         lower = upper
 

@@ -66,13 +66,14 @@ def committed_files(table: Any) -> list[CommittedFile]:
 
 
 def read_committed(
-    dataset: Dataset, name: str, columns: list[str], since: datetime | None = None
+    dataset: Dataset, name: str, columns: list[str], since: datetime | None = None, table: Any = None
 ) -> pa.Table:
     """``columns`` of every row of table ``name`` (stories or dead_letters) as its current
     snapshot holds them, plus ``_committed_at`` (UTC time of the commit that added the row, null
     where that snapshot's time is no longer recorded) and ``_commit_kind``. No rows when there is
     no such table or nothing is committed. With ``since``, only the files a commit at or after it
-    added are read (a file whose commit time is no longer recorded counts as older).
+    added are read (a file whose commit time is no longer recorded counts as older). ``table``:
+    the table as already loaded, so that what is read is the snapshot the caller looked at.
 
     A column ``list.field`` (``topics.topic``) reads only that field of a list of structs, as
     ``list`` of structs holding it alone: a story's topics without their evidence."""
@@ -85,7 +86,8 @@ def read_committed(
         ).append_column(COMMIT_KIND, pa.array([], pa.string()))
     ]
     try:
-        table = dataset.table(name) if dataset.exists() else None
+        if table is None:
+            table = dataset.table(name) if dataset.exists() else None
     except UserError:  # that table was never created (a dataset another tool registered, say)
         table = None
     since_ms = since.timestamp() * 1000 if since is not None else None
