@@ -10,7 +10,8 @@ stories (backfill-sized files) and once over a few thousand in batches of about 
 `commit_interval_s` of continuous mode gathers at peak (small files, before compaction). Prints bytes
 per story of each and of the table's columns. Sizes of the real texts (the seed story and the
 real-copy quality set) are printed beside the synthetic ones, with how well each compresses, so the
-synthetic figures can be scaled to real copy. Nothing here is a pass/fail test.
+synthetic figures can be scaled to real copy; and the size of a feed connector's memory of one
+seen entry (its SQLite state, the connectors' own schema). Nothing here is a pass/fail test.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import argparse
 import gzip
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -33,9 +36,11 @@ import pyarrow.parquet as pq
 import yaml
 
 from benchmarks.pipeline import synthetic
+from connectors.feedstate import SCHEMA
 from connectors.files import items_from_file
 from connectors.publisher import Publisher
 from pipeline.dataset import Dataset
+from schemas import story_id
 from wirestream.broker import LocalBroker
 from wirestream.config import load_config
 
@@ -105,6 +110,33 @@ def parquet_figures(output: Path) -> tuple[int, int, int, Counter[str]]:
     return rows, len(files), size, columns
 
 
+def seen_entry_bytes(entries: int, feeds: int = 2500) -> tuple[float, float]:
+    """Bytes per remembered entry of a feed connector's state file, as written (entries arriving
+    in no particular key order) and after VACUUM."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "feeds.sqlite"
+        db = sqlite3.connect(path)
+        db.executescript(SCHEMA)
+        now = time.time()
+        rows = [
+            (
+                f"publisher-{i % feeds:04d}/section",
+                "news.raw.v1",
+                story_id(f"feed-{i % feeds}", f"entry-{i}"),
+                now,
+                now,
+            )
+            for i in range(entries)
+        ]
+        for start in range(0, entries, 50):  # one transaction per poll's new entries
+            with db:
+                db.executemany("INSERT INTO seen VALUES (?, ?, ?, ?, ?)", rows[start : start + 50])
+        written = path.stat().st_size
+        db.execute("VACUUM")
+        db.close()
+        return written / entries, path.stat().st_size / entries
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,6 +168,8 @@ def main() -> None:
         f"synthetic: raw JSON mean {statistics.mean(synthetic_raw):.0f}, "
         f"gzip ratio of bodies together {gzip_ratio(sample):.2f}"
     )
+    written, vacuumed = seen_entry_bytes(200_000)
+    print(f"feed connector state: {written:.0f} bytes per seen entry as written, {vacuumed:.0f} after VACUUM")
 
     with tempfile.TemporaryDirectory(prefix="wirestream-storage-") as scratch:
         base = load_config(
