@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from kafka.errors import KafkaError
 
 from connectors.publisher import DeadLetter, Publisher
 
@@ -51,19 +54,30 @@ class Sent:
     unacknowledged: list[str] = field(default_factory=list)
     published: int = 0
     dead_lettered: int = 0
+    error: str | None = None
+    """Why the first unacknowledged item was not acknowledged."""
 
 
 def send(publisher: Publisher, items: Iterable[Item], timeout_s: float = 60.0) -> Sent:
-    """Send every item, then wait for each acknowledgement; nothing is marked anywhere."""
+    """Send every item, then wait for the acknowledgements, ``timeout_s`` for all of them together
+    (a broker that is gone costs one timeout, not one per item); nothing is marked or logged."""
     pending: list[tuple[Item, Any]] = []
     for item in items:
-        if item.story is not None:
-            pending.append((item, publisher.publish(item.story)))
-        elif item.dead_letter is not None:
-            pending.append((item, publisher.dead_letter(item.dead_letter)))
+        try:
+            if item.story is not None:
+                pending.append((item, publisher.publish(item.story)))
+            elif item.dead_letter is not None:
+                pending.append((item, publisher.dead_letter(item.dead_letter)))
+        except KafkaError as exc:  # the producer gave up before sending (no metadata, buffer full)
+            pending.append((item, exc))
     sent = Sent()
+    deadline = time.monotonic() + timeout_s
     for item, future in pending:
-        if publisher.acknowledged(future, timeout_s):
+        if isinstance(future, KafkaError):
+            error: KafkaError | None = future
+        else:
+            error = publisher.wait(future, deadline - time.monotonic())
+        if error is None:
             sent.acknowledged.append(item.key)
             if item.story is not None:
                 sent.published += 1
@@ -72,6 +86,9 @@ def send(publisher: Publisher, items: Iterable[Item], timeout_s: float = 60.0) -
                 sent.dead_letter_keys.append(item.key)
         else:
             sent.unacknowledged.append(item.key)
+            if sent.error is None:
+                text, name = str(error), error.__class__.__name__
+                sent.error = text if text.startswith(name) else f"{name}: {text}"
     return sent
 
 

@@ -127,7 +127,10 @@ class FeedSettings:
     parse_workers: int = 0
     """Processes that parse documents; 0 parses in the connector's own process."""
     parse_timeout_s: float = 120.0
-    ack_timeout_s: float = 60.0
+    ack_timeout_s: float = 30.0
+    """How long a poll waits for Kafka to acknowledge its entries (all of them together)."""
+    kafka_probe_max_s: float = 30.0
+    """While Kafka does not acknowledge, the longest wait between two checks whether it answers."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.jitter < 1:
@@ -136,6 +139,8 @@ class FeedSettings:
             raise ValueError("interval_s, max_backoff_s and seen_ttl_s must be positive")
         if self.workers < 1 or self.parse_workers < 0:
             raise ValueError("workers must be >= 1 and parse_workers >= 0")
+        if self.ack_timeout_s <= 0 or self.kafka_probe_max_s <= 0:
+            raise ValueError("publish_timeout_s and kafka_probe_max_s must be positive")
 
     @staticmethod
     def from_config(config: Any) -> FeedSettings:
@@ -155,6 +160,7 @@ class FeedSettings:
             seen_ttl_s=config.seen_ttl_days * 86400.0,
             workers=config.feed_workers,
             parse_workers=config.parse_workers,
+            ack_timeout_s=config.publish_timeout_s,
         )
 
 
@@ -166,6 +172,8 @@ class PollReport:
     report: DeliveryReport = field(default_factory=DeliveryReport)
     error: str | None = None
     error_kind: str | None = None
+    kafka_error: str | None = None
+    """Why Kafka did not acknowledge some of the poll's entries (None when it acknowledged all)."""
 
     @property
     def failed(self) -> bool:
@@ -368,6 +376,14 @@ class FeedConnector:
         complete = complete and not sent.unacknowledged
         if sent.unacknowledged:
             errors["kafka"] += 1
+            log.error(
+                "feed %s: %d of %d entries not acknowledged by Kafka (%s); they are fetched and sent again",
+                spec.name,
+                len(sent.unacknowledged),
+                len(fresh),
+                sent.error,
+                extra={"feed": spec.name, "kind": "kafka"},
+            )
         if parsed.error is not None:
             errors["invalid_document"] += 1
             log.error(
@@ -415,7 +431,9 @@ class FeedConnector:
             failed=len(sent.unacknowledged) + len(deferred),
             failures=[*sent.unacknowledged, *(item.key for item in deferred)],
         )
-        return PollReport(spec.name, outcome.status, next_due, report, parsed.error, outcome.error_kind)
+        return PollReport(
+            spec.name, outcome.status, next_due, report, parsed.error, outcome.error_kind, sent.error
+        )
 
     def _with_articles(
         self, spec: FeedSpec, items: list[Item]
@@ -516,8 +534,41 @@ class FeedConnector:
             total.add(result.report)
         return total
 
+    def _finish(
+        self,
+        done: set[Future[PollReport]],
+        in_flight: dict[Future[PollReport], int],
+        busy: Counter[str],
+        due: list[tuple[float, int]],
+        outage: _Outage,
+        total: DeliveryReport,
+    ) -> int:
+        """Take in finished polls and schedule their next; returns how many finished."""
+        for future in done:
+            index = in_flight.pop(future)
+            busy[self._host(index)] -= 1
+            try:
+                result = future.result()
+            except Exception:  # poll() records its own failures; this is the state store failing
+                log.exception("feed %s: poll could not be recorded", self.feeds[index].name)
+                heapq.heappush(due, (time.time() + self.settings.max_backoff_s, index))
+                continue
+            total.add(result.report)
+            if result.kafka_error is not None:
+                outage.begin(time.time(), result.kafka_error)
+                outage.held.append(index)  # polled again as soon as Kafka answers
+            else:
+                heapq.heappush(due, (result.next_due, index))
+        return len(done)
+
     def run(self, stop: threading.Event, *, max_polls: int | None = None) -> DeliveryReport:
         """Poll each feed when it is due until ``stop`` is set (or ``max_polls`` polls finished).
+
+        When Kafka stops acknowledging, polls pause: the cluster is checked with a capped backoff,
+        a line says so once a minute, and polling resumes by itself once it answers, first with the
+        feeds whose entries it did not acknowledge. Those entries are not kept in memory: the state
+        records only acknowledged entries and keeps the feed's validators, so the next poll fetches
+        them again.
 
         On stop, no new poll starts; polls in flight finish what Kafka already has and record it, or
         leave their entries for the next run. Nothing is half-recorded.
@@ -536,9 +587,22 @@ class FeedConnector:
         per_host = self.settings.limits.per_host
         polls = 0
         next_expiry = now
+        outage = _Outage(self.publisher, self.settings.kafka_probe_max_s)
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="feed") as pool:
             while not stop.is_set() and (max_polls is None or polls < max_polls):
                 now = time.time()
+                if outage.active and outage.over(now):
+                    for index in outage.held:  # what they fetched was not recorded: fetch it again
+                        heapq.heappush(due, (now, index))
+                    outage.held.clear()
+                if outage.active:
+                    if in_flight:
+                        done, _ = wait(list(in_flight), timeout=1.0, return_when=FIRST_COMPLETED)
+                    else:
+                        done = set()
+                        stop.wait(min(1.0, max(0.0, outage.next_probe - time.time())))
+                    polls += self._finish(done, in_flight, busy, due, outage, total)
+                    continue
                 if now >= next_expiry:
                     expired = self.store.expire(now - self.settings.seen_ttl_s)
                     if expired:
@@ -565,18 +629,7 @@ class FeedConnector:
                     stop.wait(wake)
                     continue
                 done, _ = wait(list(in_flight), timeout=wake, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index = in_flight.pop(future)
-                    busy[self._host(index)] -= 1
-                    polls += 1
-                    try:
-                        result = future.result()
-                    except Exception:  # poll() records its own failures; this is the state store failing
-                        log.exception("feed %s: poll could not be recorded", self.feeds[index].name)
-                        heapq.heappush(due, (time.time() + self.settings.max_backoff_s, index))
-                        continue
-                    total.add(result.report)
-                    heapq.heappush(due, (result.next_due, index))
+                polls += self._finish(done, in_flight, busy, due, outage, total)
             self.stopping.set()
             for future in in_flight:
                 try:
@@ -584,6 +637,71 @@ class FeedConnector:
                 except Exception:
                     log.exception("feed %s: poll could not be recorded", self.feeds[in_flight[future]].name)
         return total
+
+
+class _Outage:
+    """Kafka not acknowledging: when to check it next (capped backoff) and when to say so again."""
+
+    NOTICE_S = 60.0
+
+    def __init__(self, publisher: Publisher, max_probe_s: float) -> None:
+        self.publisher = publisher
+        self.max_probe_s = max_probe_s
+        self.since: float | None = None
+        self.next_probe = 0.0
+        self.next_notice = 0.0
+        self.last_notice = float("-inf")
+        self.delay = 1.0
+        self.held: list[int] = []
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None
+
+    def begin(self, now: float, error: str) -> None:
+        if self.since is not None:
+            return
+        self.since, self.delay = now, min(1.0, self.max_probe_s)
+        self.next_probe, self.next_notice = now + self.delay, now + self.NOTICE_S
+        # A broker that comes and goes is reported once a minute too, not at every outage.
+        level = logging.WARNING if now - self.last_notice >= self.NOTICE_S else logging.DEBUG
+        self.last_notice = now
+        log.log(
+            level,
+            "Kafka at %s does not acknowledge (%s): polls pause until it answers (checked with "
+            "backoff up to %.0fs); what it did not acknowledge is fetched again then",
+            self.publisher.config.bootstrap_servers,
+            error,
+            self.max_probe_s,
+            extra={"kind": "kafka"},
+        )
+
+    def over(self, now: float) -> bool:
+        """Check Kafka when due; True once it answers again."""
+        assert self.since is not None
+        if now >= self.next_notice:
+            log.warning(
+                "still waiting for Kafka at %s: %.0fs without it, next check in %.0fs",
+                self.publisher.config.bootstrap_servers,
+                now - self.since,
+                max(0.0, self.next_probe - now),
+                extra={"kind": "kafka"},
+            )
+            self.last_notice, self.next_notice = now, now + self.NOTICE_S
+        if now < self.next_probe:
+            return False
+        if not self.publisher.reachable(min(5.0, self.max_probe_s)):
+            self.delay = min(self.delay * 2, self.max_probe_s)
+            self.next_probe = time.time() + self.delay
+            return False
+        log.warning(
+            "Kafka at %s answers again after %.0fs; polls resume",
+            self.publisher.config.bootstrap_servers,
+            time.time() - self.since,
+            extra={"kind": "kafka"},
+        )
+        self.since = None
+        return True
 
 
 def items_from_feed(data: bytes, source: str, url: str, fetched_at: str) -> list[Item]:

@@ -103,6 +103,8 @@ class Publisher:
                 linger_ms=20,
                 batch_size=256 * 1024,
                 max_request_size=4 * 1024 * 1024,
+                # A broker that comes back is found within 2 s (the client's default backs off to 30 s).
+                reconnect_backoff_max_ms=2000,
             )
         except (KafkaError, OSError) as exc:
             raise unreachable(config, exc) from None
@@ -131,16 +133,48 @@ class Publisher:
 
     def acknowledged(self, future: Any, timeout_s: float = 60.0) -> bool:
         """Wait for Kafka's acknowledgement; False (logged) when the send failed."""
-        try:
-            future.get(timeout=timeout_s)
-            return True
-        except KafkaError as exc:
-            log.error("publish failed: %s", exc)
-            return False
+        error = self.wait(future, timeout_s)
+        if error is not None:
+            log.error("publish failed: %s", error)
+        return error is None
 
-    def close(self) -> None:
-        self._producer.flush()
-        self._producer.close()
+    def wait(self, future: Any, timeout_s: float) -> KafkaError | None:
+        """Wait for Kafka's acknowledgement: None, or why it did not come (nothing logged)."""
+        try:
+            future.get(timeout=max(0.0, timeout_s))
+            return None
+        except KafkaError as exc:
+            return exc
+
+    def reachable(self, timeout_s: float = 5.0) -> bool:
+        """Whether the cluster answers now (a metadata request on a connection of its own) and this
+        producer has delivered what it still held, so that the next sends go through."""
+        wait_ms = max(1, int(timeout_s * 1000))
+        options = {**self.config.kafka_client_options(), "bootstrap_timeout_ms": wait_ms}
+        try:
+            admin = KafkaAdminClient(**options, request_timeout_ms=wait_ms)
+        except (KafkaError, OSError):
+            return False
+        try:
+            admin.list_topics()
+        except (KafkaError, OSError):
+            return False
+        finally:
+            admin.close()
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError:
+            return False
+        return True
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Send what is buffered, waiting ``timeout_s`` at most (a broker that is gone cannot hold a
+        stop): what was not acknowledged was never recorded, so the next run sends it again."""
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            log.warning("closing before Kafka acknowledged everything (%s); the next run sends it again", exc)
+        self._producer.close(timeout=5)
 
     def __enter__(self) -> Publisher:
         return self

@@ -145,6 +145,9 @@ def test_settings_come_from_config_and_are_validated():
     assert settings.limits.allow_private and settings.limits.max_redirects == 2 and settings.interval_s == 30
     with pytest.raises(ValueError, match="jitter"):
         FeedSettings(jitter=1.5)
+    assert FeedSettings.from_config(Config(publish_timeout_s=7)).ack_timeout_s == 7
+    with pytest.raises(ValueError, match="publish_timeout_s"):
+        FeedSettings.from_config(Config(publish_timeout_s=0))
 
 
 def test_secrets_are_refused_in_config_files(tmp_path):
