@@ -1,6 +1,8 @@
-"""Pipeline benchmarks: backfill throughput and memory, continuous latency, the three runners.
+"""Pipeline benchmarks: backfill throughput and memory, continuous latency, the runners, and the
+scale-out of the Flink session cluster (parallelism 2 against 1, `wirestream flink up`).
 
     python -m benchmarks.pipeline [--sizes 100000,1000000] [--runners direct,prism,flink]
+        [--cluster-size 100000] [--skip backfill,latency,runners,cluster]
 
 Starts (or reuses) the local broker unless --bootstrap-servers is given, publishes synthetic ~4 KB stories to fresh topics
 (each its own Zipf-distributed text; 1 in 20 a republished copy, so dedup does real work; 5,000
@@ -176,11 +178,14 @@ def peak_rss_with_children() -> int:
     return total
 
 
-def chain_in_child(config: Config, output: Path, runner: str) -> tuple[float, int]:
+def chain_in_child(
+    config: Config, output: Path, runner: str, extra_env: dict[str, str] | None = None
+) -> tuple[float, int]:
     """The full chain in a child process: (seconds, peak RSS in KiB of the child and its cleaning
     workers)."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "WIRESTREAM_BOOTSTRAP_SERVERS": config.bootstrap_servers,
         "WIRESTREAM_RAW_TOPIC": config.raw_topic,
         "WIRESTREAM_DLQ_TOPIC": config.dlq_topic,
@@ -223,8 +228,53 @@ def bench_backfill(
         rss_by_size[size] = r
         print(f"{size:>9} {f:>9.0f} {c:>9.0f} {c / f:>6.2f} {r:>13.0f}")
     if len(rss_by_size) > 1:
-        small, large = min(rss_by_size), max(rss_by_size)
-        print(f"peak RSS {large} vs {small}: {rss_by_size[large] / rss_by_size[small]:.2f}x")
+        smallest, largest = min(rss_by_size), max(rss_by_size)
+        print(f"peak RSS {largest} vs {smallest}: {rss_by_size[largest] / rss_by_size[smallest]:.2f}x")
+
+
+def _story_ids(output: Path) -> list[str]:
+    """The ids of the table's current snapshot, read from its data files with pyarrow."""
+    dataset = Dataset(output)
+    return sorted(
+        i
+        for uri in dataset.committed_uris()
+        for i in pq.read_table(uri, columns=["id"]).column("id").to_pylist()
+    )
+
+
+def bench_cluster(base: Config, size: int, repeats: int) -> None:
+    """The Flink session cluster (`wirestream flink up`, two TaskManagers of one slot) over a
+    4-partition topic at parallelism 1 and 2, each run checked against the DirectRunner's rows."""
+    from wirestream.flink import FlinkCluster
+
+    cluster = FlinkCluster(replace(base, flink_taskmanagers=2, flink_slots=1))
+    cluster.up(2)  # idempotent
+    config = replace(
+        base,
+        raw_topic=f"bench-{uuid.uuid4().hex[:8]}.raw",
+        dlq_topic=f"bench-{uuid.uuid4().hex[:8]}.dlq",
+        topic_partitions=4,
+    )
+    publish(config, size)
+    with tempfile.TemporaryDirectory() as scratch:
+        chain_in_child(config, Path(scratch) / "out", "direct")
+        expected = _story_ids(Path(scratch) / "out")
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for parallelism in rates:
+            with tempfile.TemporaryDirectory() as scratch:
+                env = {"WIRESTREAM_FLINK_PARALLELISM": str(parallelism)}
+                seconds, _ = chain_in_child(config, Path(scratch) / "out", "flink-cluster", env)
+                assert _story_ids(Path(scratch) / "out") == expected, (
+                    "the cluster's rows differ from direct's"
+                )
+                rates[parallelism].append(size / seconds)
+    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+    print(
+        f"\n== Flink session cluster, 2 TaskManagers, {size} stories on 4 partitions (median of {repeats}) =="
+    )
+    print(f"parallelism 1: {one:.0f}/s  parallelism 2: {two:.0f}/s  scale-out {two / one:.2f}x")
+    print(f"rows: {len(expected)}, the same ids as the DirectRunner's on every run")
 
 
 def bench_latency(base: Config, rate: int, seconds: int) -> None:
@@ -323,7 +373,8 @@ def main() -> None:
     parser.add_argument("--runner-size", type=int, default=20000)
     parser.add_argument("--latency-rate", type=int, default=100)
     parser.add_argument("--latency-seconds", type=int, default=60)
-    parser.add_argument("--skip", default="", help="comma-separated: backfill,latency,runners")
+    parser.add_argument("--cluster-size", type=int, default=100000)
+    parser.add_argument("--skip", default="", help="comma-separated: backfill,latency,runners,cluster")
     args = parser.parse_args()
     config = load_config(overrides={"bootstrap_servers": args.bootstrap_servers})
     if args.bootstrap_servers is None:
@@ -338,6 +389,8 @@ def main() -> None:
     if "runners" not in skip:
         for runner in args.runners.split(","):
             bench_backfill(config, [args.runner_size], args.repeats, runner)
+    if "cluster" not in skip:
+        bench_cluster(config, args.cluster_size, args.repeats)
 
 
 if __name__ == "__main__":

@@ -384,6 +384,7 @@ def run_continuous(
     back waiting for a file to fill up.
     """
     committed = 0
+    failures = 0
     while not stop.is_set():
         started = time.monotonic()
         try:
@@ -392,6 +393,22 @@ def run_continuous(
             # The next batch plans from what the broker still holds (and says what it lost).
             log.warning("%s", exc)
             report = RunReport(batch=None, seconds=time.monotonic() - started)
+        except UserError:
+            raise
+        except Exception as exc:
+            if runs_locally(runner or config.runner):
+                raise  # a defect here, not a lost machine: its traceback says where
+            # A cluster lost a worker or a TaskManager: the job failed and nothing of the batch was
+            # committed (its files are unreferenced; the next attempt's commit supersedes them).
+            failures += 1
+            delay = min(60.0, 2.0**failures)
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            log.warning(
+                "batch failed on the cluster, nothing of it committed; retrying in %.0fs: %s", delay, reason
+            )
+            stop.wait(delay)
+            continue
+        failures = 0
         if report.batch is not None:
             committed += 1
             if on_commit:

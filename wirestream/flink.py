@@ -213,24 +213,59 @@ class FlinkCluster:
         ]
 
     def up(self, taskmanagers: int | None = None) -> tuple[bool, float]:
-        """Start every process that is not running; (started anything, seconds)."""
-        wanted = taskmanagers or self.config.flink_taskmanagers
+        """Start the cluster, or the processes of a running one that died (a TaskManager killed:
+        it rejoins, as a Kubernetes Deployment would restart it); (started anything, seconds)."""
+        wanted = taskmanagers or int(self._started().get("taskmanagers", 0)) or self.config.flink_taskmanagers
         if wanted < 1:
             raise UserError("--taskmanagers must be at least 1")
-        running = [(name, pid) for name, pid in self._pids() if pid]
-        if running:
+        pids = dict(self._pids())
+        if any(pids.values()):
             started = int(self._started().get("taskmanagers", 0))
-            if len(running) == len(self._names(started)) and started == wanted:
+            if started != wanted:
+                raise UserError(
+                    f"a Flink cluster of {started} TaskManager(s) already runs from {self.home}; "
+                    "`wirestream flink down` first"
+                )
+            if all(pids.values()):
                 return False, 0.0
-            raise UserError(
-                f"a Flink cluster of {started} TaskManager(s) already runs from {self.home} "
-                f"({', '.join(name for name, _ in running)}); `wirestream flink down` first"
-            )
+            if not pids["jobmanager"]:
+                raise UserError(
+                    f"the Flink JobManager of {self.home} is not running but other parts are; "
+                    "`wirestream flink down`, then up"
+                )
+            missing = [name for name, pid in pids.items() if not pid]
+        else:
+            self._check_ports()
+            self.fetch_jars()
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._write_conf(wanted)
+            self.settings_file.write_text(json.dumps({"taskmanagers": wanted}), "utf-8")
+            missing = [name for name, _ in self._names(wanted)]
+        job_server = self._job_server_jar()
+        began = time.monotonic()
+        try:
+            for name in missing:
+                self._start(name, job_server)
+                if name == "jobmanager":
+                    self._wait(lambda: self._overview() is not None, "the JobManager")
+            self._wait(lambda: len(self._taskmanagers()) >= wanted, f"{wanted} TaskManager(s)")
+            self._wait(lambda: _port_open(self.config.flink_worker_pool_port), "the SDK worker pool")
+            self._wait(lambda: _port_open(self.config.flink_job_port), "the Beam job server")
+        except BaseException:
+            if "jobmanager" in missing:
+                self.down()
+            raise
+        return True, time.monotonic() - began
+
+    def _job_server_jar(self) -> Path:
         from pipeline.runners import flink_job_server_jar
 
         job_server = flink_job_server_jar(self.config)
         if not job_server.is_file():
             raise UserError(f"the Flink job-server jar is not at {job_server}; build it with `make runners`")
+        return job_server
+
+    def _check_ports(self) -> None:
         for label, port in (
             ("REST", self.config.flink_port),
             ("RPC", self.config.flink_port + 42),
@@ -239,36 +274,24 @@ class FlinkCluster:
         ):
             if _port_open(port):
                 raise UserError(f"port {port} (the Flink {label} port) is already in use by another process")
-        self.fetch_jars()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._write_conf(wanted)
-        self.settings_file.write_text(json.dumps({"taskmanagers": wanted}), "utf-8")
-        began = time.monotonic()
-        try:
+
+    def _start(self, name: str, job_server: Path) -> None:
+        if name == "jobmanager":
             jvm, dynamic = self._resource_params("JM")
-            self._launch("jobmanager", self._java("jobmanager", jvm, JOBMANAGER_MAIN, *dynamic))
-            self._wait(lambda: self._overview() is not None, "the JobManager")
+            self._launch(name, self._java(name, jvm, JOBMANAGER_MAIN, *dynamic))
+        elif name.startswith("taskmanager-"):
             jvm, dynamic = self._resource_params("TM")
-            for index in range(1, wanted + 1):
-                name = f"taskmanager-{index}"
-                args = [*dynamic, "-D", f"taskmanager.resource-id={name}"]
-                self._launch(name, self._java(name, jvm, TASKMANAGER_MAIN, *args))
+            args = [*dynamic, "-D", f"taskmanager.resource-id={name}"]
+            self._launch(name, self._java(name, jvm, TASKMANAGER_MAIN, *args))
+        elif name == "worker-pool":
             # The pool starts `python` workers: this interpreter's, with the project installed.
-            env = dict(
-                os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-            )
+            path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+            port = self.config.flink_worker_pool_port
+            command = [sys.executable, "-m", WORKER_POOL_MAIN, f"--service_port={port}"]
+            self._launch(name, command, env=dict(os.environ, PATH=path))
+        else:
             self._launch(
-                "worker-pool",
-                [
-                    sys.executable,
-                    "-m",
-                    WORKER_POOL_MAIN,
-                    f"--service_port={self.config.flink_worker_pool_port}",
-                ],
-                env=env,
-            )
-            self._launch(
-                "job-server",
+                name,
                 [
                     "java",
                     "-Xmx512m",
@@ -283,13 +306,6 @@ class FlinkCluster:
                     f"--flink-conf-dir={self.conf_dir}",
                 ],
             )
-            self._wait(lambda: len(self._taskmanagers()) >= wanted, f"{wanted} TaskManager(s)")
-            self._wait(lambda: _port_open(self.config.flink_worker_pool_port), "the SDK worker pool")
-            self._wait(lambda: _port_open(self.config.flink_job_port), "the Beam job server")
-        except BaseException:
-            self.down()
-            raise
-        return True, time.monotonic() - began
 
     def _wait(self, ready: Any, what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

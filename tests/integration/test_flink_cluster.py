@@ -6,13 +6,28 @@ the DirectRunner's, and its tasks must run on both TaskManagers."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from schemas import story_id
-from tests.conftest import free_port, publish_raw, raw_story, table_rows, wirestream
+from tests.conftest import (
+    clean_environ,
+    env_for,
+    free_port,
+    publish_raw,
+    raw_story,
+    table_rows,
+    wait_for,
+    wirestream,
+)
 from wirestream.config import Config
 
 
@@ -89,3 +104,56 @@ def test_backfill_on_the_cluster_writes_the_direct_runners_rows(  # type: ignore
     latest = FlinkCluster(dataclasses.replace(config, state_dir=flink_cluster["state_dir"])).jobs(limit=1)[0]
     assert latest["state"] == "FINISHED"
     assert latest["taskmanagers"] == ["taskmanager-1", "taskmanager-2"]
+
+
+def test_continuous_on_the_cluster_survives_a_taskmanager_killed_mid_batch(  # type: ignore[no-untyped-def]
+    flink_cluster, kafka_config: Config, tmp_path: Path
+) -> None:
+    from wirestream.flink import FlinkCluster
+
+    config = _cluster_config(kafka_config, flink_cluster)
+    cluster = FlinkCluster(dataclasses.replace(config, state_dir=flink_cluster["state_dir"]))
+    output = tmp_path / "out"
+    env = {
+        **clean_environ(),
+        **env_for(config),
+        **flink_cluster["env"],
+        "WIRESTREAM_RUNNER": "flink-cluster",
+        "WIRESTREAM_COMMIT_INTERVAL_S": "1",
+    }
+    published = publish_raw(config, [raw_story(i) for i in range(200)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wirestream", "run", "--continuous", "--output", str(output)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Kill a TaskManager while a batch's job runs on it, then bring it back (`flink up` restarts
+        # what died, as Kubernetes would restart the pod).
+        def running_on_taskmanager_1() -> bool:
+            return any(
+                job["state"] == "RUNNING" and "taskmanager-1" in job["taskmanagers"]
+                for job in cluster.jobs(limit=1)
+            )
+
+        wait_for(running_on_taskmanager_1, 180, "a job running on taskmanager-1")
+        pid = int((Path(flink_cluster["state_dir"]) / "flink" / "taskmanager-1.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        published += publish_raw(config, [raw_story(i) for i in range(200, 400)])
+        time.sleep(3)
+        wirestream("flink", "up", "--state-dir", flink_cluster["state_dir"], env=flink_cluster["env"])
+        published += publish_raw(config, [raw_story(i) for i in range(400, 500)])
+        wait_for(lambda: len(table_rows(output)) >= len(published), 400, "every published story")
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    ids = Counter(row["id"] for row in table_rows(output))
+    assert sorted(ids) == sorted(published)  # 0 lost
+    assert max(ids.values()) == 1  # 0 doubled
+    jobs = cluster.jobs(limit=20)
+    assert any(job["state"] == "FAILED" for job in jobs), jobs
+    assert "batch failed on the cluster, nothing of it committed; retrying" in err
