@@ -252,6 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
     report.add_argument("--html", required=True, metavar="FILE", help="the page to write")
+    report.add_argument(
+        "--connectors", action="store_true", help="also chart the connectors' dead letters (reads Kafka)"
+    )
+    report.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        help="Kafka, for --connectors (env WIRESTREAM_BOOTSTRAP_SERVERS)",
+    )
     _table_options(report)
     return parser
 
@@ -533,8 +541,9 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from wirestream.report import write_report
 
-    dataset, _config = _dataset(args)
-    written = write_report(dataset, args.html)
+    dataset, _settings = _dataset(args)
+    kafka = _kafka_config(args) if args.connectors else None
+    written = write_report(dataset, args.html, kafka)
     print(f"wrote {written.path}: {written.stories} stories, {written.dead_letters} dead letters")
     return 0
 

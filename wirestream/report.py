@@ -14,8 +14,9 @@ What it shows, from the current snapshot of the stories and dead_letters tables:
   rate of them, clusters by size (a cluster is the stories sharing ``cluster_id``), and the
   deliveries of an already committed story id that ingest batches dropped (snapshot summaries);
 - dead letters of the pipeline by stage and by reason (a reason's numbers masked, so the same
-  fault at different offsets is one bar); the connectors' dead letters live in Kafka: see
-  `wirestream dead-letters`;
+  fault at different offsets is one bar); the connectors' dead letters live in Kafka, and are
+  charted too when the page is written with ``--connectors`` (which reads the dead-letter topic,
+  so needs the broker; the rest of the page needs only the table);
 - languages (as detected; ``unknown`` where none was);
 - feed health: per source, its stories, when it was last seen (its newest Kafka time) measured
   back from the snapshot's commit, and its median delivery delay (Kafka time minus publication
@@ -33,6 +34,7 @@ import html
 import os
 import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +43,7 @@ from typing import Any
 import duckdb
 
 from pipeline.dataset import Dataset
+from wirestream.config import Config
 from wirestream.errors import UserError
 from wirestream.tables import COMMIT_KIND, COMMITTED_AT, read_committed
 
@@ -89,6 +92,8 @@ class ReportData:
     dead_letters: int = 0
     dead_letter_stages: list[tuple[str, int]] = field(default_factory=list)
     dead_letter_reasons: list[tuple[str, int]] = field(default_factory=list)
+    connector_dead_letters: int | None = None  # None: the dead-letter topic was not read
+    connector_reasons: list[tuple[str, int]] = field(default_factory=list)
     languages: list[tuple[str, int]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)  # most stories first
     lag_stories: int = 0
@@ -483,13 +488,37 @@ def render(data: ReportData) -> str:
             f"{_esc(stage)} {_num('dead-letter-stage', n, _count(n), stage)}"
             for stage, n in data.dead_letter_stages
         )
-        + ". The connectors' dead letters are in Kafka: <code>wirestream dead-letters</code>.",
+        + "."
+        + (
+            " The connectors' dead letters are in Kafka: <code>wirestream dead-letters</code>, or "
+            "<code>wirestream report --connectors</code> to chart them here."
+            if data.connector_dead_letters is None
+            else ""
+        ),
         _hbars("dead-letter-reasons", "dead-letter-reason", reasons, [PALETTE[3]] * len(reasons)),
         _table(
             ["reason", "records"],
             [[_esc(kind), _num("dead-letter-reason", n, _count(n), kind)] for kind, n in reasons],
         ),
     )
+    if data.connector_dead_letters is not None:
+        found = data.connector_reasons[:ROWS_SHOWN]
+        letters += _section(
+            "Connector dead letters by reason",
+            f"{_num('connector-dead-letters', data.connector_dead_letters, _count(data.connector_dead_letters))} "
+            "feed items and files the connectors could not turn into a raw story (Kafka topic "
+            "dlq_topic, read when the page was written); numbers in reasons are masked (N).",
+            _hbars(
+                "connector-dead-letter-reasons",
+                "connector-dead-letter-reason",
+                found,
+                [PALETTE[5]] * len(found),
+            ),
+            _table(
+                ["reason", "dead letters"],
+                [[_esc(kind), _num("connector-dead-letter-reason", n, _count(n), kind)] for kind, n in found],
+            ),
+        )
 
     languages = data.languages[:ROWS_SHOWN]
     lang = _section(
@@ -579,14 +608,21 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def write_report(dataset: Dataset, path: str | os.PathLike[str]) -> Written:
-    """Write the page for ``dataset`` to ``path`` (replaced whole, never half-written)."""
+def write_report(dataset: Dataset, path: str | os.PathLike[str], kafka: Config | None = None) -> Written:
+    """Write the page for ``dataset`` to ``path`` (replaced whole, never half-written); with
+    ``kafka``, the connectors' dead letters in its dead-letter topic are charted too."""
     target = Path(path)
     if target.is_dir():
         raise UserError(f"--html {target} is a folder; name the page's file (e.g. {target}/report.html)")
     if not target.parent.is_dir():
         raise UserError(f"--html {target}: the folder {target.parent} does not exist")
     data = gather(dataset)
+    if kafka is not None:
+        from wirestream.deadletters import connector_letters
+
+        kinds = Counter(reason_kind(letter.reason) for letter in connector_letters(kafka))
+        data.connector_dead_letters = sum(kinds.values())
+        data.connector_reasons = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
     page = render(data)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

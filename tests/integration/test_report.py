@@ -22,7 +22,15 @@ from kafka import KafkaProducer
 from pipeline.dataset import Dataset
 from tests.conftest import _duckdb_extensions, env_for, publish_raw, raw_story, wirestream
 
-CHARTS = ("stories-per-day", "cluster-sizes", "dead-letter-reasons", "languages", "feed-health", "commit-lag")
+CHARTS = (
+    "stories-per-day",
+    "cluster-sizes",
+    "dead-letter-reasons",
+    "connector-dead-letter-reasons",
+    "languages",
+    "feed-health",
+    "commit-lag",
+)
 LEAD_COPY = Path("/tmp/wirestream-report.png")
 
 
@@ -175,6 +183,21 @@ def duckdb_counts(output: str) -> dict[str, Any]:
         }
 
 
+def dead_letter_topic_size(config: Any) -> int:
+    """Records in the dead-letter topic, from Kafka's own offsets."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=config.bootstrap_servers)
+    try:
+        partitions = [
+            TopicPartition(config.dlq_topic, p) for p in consumer.partitions_for_topic(config.dlq_topic)
+        ]
+        ends, starts = consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
+        return sum(ends[tp] - starts[tp] for tp in partitions)
+    finally:
+        consumer.close()
+
+
 def copy_of(story: dict[str, Any], source: str) -> dict[str, Any]:
     """The same text, syndicated by another source (a near-duplicate under another id)."""
     from schemas import story_id
@@ -194,6 +217,9 @@ def test_report_renders_in_chromium_with_the_tables_numbers(kafka_config, seed_p
     stories += [copy_of(stories[0], "mirror"), copy_of(stories[1], "mirror"), copy_of(stories[0], "echo")]
     publish_raw(kafka_config, stories)
     wirestream("connect", "files", str(seed_path), "--source", "turan", env=env)
+    drop = tmp_path / "drop.jsonl"
+    drop.write_text(json.dumps({"uri": "empty", "headline": "", "body": ""}) + "\n")
+    assert "dead-lettered 1" in wirestream("connect", "files", str(drop), "--source", "drop", env=env).stdout
     producer = KafkaProducer(bootstrap_servers=kafka_config.bootstrap_servers, acks="all")
     for value in (b"{not json", b"{not json either", b"", json.dumps({"id": "x"}).encode()):
         producer.send(kafka_config.raw_topic, value=value, partition=0).get(30)
@@ -202,7 +228,7 @@ def test_report_renders_in_chromium_with_the_tables_numbers(kafka_config, seed_p
     wirestream("run", "--output", out, env=env)
 
     page = tmp_path / "report.html"
-    made = wirestream("report", "--output", out, "--html", str(page))
+    made = wirestream("report", "--output", out, "--html", str(page), "--connectors", env=env)
     assert f"wrote {page}:" in made.stdout
     text = page.read_text("utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "the page must not load anything"
@@ -242,6 +268,10 @@ def test_report_renders_in_chromium_with_the_tables_numbers(kafka_config, seed_p
     assert parsed.values("duplicates-flagged") == {"": want["stories"] - want["unique-stories"]}
     assert want["stories"] - want["unique-stories"] >= 2, "the syndicated copies were not flagged"
     assert parsed.values("dead-letters") == {"": want["dead-letters"]}
+    assert parsed.values("connector-dead-letters") == {"": dead_letter_topic_size(kafka_config)} == {"": 1}
+    assert parsed.values("connector-dead-letter-reason") == {
+        "(message): story has neither headline nor body": 1
+    }
     assert parsed.values("source-stories") == want["sources"]
     assert parsed.values("language") == want["languages"]
     assert parsed.values("day-stories") == want["days"]
