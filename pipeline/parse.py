@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from schemas import raw_schema, validate_raw
-from schemas.raw import bound_reason, shorten
+from schemas import validate_raw
+from schemas.raw import bound_reason, shorten, without_deep_members
 
 __all__ = [
     "parse_record",
@@ -26,11 +25,6 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTERS = "dead_letters"
 _PROVENANCE = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_ms")
-# A JSON token that changes the nesting or separates members; strings are matched whole so that
-# brackets inside them do not count.
-_MAX_DEPTH = 256
-"""Members nested deeper than this are left out of a message the parsers refuse as too deep."""
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[][{},:]')
 
 
 def dead_letter(
@@ -93,7 +87,7 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return None, dead_letter(record, "parse", f"not JSON: {exc}")
         except RecursionError:
-            message, reason = _without_deep_members(value)
+            message, reason = without_deep_members(value.decode("utf-8", "replace"))
             if message is None:
                 return None, dead_letter(record, "parse", reason)
             if reason:
@@ -116,88 +110,6 @@ def parse_record(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
     message["kafka_offset"] = record["offset"]
     message["kafka_timestamp_ms"] = record.get("timestamp_ms")
     return message, None
-
-
-def _without_deep_members(value: bytes) -> tuple[dict[str, Any] | None, str]:
-    """A message too deeply nested for a JSON parser's recursion, read without its deep members.
-
-    The contract's fields nest two levels at most and unknown fields are allowed (an older reader
-    keeps reading a newer producer), so an unknown member nested deeper than any parser follows is
-    left out and the story read; a contract field nested that deeply, or a message that is not an
-    object, is refused. The scan walks the text's tokens with a depth counter (no recursion), as
-    neither orjson nor the standard parser reads past their depth limits. Returns (the message,
-    what was left out) or (None, the reason to refuse it).
-    """
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"not JSON: {exc}"
-    known = set(raw_schema()["properties"])
-    kept: list[str] = []
-    dropped: list[str] = []
-    depth = 0
-    start = 0  # where the current top-level member starts
-    key: str | None = None
-    deepest = 0
-    closed_at: int | None = None
-    for token in _TOKEN.finditer(text):
-        symbol = token.group()
-        if symbol in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if depth == 1:
-                if symbol != "{":
-                    return None, "not JSON: nested too deeply (and not an object)"
-                start = token.end()
-        elif symbol in "]}":
-            depth -= 1
-            if depth == 0:
-                if key is not None:
-                    _member(text, start, token.start(), key, deepest, known, kept, dropped)
-                closed_at = token.end()
-                break
-        elif depth == 1:
-            if symbol == ",":
-                if key is not None:
-                    _member(text, start, token.start(), key, deepest, known, kept, dropped)
-                key, start, deepest = None, token.end(), 1
-            elif symbol.startswith('"') and key is None:
-                key = symbol
-    if closed_at is None:
-        return None, "not JSON: the text ends before the message's object closes"
-    if text[closed_at:].strip():
-        return None, "not JSON: text after the message's object"
-    refused = [name for name in dropped if name in known]
-    if refused:
-        return None, f"{shorten(refused[0])}: nested deeper than {_MAX_DEPTH} levels"
-    try:
-        message = orjson.loads("{" + ",".join(kept) + "}")
-    except orjson.JSONDecodeError as exc:
-        return None, f"not JSON: {exc}"
-    if not dropped:
-        return message, ""
-    names = ", ".join(shorten(name, 60) for name in dropped[:5])
-    return message, f"left out unknown field(s) nested deeper than {_MAX_DEPTH} levels: {names}"
-
-
-def _member(
-    text: str,
-    start: int,
-    end: int,
-    key: str,
-    deepest: int,
-    known: set[str],
-    kept: list[str],
-    dropped: list[str],
-) -> None:
-    try:
-        name = json.loads(key)
-    except ValueError:
-        name = key
-    if deepest > _MAX_DEPTH:
-        dropped.append(name)
-    else:
-        kept.append(text[start:end])
 
 
 def parse_chunk(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

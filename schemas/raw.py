@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_REASON_BYTES",
     "bound_reason",
     "shorten",
+    "without_deep_members",
 ]
 
 RAW_SCHEMA_VERSION = 1
@@ -174,3 +176,88 @@ def parse_rfc3339(value: str | None) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+_MAX_DEPTH = 256
+"""Members nested deeper than this are left out of a message the parsers refuse as too deep."""
+# A JSON token that changes the nesting or separates members; strings are matched whole so that
+# brackets inside them do not count.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[][{},:]')
+
+
+def without_deep_members(text: str) -> tuple[dict[str, Any] | None, str]:
+    """A message too deeply nested for a JSON parser's recursion, read without its deep members.
+
+    The contract's fields nest two levels at most and unknown fields are allowed (an older reader
+    keeps reading a newer producer), so an unknown member nested deeper than any parser follows is
+    left out and the story read; a contract field nested that deeply, or a message that is not an
+    object, is refused. The scan walks the text's tokens with a depth counter (no recursion), as
+    neither orjson nor the standard parser reads past their depth limits. Returns (the message,
+    what was left out) or (None, the reason to refuse it).
+    """
+    known = set(raw_schema()["properties"])
+    kept: list[str] = []
+    dropped: list[str] = []
+    depth = 0
+    start = 0  # where the current top-level member starts
+    key: str | None = None
+    deepest = 0
+    closed_at: int | None = None
+    for token in _TOKEN.finditer(text):
+        symbol = token.group()
+        if symbol in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth == 1:
+                if symbol != "{":
+                    return None, "not JSON: nested too deeply (and not an object)"
+                start = token.end()
+        elif symbol in "]}":
+            depth -= 1
+            if depth == 0:
+                if key is not None:
+                    _member(text, start, token.start(), key, deepest, known, kept, dropped)
+                closed_at = token.end()
+                break
+        elif depth == 1:
+            if symbol == ",":
+                if key is not None:
+                    _member(text, start, token.start(), key, deepest, known, kept, dropped)
+                key, start, deepest = None, token.end(), 1
+            elif symbol.startswith('"') and key is None:
+                key = symbol
+    if closed_at is None:
+        return None, "not JSON: the text ends before the message's object closes"
+    if text[closed_at:].strip():
+        return None, "not JSON: text after the message's object"
+    refused = [name for name in dropped if name in known]
+    if refused:
+        return None, f"{shorten(refused[0])}: nested deeper than {_MAX_DEPTH} levels"
+    try:
+        message = json.loads("{" + ",".join(kept) + "}")
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+    if not dropped:
+        return message, ""
+    names = ", ".join(shorten(name, 60) for name in dropped[:5])
+    return message, f"left out unknown field(s) nested deeper than {_MAX_DEPTH} levels: {names}"
+
+
+def _member(
+    text: str,
+    start: int,
+    end: int,
+    key: str,
+    deepest: int,
+    known: set[str],
+    kept: list[str],
+    dropped: list[str],
+) -> None:
+    try:
+        name = json.loads(key)
+    except ValueError:
+        name = key
+    if deepest > _MAX_DEPTH:
+        dropped.append(name)
+    else:
+        kept.append(text[start:end])

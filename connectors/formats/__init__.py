@@ -20,6 +20,7 @@ from connectors.encoding import FALLBACK_ENCODINGS, Decoded, EncodingError, deco
 from connectors.formats import agency, jsonfeed, newsml, ninjs, syndication
 from connectors.formats.common import FormatError, dead, digest
 from connectors.safexml import UnsafeXml
+from schemas.raw import without_deep_members
 
 __all__ = ["ParsedDocument", "parse_document", "FORMATS"]
 
@@ -88,8 +89,12 @@ def _parse(
         document: Any = json.loads(decoded.text)
     except ValueError as exc:
         raise FormatError(f"invalid JSON: {exc}") from None
-    except RecursionError:
-        raise FormatError("invalid JSON: nested too deeply") from None
+    except RecursionError:  # an unknown member nested too deeply is left out, not fatal
+        document, note = without_deep_members(decoded.text)
+        if document is None:
+            raise FormatError(f"invalid JSON: {note}") from None
+        if note:
+            result.warnings.append(note)
     if jsonfeed.is_json_feed(document):
         result.format = "jsonfeed"
         return list(jsonfeed.parse(document, decoded, source, origin, fetched_at))

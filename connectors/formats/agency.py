@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,9 @@ from connectors.delivery import Item
 from connectors.encoding import Decoded, EncodingError, decode
 from connectors.formats.common import checked, dead, problems
 from schemas import RAW_SCHEMA_VERSION, story_id
+from schemas.raw import without_deep_members
+
+log = logging.getLogger(__name__)
 
 
 def story_from_text(text: str, source: str, guid: str, fetched_at: str) -> dict[str, Any]:
@@ -90,7 +94,14 @@ def parse_ndjson(data: bytes, source: str, origin: str, fetched_at: str) -> Iter
         try:
             text = decode(line).text
             message = json.loads(text)
-        except (EncodingError, ValueError, RecursionError) as exc:
+        except (EncodingError, ValueError) as exc:
             yield dead(key, source, where, f"invalid JSON: {exc}", line)
             continue
+        except RecursionError:  # an unknown member nested too deeply is left out, not fatal
+            message, note = without_deep_members(text)
+            if message is None:
+                yield dead(key, source, where, f"invalid JSON: {note}", line)
+                continue
+            if note:
+                log.warning("%s: %s", where, note)
         yield _raw(key, complete_message(message, source, fetched_at), source, where, line)

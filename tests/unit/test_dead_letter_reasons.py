@@ -128,3 +128,23 @@ def test_bound_reason_cuts_on_a_character_and_counts_what_it_cut(limit):
     kept = bounded.split("…")[0]
     assert set(kept) == {"ж"} and bounded.endswith(f"[{3000 - len(kept)} more characters cut]")
     assert bound_reason("short", limit) == "short"
+
+
+@pytest.mark.parametrize("suffix", [".ndjson", ".json"])
+def test_connectors_read_a_raw_message_with_an_unknown_field_nested_50k_deep(suffix, caplog):
+    story = raw_story(7)
+    text = json.dumps(story)[:-1] + f', "extra": {nested(DEEP)}}}'
+    parsed = parse_document(
+        text.encode(),
+        source="files",
+        origin=f"drop{suffix}",
+        fetched_at=story["fetched_at"],
+        suffix=suffix,
+        allow_text=True,  # as the files connector reads
+    )
+    assert parsed.error is None
+    [item] = parsed.items
+    assert item.dead_letter is None and item.story is not None
+    assert item.story["headline"] == story["headline"] and "extra" not in item.story
+    note = "left out unknown field(s) nested deeper than 256 levels: extra"
+    assert note in caplog.text or note in parsed.warnings
