@@ -202,3 +202,53 @@ def test_limits_are_validated_at_construction():
         Limits(max_bytes=0)
     with pytest.raises(ValueError, match="max_redirects"):
         Limits(max_redirects=-1)
+
+
+def test_the_deadline_holds_over_tls_too(tmp_path, monkeypatch):
+    """An HTTPS server dripping its status line is cut at the deadline; a prompt one answers."""
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path == "/drip":
+                try:
+                    for byte in b"HTTP/1.1 200 OK\r\n":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:
+                    pass
+                return
+            reply(self)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the fetcher's default context trusts it
+    limits = Limits(allow_private=True, read_timeout_s=2, deadline_s=2)
+    base = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert Fetcher(limits).get(f"{base}/feed").body == b"<rss/>"
+        started = time.monotonic()
+        error = fetch_error(f"{base}/drip", limits)
+        took = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (error.kind, str(error)) == ("timeout", "fetch took longer than its 2s deadline")
+    assert 1.9 <= took < 3.0
