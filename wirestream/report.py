@@ -94,6 +94,7 @@ class ReportData:
     dead_letter_reasons: list[tuple[str, int]] = field(default_factory=list)
     connector_dead_letters: int | None = None  # None: the dead-letter topic was not read
     connector_reasons: list[tuple[str, int]] = field(default_factory=list)
+    connector_topic: str | None = None
     languages: list[tuple[str, int]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)  # most stories first
     lag_stories: int = 0
@@ -507,7 +508,8 @@ def render(data: ReportData) -> str:
             "Connector dead letters by reason",
             f"{_num('connector-dead-letters', data.connector_dead_letters, _count(data.connector_dead_letters))} "
             "feed items and files the connectors could not turn into a raw story (Kafka topic "
-            "dlq_topic, read when the page was written); numbers in reasons are masked (N).",
+            f"<code>{_esc(data.connector_topic)}</code>, read when the page was written); numbers in "
+            "reasons are masked (N).",
             _hbars(
                 "connector-dead-letter-reasons",
                 "connector-dead-letter-reason",
@@ -623,6 +625,7 @@ def write_report(dataset: Dataset, path: str | os.PathLike[str], kafka: Config |
         kinds = Counter(reason_kind(letter.reason) for letter in connector_letters(kafka))
         data.connector_dead_letters = sum(kinds.values())
         data.connector_reasons = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        data.connector_topic = kafka.dlq_topic
     page = render(data)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
