@@ -24,7 +24,16 @@ from pipeline.dataset import Dataset
 from wirestream.config import Config
 from wirestream.errors import UserError
 
-__all__ = ["SOURCES", "Letter", "list_dead_letters", "read_fixed", "republish"]
+__all__ = [
+    "SOURCES",
+    "Letter",
+    "connector_letters",
+    "letter_from_message",
+    "list_dead_letters",
+    "pipeline_letters",
+    "read_fixed",
+    "republish",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +132,13 @@ def connector_letters(config: Config, since: datetime | None = None) -> list[Let
             tp = TopicPartition(rng.topic, rng.partition)
             with CONSUMERS.reading(options, tp, rng.start) as consumer:
                 for block in blocks_until(consumer, tp, rng.stop, POLL_MS, IDLE_POLLS):
-                    letters.extend(_from_message(r) for r in block if rng.start <= r.offset < rng.stop)
+                    letters.extend(letter_from_message(r) for r in block if rng.start <= r.offset < rng.stop)
     except (KafkaError, OSError) as exc:
         raise unreachable(config, exc) from None
     return letters
 
 
-def _from_message(record: Any) -> Letter:
+def letter_from_message(record: Any) -> Letter:
     """A message of the dead-letter topic; one that is not a connector's dead letter (another
     producer wrote to the topic) is listed as it is, with that as its reason."""
     at = datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp >= 0 else None
