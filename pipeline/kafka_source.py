@@ -317,6 +317,12 @@ def plan_parts(
     return planned, warnings
 
 
+def end_offsets(client_options: dict[str, Any], topic: str) -> dict[int, int]:
+    """The next offset Kafka will give each partition of ``topic`` (empty if no topic)."""
+    with _partitions_of(client_options, topic) as (consumer, tps):
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()} if tps else {}
+
+
 def ranges_for_times(
     client_options: dict[str, Any], topic: str, since: datetime, until: datetime | None
 ) -> list[OffsetRange]:

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runner", choices=RUNNERS, help="Beam runner (default direct)")
     run.add_argument(
         "--continuous", action="store_true", help="keep committing new stories until SIGTERM/SIGINT"
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on /metrics (config metrics_port)",
+    )
+    run.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines as text or JSON (config log_format)"
     )
 
     backfill = commands.add_parser("backfill", help="reprocess a time range and replace its partitions")
@@ -346,14 +355,54 @@ def _print_batch(report: Any) -> None:
     )
 
 
+def _observed_batches(config: Config) -> Callable[[Any], None]:
+    """What a run does with each committed batch: print it, and with ``metrics_port``, count it
+    and measure the consumer lag on the endpoint it serves; JSON log lines with ``log_format``."""
+    if config.log_format not in ("text", "json"):
+        raise UserError(f"log_format {config.log_format!r}: use 'text' or 'json'")
+    if config.log_format == "json":
+        from connectors.observability import use_json_logs
+
+        use_json_logs()
+    if not config.metrics_port:
+        return _print_batch
+    from kafka.errors import KafkaError
+
+    from pipeline.kafka_source import end_offsets
+    from pipeline.observability import PipelineMetrics
+
+    metrics = PipelineMetrics()
+    try:
+        metrics.serve(config.metrics_port, config.metrics_address)
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve metrics on {config.metrics_address}:{config.metrics_port}: {exc.strerror or exc}"
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", config.metrics_address, config.metrics_port)
+
+    def observed(report: Any) -> None:
+        _print_batch(report)
+        metrics.observe(report)
+        position = (report.commit or {}).get("position", {}).get(config.raw_topic, {})
+        try:
+            ends = end_offsets(config.kafka_client_options(), config.raw_topic)
+        except KafkaError as exc:  # the lag waits for the next batch; the batch is committed
+            log.debug("consumer lag not measured: %s", exc)
+            return
+        metrics.observe_lag(config.raw_topic, ends, {int(p): int(o) for p, o in position.items()})
+
+    return observed
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import run_continuous, run_until_caught_up
     from wirestream.broker import check_cluster
 
-    config = _config(args, runner=args.runner)
+    config = _config(args, runner=args.runner, metrics_port=args.metrics_port, log_format=args.log_format)
     output = _output(args, config)
     _check_taxonomy(config)
     check_cluster(config)
+    on_commit = _observed_batches(config)
     if args.continuous:
         stop = threading.Event()
 
@@ -367,11 +416,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, finish)
         log.info("continuous run: committing to %s every %.1fs", output, config.commit_interval_s)
         with _no_new_folder_on_error(output):
-            batches = run_continuous(config, output, stop, on_commit=_print_batch)
+            batches = run_continuous(config, output, stop, on_commit=on_commit)
         print(f"stopped after {batches} batch(es)")
         return 0
     with _no_new_folder_on_error(output):
-        reports = run_until_caught_up(config, output, on_commit=_print_batch)
+        reports = run_until_caught_up(config, output, on_commit=on_commit)
     if not reports:
         print("nothing new on the raw topic; no batch written")
     return 0

@@ -196,7 +196,9 @@ class Config:
     seen_ttl_days: float = doc(
         "Days an entry is remembered after it last appeared in its feed.", default=90.0
     )
-    metrics_port: int | None = doc("Serve Prometheus metrics on this port (connect feeds).", default=None)
+    metrics_port: int | None = doc(
+        "Serve Prometheus metrics on this port (`connect feeds`, `run`).", default=None
+    )
     metrics_address: str = doc("Address the metrics endpoint binds to.", default="127.0.0.1")
     log_format: str = doc("Log lines as 'text' or 'json'.", default="text")
     feeds: list[dict[str, Any]] = doc(

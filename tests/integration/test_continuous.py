@@ -122,3 +122,55 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(kafka_config, tmp_pa
     assert compacted.files_merged == 2 and len(Dataset(output).committed_files()) == 1
     ids = committed_ids(output)
     assert sorted(ids) == sorted(set(acked)) and len(ids) == len(acked)
+
+
+def test_continuous_run_serves_its_metrics_and_json_logs(kafka_config, tmp_path):
+    import urllib.request
+
+    from tests.conftest import clean_environ, free_port
+
+    output = tmp_path / "out"
+    port = free_port()
+    env = {**clean_environ(), **env_for(kafka_config), "WIRESTREAM_COMMIT_INTERVAL_S": "0.5"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wirestream", "run", "--continuous", "--output", str(output)]
+        + ["--metrics-port", str(port), "--log-format", "json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        published = publish_raw(kafka_config, [raw_story(i) for i in range(40)])
+        wait_for(lambda: len(committed_ids(output)) == len(published), 60, "the stories")
+
+        def metrics() -> dict[str, float]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            values: dict[str, float] = {}
+            for line in text.splitlines():
+                if line and not line.startswith("#"):
+                    name, _, value = line.rpartition(" ")
+                    values[name] = values.get(name, 0.0) + float(value)
+            return values
+
+        wait_for(lambda: metrics().get("wirestream_pipeline_stories_written_total") == 40, 30, "the metrics")
+        seen = metrics()
+        lag = {
+            name: value
+            for name, value in seen.items()
+            if name.startswith("wirestream_pipeline_consumer_lag{")
+        }
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert seen["wirestream_pipeline_records_read_total"] == 40
+    assert seen["wirestream_pipeline_batches_total"] >= 1
+    assert (
+        seen["wirestream_pipeline_commit_duration_seconds_count"] == seen["wirestream_pipeline_batches_total"]
+    )
+    assert lag and set(lag.values()) == {0.0}  # every partition caught up
+    logged = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert any("continuous run" in entry["message"] for entry in logged)
