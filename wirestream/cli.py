@@ -247,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     letters.add_argument(
         "--json", action="store_true", help="one JSON object a line, payload and story included"
     )
-    letter_actions = letters.add_subparsers(dest="action", metavar="ACTION")
+    letter_actions = letters.add_subparsers(
+        dest="action", metavar="[republish]", help="without it: list the dead letters"
+    )
     republish = letter_actions.add_parser(
         "republish", help="validate fixed raw stories (JSON lines) and send them to the raw topic"
     )
