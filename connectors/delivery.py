@@ -92,19 +92,28 @@ def send(publisher: Publisher, items: Iterable[Item], timeout_s: float = 60.0) -
     return sent
 
 
-def deliver(publisher: Publisher, seen: dict[str, Any], items: Iterable[Item], now: str) -> DeliveryReport:
-    """Send every unseen item, wait for acknowledgements, then mark the acknowledged ones seen.
+def deliver(
+    publisher: Publisher,
+    seen: dict[str, Any],
+    items: Iterable[Item],
+    now: str,
+    seen_dead: dict[str, Any] | None = None,
+) -> DeliveryReport:
+    """Send every item not yet acknowledged, wait for acknowledgements, then mark the acknowledged.
 
-    ``seen`` is a section of connector state (key -> first-seen time); the caller saves it.
+    ``seen`` holds the keys whose story Kafka acknowledged (key -> first-seen time) and
+    ``seen_dead`` those whose dead letter it acknowledged (``seen`` itself when None): sections of
+    connector state for the current raw and dead-letter topics, which the caller saves.
     """
+    dead_seen = seen if seen_dead is None else seen_dead
     report = DeliveryReport()
     pending: list[tuple[Item, Any]] = []
     for item in items:
         if item.key in seen:
-            if item.story is not None:
-                report.skipped += 1
-            else:
-                report.skipped_dead_letters += 1
+            report.skipped += 1
+            continue
+        if item.key in dead_seen:
+            report.skipped_dead_letters += 1
             continue
         if item.story is not None:
             pending.append((item, publisher.publish(item.story)))
@@ -112,10 +121,11 @@ def deliver(publisher: Publisher, seen: dict[str, Any], items: Iterable[Item], n
             pending.append((item, publisher.dead_letter(item.dead_letter)))
     for item, future in pending:
         if publisher.acknowledged(future):
-            seen[item.key] = now
             if item.story is not None:
+                seen[item.key] = now
                 report.published += 1
             else:
+                dead_seen[item.key] = now
                 report.dead_lettered += 1
         else:
             report.failed += 1

@@ -69,11 +69,22 @@ def publish_files(
     source: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> DeliveryReport:
+    """Publish every file's stories and dead letters not yet on the current topics.
+
+    What was published is remembered per topic (a story on the raw topic, a dead letter on the
+    dead-letter topic): after either topic changes, the files' items go to the new one.
+    """
     state = ConnectorState(state_dir, "files")
-    seen = state.section("seen")
+    raw, dlq = publisher.config.raw_topic, publisher.config.dlq_topic
+    stories, letters = state.section(f"seen on {raw}"), state.section(f"seen on {dlq}")
+    legacy = state.data.pop("seen", None)  # an earlier version's, not per topic: the first topics' own
+    if legacy:
+        stories.update(legacy)
+        letters.update(legacy)
     now = rfc3339(datetime.now(UTC))
     report = DeliveryReport()
     for path in files:
-        report.add(deliver(publisher, seen, items_from_file(path, source, now, max_bytes), now))
+        items = items_from_file(path, source, now, max_bytes)
+        report.add(deliver(publisher, stories, items, now, letters))
         state.save()
     return report

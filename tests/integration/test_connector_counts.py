@@ -107,3 +107,27 @@ def test_changing_the_topics_sends_every_entry_and_dead_letter_to_the_new_ones(k
         assert len(read_topic(kafka_config, topic)) == count, topic
     letter = json.loads(read_topic(kafka_config, moved_dlq)[0].value)
     assert letter["reason"].startswith("neither XML nor JSON")
+
+
+def test_files_are_remembered_per_topic_and_counted_by_what_they_became(kafka_config, tmp_path):
+    from tests.conftest import raw_story
+
+    drop = tmp_path / "drop.ndjson"
+    drop.write_text("\n".join([json.dumps(raw_story(1)), json.dumps(raw_story(2)), "{not json"]) + "\n")
+    env = env_for(kafka_config)
+    moved = {**env, "WIRESTREAM_RAW_TOPIC": kafka_config.raw_topic + "-moved"}
+    moved["WIRESTREAM_DLQ_TOPIC"] = kafka_config.dlq_topic + "-moved"
+    first = wirestream("connect", "files", str(drop), env=env)
+    again = wirestream("connect", "files", str(drop), env=env)
+    after_move = wirestream("connect", "files", str(drop), env=moved)
+    counts = "published {}, dead-lettered {}, already published {}, already dead-lettered {}, failed 0"
+    assert first.stdout.strip() == counts.format(2, 1, 0, 0)
+    assert again.stdout.strip() == counts.format(0, 0, 2, 1)
+    assert after_move.stdout.strip() == counts.format(2, 1, 0, 0)
+    for topic, count in (
+        (kafka_config.raw_topic, 2),
+        (kafka_config.dlq_topic, 1),
+        (moved["WIRESTREAM_RAW_TOPIC"], 2),
+        (moved["WIRESTREAM_DLQ_TOPIC"], 1),
+    ):
+        assert len(read_topic(kafka_config, topic)) == count, topic
