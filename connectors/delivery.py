@@ -107,27 +107,25 @@ def deliver(
     """
     dead_seen = seen if seen_dead is None else seen_dead
     report = DeliveryReport()
-    pending: list[tuple[Item, Any]] = []
+    fresh: list[Item] = []
     for item in items:
         if item.key in seen:
             report.skipped += 1
-            continue
-        if item.key in dead_seen:
+        elif item.key in dead_seen:
             report.skipped_dead_letters += 1
-            continue
-        if item.story is not None:
-            pending.append((item, publisher.publish(item.story)))
-        elif item.dead_letter is not None:
-            pending.append((item, publisher.dead_letter(item.dead_letter)))
-    for item, future in pending:
-        if publisher.acknowledged(future):
-            if item.story is not None:
-                seen[item.key] = now
-                report.published += 1
-            else:
-                dead_seen[item.key] = now
-                report.dead_lettered += 1
         else:
-            report.failed += 1
-            report.failures.append(item.key)
+            fresh.append(item)
+    sent = send(publisher, fresh, publisher.config.publish_timeout_s)
+    letters = set(sent.dead_letter_keys)
+    for key in sent.acknowledged:
+        (dead_seen if key in letters else seen)[key] = now
+    report.published, report.dead_lettered = sent.published, sent.dead_lettered
+    report.failed, report.failures = len(sent.unacknowledged), list(sent.unacknowledged)
+    if sent.unacknowledged:
+        log.error(
+            "%d of %d items not acknowledged by Kafka (%s); the next run sends them again",
+            len(sent.unacknowledged),
+            len(fresh),
+            sent.error,
+        )
     return report
