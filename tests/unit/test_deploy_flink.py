@@ -23,7 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pipeline.runners import FLINK_VERSION
+from pipeline.runners import FLINK_VERSION, runner_options
 from wirestream.cli import build_parser
 from wirestream.config import ENV_PREFIX, load_config
 
@@ -230,6 +230,25 @@ def test_the_runs_settings_name_the_cluster_the_manifests_build(
     assert _flag(container["args"], "job-host") == "$(POD_IP)"
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+
+
+def test_the_runs_beam_options_point_at_the_job_server_and_the_sidecars(
+    docs: list[dict[str, Any]], config_file: Path
+) -> None:
+    """The options the run gives Beam, from the ConfigMap's file: the job server's Service, each
+    TaskManager's own worker pool, the cluster's slots."""
+    options = runner_options(load_config(config_file), "flink-cluster")
+    service = _one(docs, "Service", "wirestream-beam-job-server")
+    (job_port,) = [p["port"] for p in service["spec"]["ports"] if p["name"] == "job"]
+    assert f"--job_endpoint={service['metadata']['name']}:{job_port}" in options
+    assert "--environment_type=EXTERNAL" in options
+    flink = _one(docs, "FlinkDeployment")
+    containers = flink["spec"]["taskManager"]["podTemplate"]["spec"]["containers"]
+    (pool,) = [c for c in containers if c["name"] != FLINK_MAIN_CONTAINER]
+    # localhost: the TaskManager and its sidecar share the pod's network.
+    assert f"--environment_config=localhost:{_flag(pool['command'], 'service_port')}" in options
+    slots = int(flink["spec"]["flinkConfiguration"]["taskmanager.numberOfTaskSlots"])
+    assert f"--parallelism={flink['spec']['taskManager']['replicas'] * slots}" in options
 
 
 def test_every_taskmanager_has_the_worker_pool_the_run_names(
