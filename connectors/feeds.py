@@ -131,6 +131,8 @@ class FeedSettings:
     """How long a poll waits for Kafka to acknowledge its entries (all of them together)."""
     kafka_probe_max_s: float = 30.0
     """While Kafka does not acknowledge, the longest wait between two checks whether it answers."""
+    kafka_notice_s: float = 60.0
+    """While Kafka does not acknowledge, how often a line says the connector is waiting for it."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.jitter < 1:
@@ -139,8 +141,8 @@ class FeedSettings:
             raise ValueError("interval_s, max_backoff_s and seen_ttl_s must be positive")
         if self.workers < 1 or self.parse_workers < 0:
             raise ValueError("workers must be >= 1 and parse_workers >= 0")
-        if self.ack_timeout_s <= 0 or self.kafka_probe_max_s <= 0:
-            raise ValueError("publish_timeout_s and kafka_probe_max_s must be positive")
+        if self.ack_timeout_s <= 0 or self.kafka_probe_max_s <= 0 or self.kafka_notice_s <= 0:
+            raise ValueError("publish_timeout_s, kafka_probe_max_s and kafka_notice_s must be positive")
 
     @staticmethod
     def from_config(config: Any) -> FeedSettings:
@@ -587,7 +589,7 @@ class FeedConnector:
         per_host = self.settings.limits.per_host
         polls = 0
         next_expiry = now
-        outage = _Outage(self.publisher, self.settings.kafka_probe_max_s)
+        outage = _Outage(self.publisher, self.settings.kafka_probe_max_s, self.settings.kafka_notice_s)
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="feed") as pool:
             while not stop.is_set() and (max_polls is None or polls < max_polls):
                 now = time.time()
@@ -600,7 +602,8 @@ class FeedConnector:
                         done, _ = wait(list(in_flight), timeout=1.0, return_when=FIRST_COMPLETED)
                     else:
                         done = set()
-                        stop.wait(min(1.0, max(0.0, outage.next_probe - time.time())))
+                        wake = min(outage.next_probe, outage.next_notice) - time.time()
+                        stop.wait(min(1.0, max(0.0, wake)))
                     polls += self._finish(done, in_flight, busy, due, outage, total)
                     continue
                 if now >= next_expiry:
@@ -642,11 +645,10 @@ class FeedConnector:
 class _Outage:
     """Kafka not acknowledging: when to check it next (capped backoff) and when to say so again."""
 
-    NOTICE_S = 60.0
-
-    def __init__(self, publisher: Publisher, max_probe_s: float) -> None:
+    def __init__(self, publisher: Publisher, max_probe_s: float, notice_s: float) -> None:
         self.publisher = publisher
         self.max_probe_s = max_probe_s
+        self.notice_s = notice_s
         self.since: float | None = None
         self.next_probe = 0.0
         self.next_notice = 0.0
@@ -662,9 +664,9 @@ class _Outage:
         if self.since is not None:
             return
         self.since, self.delay = now, min(1.0, self.max_probe_s)
-        self.next_probe, self.next_notice = now + self.delay, now + self.NOTICE_S
+        self.next_probe, self.next_notice = now + self.delay, now + self.notice_s
         # A broker that comes and goes is reported once a minute too, not at every outage.
-        level = logging.WARNING if now - self.last_notice >= self.NOTICE_S else logging.DEBUG
+        level = logging.WARNING if now - self.last_notice >= self.notice_s else logging.DEBUG
         self.last_notice = now
         log.log(
             level,
@@ -687,7 +689,7 @@ class _Outage:
                 max(0.0, self.next_probe - now),
                 extra={"kind": "kafka"},
             )
-            self.last_notice, self.next_notice = now, now + self.NOTICE_S
+            self.last_notice, self.next_notice = now, now + self.notice_s
         if now < self.next_probe:
             return False
         if not self.publisher.reachable(min(5.0, self.max_probe_s)):
