@@ -189,7 +189,10 @@ class _Masks:
     def _record(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         assert self._factory is not None
         record = self._factory(*args, **kwargs)
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: logging reports it when the record is written
+            return record
         masked = self.mask(message)
         if masked is not message:
             record.msg, record.args = masked, ()

@@ -37,3 +37,19 @@ def test_short_values_are_not_masked(caplog):
     caplog.set_level(logging.INFO)
     logging.getLogger("test.masking").info("abc stays")
     assert "abc stays" in caplog.text
+
+
+def test_a_malformed_log_call_still_reaches_the_handlers():
+    protect_secrets(SECRET)
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    log = logging.getLogger("test.masking.malformed")
+    log.addHandler(Collect())
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.info("two %s %s", "args expected")  # no exception at the call
+    assert len(records) == 1 and records[0].msg == "two %s %s"
