@@ -154,6 +154,7 @@ def test_every_plain_document_is_valid_for_the_kubernetes_api_in_strict_mode(
         ("CronJob", "wirestream-flink-run"),
         ("Deployment", "wirestream-beam-job-server"),
         ("FlinkDeployment", "wirestream-flink"),
+        ("PersistentVolumeClaim", "wirestream-flink-staging"),
         ("Service", "wirestream-beam-job-server"),
     ]
 
@@ -287,6 +288,47 @@ def test_the_cron_job_runs_a_real_wirestream_command_with_the_mounted_config(
     writable = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
     for path in ("/tmp", config.output, config.cache_dir, config.state_dir):
         assert path is not None and any(Path(path).is_relative_to(m) for m in writable), path
+
+
+def _volume_at(template: dict[str, Any], container: dict[str, Any], path: str) -> dict[str, Any]:
+    """The volume a container has ``path`` on (the deepest writable mount holding it)."""
+    mounts = [
+        m
+        for m in container.get("volumeMounts", [])
+        if Path(path).is_relative_to(m["mountPath"]) and not m.get("readOnly")
+    ]
+    assert mounts, f"{container['name']}: nothing writable mounted at {path}"
+    mount = max(mounts, key=lambda m: len(m["mountPath"]))
+    (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == mount["name"]]
+    return dict(volume)
+
+
+def test_the_workers_write_into_the_staging_folder_the_run_commits_from(
+    docs: list[dict[str, Any]], config_file: Path
+) -> None:
+    """The workers' files reach the run that commits them: the config's output folder is, at the
+    same path, one ReadWriteMany claim in the run's pod and in every TaskManager's sidecar."""
+    config = load_config(config_file)
+    assert config.output is not None
+    cronjob = _one(docs, "CronJob")
+    (run,) = _containers(cronjob)
+    run_volume = _volume_at(_pod_templates(cronjob)[0], run, config.output)
+    flink = _one(docs, "FlinkDeployment")
+    template = flink["spec"]["taskManager"]["podTemplate"]
+    (pool,) = [c for c in template["spec"]["containers"] if c["name"] != FLINK_MAIN_CONTAINER]
+    pool_volume = _volume_at(template, pool, config.output)
+    claim = run_volume["persistentVolumeClaim"]["claimName"]
+    assert pool_volume["persistentVolumeClaim"]["claimName"] == claim
+    assert _one(docs, "PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteMany"]
+    # Both write as the wirestream image's user, into volumes owned by its group.
+    assert (
+        pool["securityContext"]["runAsUser"]
+        == _pod_templates(cronjob)[0]["spec"]["securityContext"]["runAsUser"]
+    )
+    assert (
+        flink["spec"]["podTemplate"]["spec"]["securityContext"]["fsGroup"]
+        == (_pod_templates(cronjob)[0]["spec"]["securityContext"]["fsGroup"])
+    )
 
 
 def _quantity(text: str | int) -> float:
