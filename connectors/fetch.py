@@ -2,11 +2,12 @@
 
 Connect and read timeouts plus one deadline for the whole fetch, redirects included: it starts
 when the first hop holds its per-host slot (time spent queueing behind a slow sibling is not the
-fetch's) and is checked before every socket read of the status line, the headers and the body, so
-a server that drips one byte a second is cut at the deadline. A body cap that also bounds gzip/deflate output (no decompression
-bombs), a redirect limit, conditional GET, a per-host concurrency limit, and SSRF protection: each
-hop's host is resolved once, every address is checked, and the connection goes to the checked
-address (no second lookup that DNS rebinding could answer differently).
+fetch's) and is checked before every socket read of the status line, the headers and the body,
+so a server that drips one byte a second is cut at the deadline. A body cap that also bounds
+gzip/deflate output (no decompression bombs), a redirect limit, conditional GET, a per-host
+concurrency limit, and SSRF protection: each hop's host is resolved once, every address is
+checked, and the connection goes to the checked address (no second lookup that DNS rebinding
+could answer differently). Name resolution comes before the slot and outside the deadline.
 """
 
 from __future__ import annotations
