@@ -170,7 +170,9 @@ class Config:
     http_connect_timeout_s: float = doc("Connect timeout for feed and article fetches.", default=10.0)
     http_timeout_s: float = doc("Read timeout (per socket read) for feed and article fetches.", default=20.0)
     http_deadline_s: float = doc(
-        "Longest one fetch may take, redirects and slow bodies included.", default=60.0
+        "Longest one fetch may take once it holds its host's slot: connect, status line, headers, "
+        "body and redirects.",
+        default=60.0,
     )
     max_body_bytes: int = doc(
         "Largest feed or article body accepted (after decompression).", default=10 * 1024 * 1024
