@@ -29,6 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaTimeoutError
 
 from connectors.publisher import unreachable
+from pipeline.accelerator import Accelerator, accelerator_for
 from pipeline.dataset import Dataset, catalog_settings
 from pipeline.dedup import LoadCommitted
 from pipeline.kafka_source import (
@@ -38,10 +39,8 @@ from pipeline.kafka_source import (
     plan_parts,
     ranges_for_times,
 )
-from pipeline.memory import freeze_loaded_objects, keep_freed_memory, release_memory
 from pipeline.prepare import STAGES
-from pipeline.rows import CHUNK_SIZE
-from pipeline.runners import runner_options, runs_locally
+from pipeline.runners import runner_options
 from pipeline.storage import open_source, refused
 from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.transforms import (
@@ -50,10 +49,7 @@ from pipeline.transforms import (
     PrepareStories,
     ReadKafkaStories,
     WriteParquetDataset,
-    prepare_ahead,
 )
-from pipeline.workers import WORKERS
-from pipeline.write import spill_dir, spill_root
 from wirestream import __version__
 from wirestream.config import Config
 from wirestream.errors import UserError
@@ -97,26 +93,26 @@ def build_pipeline(
     part: int = 0,
     workers: int = 0,
     io_properties: dict[str, str] | None = None,
-    local: bool = True,
+    spill: Path | None = None,
 ) -> None:
     """The pipeline of one batch: ReadKafkaStories → PrepareStories (parse, clean, tag, sign) →
     DeduplicateStories → WriteParquetDataset, its files then committed by `Dataset.commit`.
 
-    With ``local`` (a runner whose workers share this machine), the local accelerator applies: with
-    ``workers``, the reader only claims offsets and each worker process reads the records it
-    prepares (`kafka_source.DeferredRead`), and prepared rows travel to their files as spilled Arrow
-    streams, only their paths crossing the shuffle. Without it (a cluster), every stage is a plain
-    DoFn the runner parallelises, and rows cross its shuffle themselves.
+    Every stage is a plain DoFn whose parallelism is the runner's, and rows cross the runner's
+    shuffle themselves (`GroupRowsByFile`), unless the local accelerator (`pipeline.accelerator`)
+    gives a ``spill`` folder: then prepared rows travel to their files as Arrow streams spilled
+    there, only their paths crossing the shuffle, and with ``workers`` the reader only claims
+    offsets while each worker process reads the records it prepares.
     """
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(
-        client_options, ranges, defer=local and workers > 0
+        client_options, ranges, defer=spill is not None and workers > 0
     )
     load_committed = LoadCommitted(committed_files, io_properties)
-    if local:
+    if spill is not None:
         # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for
         # its verdicts already grouped by file: the batch's full rows cross one shuffle, not two.
         prepared = records | "PrepareStories" >> PrepareStories(
-            PIPELINE_VERSION, taxonomy, workers, min_chunk=1, shards=shards, spill=spill_dir(staging, part)
+            PIPELINE_VERSION, taxonomy, workers, min_chunk=1, shards=shards, spill=spill
         )
         files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(load_committed, packed=True)
     else:
@@ -139,25 +135,14 @@ class _Next:
     part: int = 0
 
 
-# Deferred reads of the next pipeline prepared ahead, per worker: ~1.4 s of a worker's time, about
-# what a 50k part's end leaves the workers while this process clusters and writes.
-AHEAD_READS = 6
-
-
 def _shards(config: Config, ranges: list[OffsetRange]) -> int:
     return max(1, math.ceil(sum(r.size for r in ranges) / config.rows_per_file))
-
-
-def _workers_for(config: Config, ranges: list[OffsetRange]) -> int:
-    # A trickle (a batch under one chunk: continuous mode's usual batch) is prepared in this
-    # process, without starting workers for it. A larger batch starts them with its pipeline and
-    # hands them every chunk.
-    return config.workers if sum(r.size for r in ranges) >= CHUNK_SIZE else 0
 
 
 def _run_pipeline(
     config: Config,
     runner: str,
+    accelerator: Accelerator,
     ranges: list[OffsetRange],
     taxonomy: Taxonomy,
     staging: Path,
@@ -168,25 +153,10 @@ def _run_pipeline(
     io_properties: dict[str, str] | None = None,
 ) -> None:
     shards = _shards(config, ranges)
-    local = runs_locally(runner)
-    if local:
-        keep_freed_memory()
-        freeze_loaded_objects()
-    workers = _workers_for(config, ranges) if local else 0
-    if workers:
-        WORKERS.warm(workers)
-        if following and _workers_for(config, following.ranges) == workers:
-            # The next run's first reads, prepared while this one clusters and writes.
-            prepare_ahead(
-                workers,
-                config.kafka_client_options(),
-                following.ranges,
-                PIPELINE_VERSION,
-                taxonomy,
-                _shards(config, following.ranges),
-                spill_dir(following.staging, following.part),
-                AHEAD_READS * workers,
-            )
+    ahead = None
+    if following:
+        ahead = (following.ranges, following.staging, following.part, _shards(config, following.ranges))
+    workers = accelerator.before_pipeline(ranges, ahead, PIPELINE_VERSION, taxonomy)
     try:
         with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
             build_pipeline(
@@ -201,7 +171,7 @@ def _run_pipeline(
                 part,
                 workers,
                 io_properties,
-                local,
+                accelerator.spill(staging, part),
             )
     except RecordsDeleted:
         raise
@@ -220,8 +190,7 @@ def _run_pipeline(
             ) from None
         raise
     finally:
-        shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned
-        release_memory()
+        accelerator.after_pipeline(staging, part)
 
 
 _RECORDS_DELETED = re.compile(r"RecordsDeleted: ([^\n]+)")
@@ -275,8 +244,10 @@ def _offsets(ranges: list[OffsetRange]) -> list[dict[str, Any]]:
 def run_batch(config: Config, output: str, runner: str | None = None, wait: bool = False) -> RunReport:
     """One ingest batch: up to ``max_records_per_batch`` records the dataset has not committed."""
     dataset = Dataset(output, catalog_settings(config))
-    with dataset.lock(wait=wait), _run(dataset):
-        return _ingest(config, dataset, runner or config.runner, load_taxonomy(config.taxonomy))[0]
+    runner = runner or config.runner
+    accelerator = accelerator_for(config, runner)
+    with dataset.lock(wait=wait), _run(dataset, accelerator):
+        return _ingest(config, dataset, runner, accelerator, load_taxonomy(config.taxonomy))[0]
 
 
 def run_until_caught_up(
@@ -291,14 +262,15 @@ def run_until_caught_up(
     lock: each batch's first stories are then prepared while the batch before it ends. ``on_commit``
     hears of each batch as it commits (a later batch's failure does not hide it).
     """
-    if runs_locally(runner or config.runner):
-        WORKERS.start_server(config.workers)
+    runner = runner or config.runner
+    accelerator = accelerator_for(config, runner)
+    accelerator.start()
     dataset = Dataset(output, catalog_settings(config))
     taxonomy = load_taxonomy(config.taxonomy)
     reports: list[RunReport] = []
-    with dataset.lock(wait=False), _run(dataset):
+    with dataset.lock(wait=False), _run(dataset, accelerator):
         while True:
-            report, more = _ingest(config, dataset, runner or config.runner, taxonomy, ahead=True)
+            report, more = _ingest(config, dataset, runner, accelerator, taxonomy, ahead=True)
             if report.batch is None:
                 return reports
             reports.append(report)
@@ -309,21 +281,25 @@ def run_until_caught_up(
 
 
 @contextlib.contextmanager
-def _run(dataset: Dataset) -> Iterator[None]:
+def _run(dataset: Dataset, accelerator: Accelerator) -> Iterator[None]:
     """A run's hold of its dataset (under its lock): what crashed runs left goes first; at the end,
-    whatever was prepared ahead for a pipeline that did not come (`workers.CallsAhead`)."""
+    what the accelerator prepared for a pipeline that did not come."""
     removed = dataset.recover()
     if removed:
         log.warning("discarded %d uncommitted file(s) left by an interrupted run", len(removed))
     try:
         yield
     finally:
-        WORKERS.ahead.drop()
-        shutil.rmtree(spill_root(dataset.staging_root), ignore_errors=True)
+        accelerator.end_run(dataset.staging_root)
 
 
 def _ingest(
-    config: Config, dataset: Dataset, runner: str, taxonomy: Taxonomy, ahead: bool = False
+    config: Config,
+    dataset: Dataset,
+    runner: str,
+    accelerator: Accelerator,
+    taxonomy: Taxonomy,
+    ahead: bool = False,
 ) -> tuple[RunReport, bool]:
     """Plan, run and commit one batch; with ``ahead``, prepare the next batch's first stories while
     this one ends, were it to be the batch planned after this one. Returns the batch's report and,
@@ -348,6 +324,7 @@ def _ingest(
     _run_pipeline(
         config,
         runner,
+        accelerator,
         ranges,
         taxonomy,
         staging,
@@ -396,7 +373,7 @@ def run_continuous(
         except UserError:
             raise
         except Exception as exc:
-            if runs_locally(runner or config.runner):
+            if accelerator_for(config, runner or config.runner).local:
                 raise  # a defect here, not a lost machine: its traceback says where
             # A cluster lost a worker or a TaskManager: the job failed and nothing of the batch was
             # committed (its files are unreferenced; the next attempt's commit supersedes them).
@@ -459,13 +436,13 @@ def run_backfill(
     Running the same backfill twice gives the same rows.
     """
     started = time.monotonic()
-    if runs_locally(runner or config.runner):
-        WORKERS.start_server(config.workers)
-    dataset = Dataset(output, catalog_settings(config))
     runner = runner or config.runner
+    accelerator = accelerator_for(config, runner)
+    accelerator.start()
+    dataset = Dataset(output, catalog_settings(config))
     taxonomy = load_taxonomy(config.taxonomy)
     part_size = config.max_records_per_batch or 50_000
-    with dataset.lock(wait=True), _run(dataset):
+    with dataset.lock(wait=True), _run(dataset, accelerator):
         try:
             ranges = ranges_for_times(config.kafka_client_options(), config.raw_topic, since, until)
         except KafkaTimeoutError as exc:
@@ -486,6 +463,7 @@ def run_backfill(
             _run_pipeline(
                 config,
                 runner,
+                accelerator,
                 part_ranges,
                 taxonomy,
                 staging,

@@ -59,6 +59,7 @@ def test_planned_offsets_deleted_before_the_read_fail_the_batch_with_the_reason(
     from kafka import TopicPartition
     from kafka.admin import KafkaAdminClient
 
+    from pipeline.accelerator import accelerator_for
     from pipeline.dataset import Dataset
     from pipeline.kafka_source import RecordsDeleted, plan_ranges
     from pipeline.run import _run_pipeline, run_batch
@@ -79,6 +80,7 @@ def test_planned_offsets_deleted_before_the_read_fail_the_batch_with_the_reason(
         _run_pipeline(
             kafka_config,
             "direct",
+            accelerator_for(kafka_config, "direct"),
             ranges,
             load_taxonomy(),
             dataset.staging_dir(1),
