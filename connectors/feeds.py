@@ -5,7 +5,11 @@ exponential backoff with a cap while it fails, and optionally the full article f
 new entry. Entries are remembered by story id in the feed state (``connectors.feedstate``), so a
 restart, a reordered feed or a re-dated entry republishes nothing. State advances only after Kafka
 acknowledged: validators move only once every new entry of the document is acknowledged, so an
-entry that failed is fetched again instead of hiding behind a 304.
+entry that failed is fetched again instead of hiding behind a 304. Entries and validators are
+remembered per topic, so a changed raw or dead-letter topic receives everything again.
+
+A feed goes to a worker only when its host has a free slot (a slow host holds its own slots, not
+the workers), and while Kafka does not acknowledge, polling pauses until it answers again.
 """
 
 from __future__ import annotations
