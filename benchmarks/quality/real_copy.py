@@ -5,10 +5,17 @@ for cleaning, byline and dateline; `detect_language`; `tag_text` for the seeded 
 `minhash.signatures` + `cluster_stories` over the whole set for near-duplicates. Pairs are all
 pairs of the set: two texts of one `group` (one agency story on different sites) are duplicates,
 every other pair is not.
+
+The set is split by a hash of each text's URL (`split_of`): about one text in three is held out.
+Cleaning rules are written from the development part's misses only; cleaning, byline, dateline and
+language figures are printed for each part, so the held-out figures show what the rules do on
+pages nobody looked at while writing them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,10 +32,27 @@ from pipeline.clean import clean_text, detect_language, normalize_text
 from pipeline.dedup import DEFAULT_LOOKBACK, DEFAULT_THRESHOLD, CommittedIndex, cluster_stories
 from pipeline.tagging import Taxonomy, load_taxonomy, tag_text
 
-__all__ = ["REAL", "RealResults", "evaluate_real", "load_real", "report_real"]
+__all__ = ["REAL", "RealResults", "evaluate_real", "load_real", "report_real", "split_of"]
 
 REAL = Path(__file__).resolve().parent / "real"
 LANGUAGES = ("en", "ru", "uk", "de", "fr", "tr", "az", "no")
+SPLITS = ("dev", "held-out")
+
+
+def split_of(text: dict[str, Any]) -> str:
+    """"held-out" for about a third of the set, else "dev": by a hash of the text's group (so every
+    copy of one agency story falls on one side), or of its URL for a text of its own. Fixed by the
+    texts themselves, so a text added later does not move the others."""
+    key = text.get("group") or text["url"]
+    return "held-out" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 3 == 0 else "dev"
+SPLITS = ("dev", "held-out")
+
+
+def split_of(text: dict[str, Any]) -> str:
+    """The part of the set a text is in: "held-out" where its URL's SHA-256 starts with a byte
+    divisible by 3 (108 of the 296 texts, every language among them), else "dev". A hash of the URL, not of the list order, so a
+    text keeps its part when texts are added."""
+    return "held-out" if hashlib.sha256(text["url"].encode("utf-8")).digest()[0] % 3 == 0 else "dev"
 
 
 def load_real(folder: Path = REAL) -> list[dict[str, Any]]:
@@ -65,9 +89,12 @@ class RealResults:
     topics: dict[str, Scores] = field(default_factory=dict)
     topics_by_language: dict[str, Scores] = field(default_factory=dict)
     topic_errors: list[str] = field(default_factory=list)
+    split_topics: dict[str, dict[str, Scores]] = field(default_factory=dict)
+    split_languages: dict[str, dict[str, Scores]] = field(default_factory=dict)
     language: Counter[str] = field(default_factory=Counter)
     language_by_label: dict[str, Counter[str]] = field(default_factory=dict)
     language_errors: list[str] = field(default_factory=list)
+    splits: dict[str, RealResults] = field(default_factory=dict)
 
 
 def _same(found: str | None, wanted: str | None) -> bool:
@@ -119,18 +146,21 @@ def _tagging(taxonomy: Taxonomy, text: dict[str, Any], body: str, results: RealR
     predicted = {t["topic"] for t in tag_text(taxonomy, headline, body)}
     expected = set(text.get("topics") or [])
     language = text["language"]
+    split = split_of(text)
     for topic in SEEDED:
         hit, want = topic in predicted, topic in expected
         for scores in (
             results.topics.setdefault(topic, Scores()),
             results.topics_by_language.setdefault(language, Scores()),
+            results.split_topics.setdefault(split, {}).setdefault(topic, Scores()),
+            results.split_languages.setdefault(split, {}).setdefault(language, Scores()),
         ):
             scores.tp += hit and want
             scores.fp += hit and not want
             scores.fn += want and not hit
         if hit != want:
             kind = "false positive" if hit else "missed"
-            results.topic_errors.append(f"{text['id']}: {kind} {topic}")
+            results.topic_errors.append(f"{text['id']} ({split}): {kind} {topic}")
     found = detect_language(headline + "\n" + body)
     right = found == language
     results.language[str(right)] += 1
@@ -169,14 +199,53 @@ def evaluate_real(taxonomy: Taxonomy | None = None, folder: Path = REAL) -> Real
         body = _cleaning(text, results)
         _tagging(taxonomy, text, body, results)
         bodies.append(body)
+        _split_figures(text, results.splits.setdefault(split_of(text), RealResults()))
     _pairs(texts, bodies, results)
     return results
+
+
+def _split_figures(text: dict[str, Any], part: RealResults) -> None:
+    """Cleaning, byline, dateline and language figures of one text, counted in its split's part."""
+    part.texts += 1
+    body = _cleaning(text, part)
+    right = detect_language((text.get("headline") or "") + "\n" + body) == text["language"]
+    part.language[str(right)] += 1
+
+
+def _split_lines(results: RealResults) -> list[str]:
+    out = [
+        "",
+        "Cleaning and language by split (split_of: URL hash; cleaning rules written from dev only)",
+        f"  {'split':9s} {'texts':>5s}  {'furniture removed':>20s}  {'content lost':>12s}  "
+        f"{'byline P':>9s}  {'dateline P':>10s}  language",
+    ]
+    for name in SPLITS:
+        part = results.splits.get(name)
+        if part is None:
+            continue
+        fields = []
+        for key in ("byline", "dateline"):
+            counts = part.fields.get(key, Counter())
+            fields.append(f"{counts['right']}/{counts['given']}")
+        right, total = part.language["True"], part.language["True"] + part.language["False"]
+        removed = f"{part.furniture_removed}/{part.furniture_total}"
+        share = 100 * part.furniture_removed / max(part.furniture_total, 1)
+        out.append(
+            f"  {name:9s} {part.texts:5d}  {removed:>11s} ({share:5.1f}%)  "
+            f"{len(part.content_lost):>5d}/{part.content_total:<6d}  {fields[0]:>9s}  {fields[1]:>10s}  "
+            f"{right}/{total} ({right / max(total, 1):.3f})"
+        )
+    return out
 
 
 def _precision(counts: Counter[str]) -> str:
     given = counts["given"]
     share = counts["right"] / given if given else 1.0
     return f"{share:.3f} ({counts['right']}/{given} given; {counts['labelled']} labelled)"
+
+
+def _texts(scores: dict[str, Scores]) -> int:
+    return sum(s.tp + s.fn for s in scores.values())
 
 
 def report_real(results: RealResults, verbose: bool = True) -> str:
@@ -210,9 +279,19 @@ def report_real(results: RealResults, verbose: bool = True) -> str:
             f"  {language:12s} {s.precision:6.3f} {s.recall:6.3f}  {s.tp + s.fn:7d}  {sum(counts.values()):5d}"
             f"  {counts['True']}/{sum(counts.values())}"
         )
+    for split in SPLITS:
+        topics, by_language = results.split_topics.get(split, {}), results.split_languages.get(split, {})
+        texts = sum(1 for _ in by_language) and None
+        del texts
+        out.append(f"  {split} half ({_texts(topics)} labelled topics):")
+        out.append("    " + "  ".join(f"{t} {s.precision:.3f}/{s.recall:.3f}" for t, s in topics.items()))
+        out.append(
+            "    " + "  ".join(f"{la} {s.precision:.2f}/{s.recall:.2f}" for la, s in sorted(by_language.items()))
+        )
     right = results.language["True"]
     total = right + results.language["False"]
     out.append(f"  language accuracy {right / max(total, 1):.3f} ({right}/{total}; target >=0.95)")
+    out += _split_lines(results)
     if verbose:
         misses = (
             results.pair_errors
