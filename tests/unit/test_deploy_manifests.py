@@ -33,6 +33,31 @@ KUBERNETES_VERSION = KUBERNETES_VERSIONS[0]
 # something Kustomize would not.
 KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "labels", "images"}
 AWS_SECRETS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+# Kustomize's default ("legacy") output order: these kinds first, in this order, then any other.
+KIND_ORDER = [
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+]
 
 
 def _pod_templates(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -45,7 +70,8 @@ def _pod_templates(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render(base: Path) -> list[dict[str, Any]]:
     """The documents `kubectl kustomize base` prints, for the subset of Kustomize this base uses:
-    its resources in order, labels (on templates too with includeTemplates) and image tags."""
+    its resources (in Kustomize's order: by kind, then name), labels (on templates too with
+    includeTemplates) and image tags."""
     kustomization = yaml.safe_load((base / "kustomization.yaml").read_text("utf-8"))
     unknown = set(kustomization) - KUSTOMIZATION_KEYS
     assert not unknown, f"kustomization.yaml uses {sorted(unknown)}, which this renderer does not apply"
@@ -70,7 +96,8 @@ def render(base: Path) -> list[dict[str, Any]]:
                 name = re.split(r"[:@]", container["image"], maxsplit=1)[0]
                 if name == image["name"]:
                     container["image"] = f"{image.get('newName', name)}:{image['newTag']}"
-    return docs
+    kinds = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    return sorted(docs, key=lambda d: (kinds.get(d["kind"], len(kinds)), d["kind"], d["metadata"]["name"]))
 
 
 def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
