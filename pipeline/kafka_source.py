@@ -55,6 +55,8 @@ FETCH_WAIT_MS = 100
 # Reads end on its multiples, so on the end of a block of `CHUNK_SIZE` offsets (`in_blocks`).
 READ_SIZE = 2000
 POLL_MS = 1000
+# Longest a batch's plan waits for the broker's offsets: a run that finds Kafka gone says so then.
+PLAN_TIMEOUT_MS = 10_000
 IDLE_POLLS = 30  # empty polls in a row before a bounded read gives up on its stop offset
 
 log = logging.getLogger(__name__)
@@ -302,8 +304,8 @@ def plan_parts(
     with _partitions_of(client_options, topic) as (consumer, tps):
         if not tps:
             return [], [f"topic {topic} does not exist yet"]
-        ends = consumer.end_offsets(tps)
-        begins = consumer.beginning_offsets(tps)
+        ends = consumer.end_offsets(tps, timeout_ms=PLAN_TIMEOUT_MS)
+        begins = consumer.beginning_offsets(tps, timeout_ms=PLAN_TIMEOUT_MS)
     pending, warnings = [], []
     for tp in tps:
         start = committed.get(tp.partition, begins[tp])
@@ -320,7 +322,9 @@ def plan_parts(
 def end_offsets(client_options: dict[str, Any], topic: str) -> dict[int, int]:
     """The next offset Kafka will give each partition of ``topic`` (empty if no topic)."""
     with _partitions_of(client_options, topic) as (consumer, tps):
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()} if tps else {}
+        if not tps:
+            return {}
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps, PLAN_TIMEOUT_MS).items()}
 
 
 def ranges_for_times(

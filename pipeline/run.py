@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from connectors.publisher import unreachable
 from pipeline.accelerator import Accelerator, accelerator_for
@@ -182,6 +182,13 @@ def _run_pipeline(
             raise RecordsDeleted(deleted.group(1)) from None
         if _disk_full(exc):
             raise disk_full(staging.parent.parent, batch) from None
+        gone = _KAFKA_GONE.search(str(exc))
+        if gone or isinstance(exc, KafkaError):
+            reason = gone.group(0) if gone else f"{type(exc).__name__}: {exc}"
+            raise KafkaUnreachable(
+                f"Kafka at {config.bootstrap_servers} stopped answering while batch {batch} was read "
+                f"({reason[:200]}); nothing of it was committed: run again once Kafka is back"
+            ) from None
         refusal = refused(exc)
         if refusal:
             raise UserError(
@@ -194,6 +201,15 @@ def _run_pipeline(
 
 
 _RECORDS_DELETED = re.compile(r"RecordsDeleted: ([^\n]+)")
+# How a reader's lost broker surfaces through a runner (portable runners report it as text).
+_KAFKA_GONE = re.compile(
+    r"(KafkaConnectionError|NoBrokersAvailable|KafkaTimeoutError|no records from TopicPartition)[^\n]*"
+)
+
+
+class KafkaUnreachable(UserError):
+    """Kafka did not answer while a batch was planned or read: nothing of the batch was committed.
+    A one-shot run ends on it in one line; a continuous run waits for Kafka to come back."""
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -219,8 +235,8 @@ def _plan(
             config.max_records_per_batch,
             parts,
         )
-    except KafkaTimeoutError as exc:
-        raise unreachable(config, exc) from None
+    except KafkaError as exc:
+        raise KafkaUnreachable(str(unreachable(config, exc))) from None
 
 
 def _report(commit: dict[str, Any], started: float, warnings: list[str]) -> RunReport:
@@ -362,6 +378,9 @@ def run_continuous(
     """
     committed = 0
     failures = 0
+    reached = False  # Kafka answered once: later silence is an outage, not a wrong address
+    outage_since: float | None = None
+    noticed = 0.0
     while not stop.is_set():
         started = time.monotonic()
         try:
@@ -370,6 +389,18 @@ def run_continuous(
             # The next batch plans from what the broker still holds (and says what it lost).
             log.warning("%s", exc)
             report = RunReport(batch=None, seconds=time.monotonic() - started)
+        except KafkaUnreachable as exc:
+            if not reached:
+                raise
+            if outage_since is None:
+                outage_since = noticed = started
+                log.warning("%s; waiting for it (checked with backoff up to 30s)", exc)
+            elif started - noticed >= 60:
+                noticed = started
+                log.warning("still waiting for Kafka (%.0fs so far)", started - outage_since)
+            stop.wait(min(30.0, 2.0 ** min(failures, 5)))
+            failures += 1
+            continue
         except UserError:
             raise
         except Exception as exc:
@@ -385,7 +416,11 @@ def run_continuous(
             )
             stop.wait(delay)
             continue
+        if outage_since is not None:
+            log.warning("Kafka answers again after %.0fs; continuing", time.monotonic() - outage_since)
+            outage_since = None
         failures = 0
+        reached = True
         if report.batch is not None:
             committed += 1
             if on_commit:
