@@ -7,6 +7,12 @@ before it and, by the phrase's kind, a word boundary after it (a plain phrase), 
 capitalised in the text. Each tag carries its score and the phrases, with character offsets, that
 fired it.
 
+A story longer than the taxonomy's ``long_story_words`` keeps a tag only when the story leads with
+the topic (evidence in the headline or in the body's first ``lead_words`` words) or when its score
+reaches the threshold times the square root of the story's length over ``long_story_words``: one
+clear sentence tags a short wire, while the same sentence in passing, deep in a long story about
+something else, does not. A long story about the topic repeats its words and passes either way.
+
 The scan, confirmation and scoring run in compiled code (``tagging_native/``, Rust) when it is
 built: per candidate, Python costs several times the scan itself. The Python code below is the
 specification the compiled code is tested against, and the fallback where it is not built.
@@ -133,6 +139,8 @@ class Taxonomy:
     buckets: list[_Bucket] = field(repr=False)
     spec: dict[str, Any] = field(default_factory=dict, repr=False)
     native: Any = field(default=None, repr=False)
+    long_story_words: int | None = None  # longer stories need the topic in their lead or more score
+    lead_words: int = 0
 
     @functools.cached_property
     def _spec_text(self) -> str:
@@ -240,7 +248,13 @@ def build_taxonomy(spec: dict[str, Any]) -> Taxonomy:
     byte_automaton = ahocorasick_rs.BytesAhoCorasick(ascii_keys, implementation=dfa) if ascii_keys else None
     compiled = [_bucket(buckets[p]) for p in prefixes]
     native = _native(prefixes, compiled, topics) if _NativeTagger is not None else _python_only()
-    return Taxonomy(topics, automaton, byte_automaton, compiled, spec, native)
+    long_story = spec.get("long_story_words")
+    if long_story is not None and not (isinstance(long_story, int) and long_story > 0):
+        raise ValueError("long_story_words must be a positive whole number")
+    lead = spec.get("lead_words", 0)
+    if not (isinstance(lead, int) and lead >= 0):
+        raise ValueError("lead_words must be a whole number, 0 or more")
+    return Taxonomy(topics, automaton, byte_automaton, compiled, spec, native, long_story, lead)
 
 
 def _native(keys: list[str], buckets: list[_Bucket], topics: list[Topic]) -> Any:
@@ -322,6 +336,8 @@ TAXONOMY_SCHEMA = {
     "required": ["topics"],
     "properties": {
         "version": {"type": "integer"},
+        "long_story_words": {"type": "integer", "minimum": 1},
+        "lead_words": {"type": "integer", "minimum": 0},
         "topics": {
             "type": "array",
             "minItems": 1,
@@ -498,6 +514,43 @@ def tag_text(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any
     count once (the strongest, then the longest); headline hits are multiplied by the topic's title
     weight; a topic with context phrases counts its weak terms only when one of them occurs.
     """
+    tags = _tags(taxonomy, headline, body)
+    if tags and taxonomy.long_story_words is not None:
+        return _standing(taxonomy, tags, body)
+    return tags
+
+
+def _words(text: str) -> int:
+    # Clean text separates words by one space and paragraphs by a blank line: counting those is
+    # several times cheaper than splitting a long body.
+    return text.count(" ") + text.count("\n\n") + 1 if text else 0
+
+
+def _standing(taxonomy: Taxonomy, tags: list[dict[str, Any]], body: str) -> list[dict[str, Any]]:
+    """The tags a story keeps by its length (see the module docstring): all of a story up to
+    ``long_story_words`` words; in a longer one, those whose evidence reaches the headline or the
+    lead, or whose score reaches the threshold scaled by the square root of the length."""
+    assert taxonomy.long_story_words is not None
+    words = _words(body)
+    if words <= taxonomy.long_story_words:
+        return tags
+    scale = math.sqrt(words / taxonomy.long_story_words)
+    thresholds = {t.id: t.threshold for t in taxonomy.topics}
+    lead_end = -1
+    if taxonomy.lead_words:
+        lead = re.match(rf"\s*(?:\S+\s+){{1,{taxonomy.lead_words}}}", body)
+        lead_end = lead.end() if lead else len(body)
+    kept = []
+    for tag in tags:
+        evidence = tag["evidence"]
+        leads = any(e["field"] == "headline" or e["start"] < lead_end for e in evidence)
+        if leads or tag["score"] >= thresholds[tag["topic"]] * scale - 1e-9:
+            kept.append(tag)
+    return kept
+
+
+def _tags(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any]]:
+    """Every topic reaching its threshold, whatever the story's length."""
     native = taxonomy.native
     tags: list[dict[str, Any]] | None = native.tag_ascii(headline, body) if native is not None else None
     if tags is not None:
