@@ -145,6 +145,9 @@ _FURNITURE = [
     r"cookie (policy|settings|preferences|notice)",
     r"(tags?|keywords?|topics?):.{0,80}",
     r"(photo|image|picture|video|source of photo)( credit)?: .{1,60}",
+    # error boxes of embedded widgets
+    r"(oops!?|something went wrong|please try again( later)?|an error (has )?occurred)",
+    r"(du trenger javascript.{0,60}|you must enable javascript.{0,120}|this audio is created with ai.{0,30})",
     # Russian and Azerbaijani widgets on the agencies' own sites
     r"(оставить|написать|добавить|показать) (отзыв|комментари[йи])",
     r"(подписывайтесь|подпишитесь|следите за нами|мы в соцсетях|присоединяйтесь).{0,40}",
@@ -238,7 +241,7 @@ _HAS_DIGIT = re.compile(r"\d").search
 _NETWORKS = {
     "facebook", "twitter", "x", "whatsapp", "telegram", "linkedin", "email", "e-mail", "print", "vk",
     "ok", "reddit", "pinterest", "messenger", "viber", "copy", "link", "share", "tweet", "threads",
-    "odnoklassniki", "вконтакте", "одноклассники", "mail",
+    "odnoklassniki", "вконтакте", "одноклассники", "mail", "linked-in", "google", "news",
 }  # fmt: skip
 _CALL_TO_ACTION = re.compile(
     r"\b(subscribe|subscription|subscriber|sign up|sign in|log in|newsletter|inbox|download (our|the) app|"
@@ -389,6 +392,117 @@ _REPORTING_BY = re.compile(
 _SOURCE_LINE = re.compile(r"^(?:source|источник|mənbə|kaynak):\s*(?P<agency>\S.{0,40})$", re.IGNORECASE)
 _NAME_TOKEN = re.compile(rf"^(?:[{_UPPER}][{_LOWER}'\-]+\.?|[{_UPPER}]\.|[{_UPPER}][{_UPPER}'\-]+)$")
 _BY = re.compile(r"^(?:by|от|автор:?|müəllif:?)\s+(?P<name>.{2,100})$", re.IGNORECASE)
+
+
+def _month_names() -> dict[str, int]:
+    """Month names (and their usual abbreviations) of en, ru, uk, az, de, fr, tr and no, case-folded,
+    to month numbers; Russian and Ukrainian in the genitive a date uses and the nominative."""
+    names = {
+        "en": "january february march april may june july august september october november december",
+        "ru": "января февраля марта апреля мая июня июля августа сентября октября ноября декабря",
+        "ru_nominative": "январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь",
+        "uk": "січня лютого березня квітня травня червня липня серпня вересня жовтня листопада грудня",
+        "uk_nominative": "січень лютий березень квітень травень червень липень серпень вересень жовтень "
+        "листопад грудень",
+        "az": "yanvar fevral mart aprel may iyun iyul avqust sentyabr oktyabr noyabr dekabr",
+        "de": "januar februar märz april mai juni juli august september oktober november dezember",
+        "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+        "tr": "ocak şubat mart nisan mayıs haziran temmuz ağustos eylül ekim kasım aralık",
+        "no": "januar februar mars april mai juni juli august september oktober november desember",
+    }
+    months: dict[str, int] = {"jänner": 1, "maerz": 3, "sept": 9, "fevrier": 2, "aout": 8}
+    for words in names.values():
+        for number, word in enumerate(words.split(), 1):
+            months[word.casefold()] = number
+            if len(word) > 3:
+                months.setdefault(word[:3].casefold(), number)  # "Jan.", "Dez", "Şub", "ИЮЛ"
+    return months
+
+
+_MONTHS = _month_names()
+_MONTH_WORD = r"([^\W\d_]{3,10})\.?"
+_YEAR = r"((?:19|20)\d\d)"
+# Dates that name their year: "17 July 2023", "17. juli 2023", "17 июля 2023 г.", "July 17, 2023",
+# "Jun 9th 2024", "17.07.2023", "2023-07-17". A slashed date is left alone: 07/08 is July or August.
+_TEXT_DATES = re.compile(
+    rf"\b(?P<d1>\d{{1,2}})\.? ?{_MONTH_WORD},? {_YEAR}\b"
+    rf"|\b{_MONTH_WORD} (?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,? ?{_YEAR}\b"
+    rf"|\b(?P<d3>\d{{1,2}})\.(?P<m3>\d{{1,2}})\.{_YEAR}\b"
+    rf"|\b{_YEAR}-(?P<m4>\d\d)-(?P<d4>\d\d)(?!\d)",
+    re.IGNORECASE,
+)
+_HAS_YEAR = re.compile(r"(?:19|20)\d\d").search
+_CLOCK = re.compile(r"\b\d{1,2}:\d\d\b")
+# What a date stamp holds besides its date: its labels, weekdays, "ago", times and counts.
+_STAMP_WORDS = re.compile(
+    r"\b(?:published|posted|updated|last (?:modified|updated)|modified|publisert|oppdatert|sist oppdatert|"
+    r"veröffentlicht|aktualisiert|am|um|uhr|publié|mis à jour|le|à|tarih|yayın(?: tarihi)?|güncelleme|"
+    r"опубликовано|обновлено|опубліковано|оновлено|dərc(?: edilib)?|yenilənib|on|at|view|views|"
+    r"mon|tue|wed|thu|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"pazartesi|salı|çarşamba|perşembe|cuma|cumartesi|pazar|"
+    r"понедельник|вторник|среда|четверг|пятница|суббота|воскресенье)\b\.?:?|\S*\d\S*",
+    re.IGNORECASE,
+)
+# A photo caption: a line that ends with its credit ("Foto: NTB", "(AP Photo/Efrem Lukatsky)",
+# "Efrem Lukatsky/AP", "REUTERS/File Photo", "(PHOTO / AFP)", "Kremlin Pool Photo via AP.").
+_AGENCIES = (
+    r"(?:AP|AFP|Reuters|REUTERS|dpa|DPA|NTB|EPA|Getty Images|Sputnik|TASS|AA|UNB|Anadolu|Xinhua|UNN|IHA|DHA)"
+)
+_CAPTION_CREDIT = re.compile(
+    r"(?:\b(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:\s*"
+    r"[^.!?:]{1,80}\.?|"
+    r"\((?:[^()]*\bPhoto\b[^()]*|PHOTO ?/ ?[^()]{1,40}|Photo credit: [^()]{1,60}|Quelle: [^()]{1,40})\)\.?\s*\|?|"
+    rf"\b[\w.'-]+(?: [\w.'-]+){{0,3}} ?/ ?{_AGENCIES}(?: ?/ ?[\w ]{{1,20}})*\.?|"
+    rf"\bvia {_AGENCIES}\.?|^{_AGENCIES}/[\w ./]{{1,40}}|"
+    r"(?:^|\. )(?:FILE|ARCHIVE|Archive photo|Архивное фото)\b.*)$"
+)
+# Furniture a line holds whatever its length: template tokens, "read also" links, share bars and
+# "the post ... appeared first on" notices of syndicated copies.
+_PAGE_FURNITURE = re.compile(
+    r"\[\[.*\]\]|\{[a-z_]{3,20}\}|^\[[\w ]{1,30}_\d+\]$|\w\[[^\]\s]*\] \w+\[|"
+    r"^(?:>>\s*)?(?:read also|see also|lire aussi|à lire aussi|lesen sie auch|les også|читайте (?:также|також)|"
+    r"дивіться також|смотрите также|ayrıca bakınız|ilginizi çekebilir|skip next section|"
+    r"узнайте больше|читать (?:в полной версии|на )|orjinal habere git|read entire article|"
+    r"view original article|read the complete story|haberin devamı|google news'?te takip et)\b|"
+    r"^the post .{1,200} (?:first )?appeared (?:first )?on .{1,60}$|"
+    r"^\d+ (?:seconds?|minutes?|hours?|days?|weeks?|months?|years?) ago\b|"
+    r"^(?:duration|süre|длительность)\s*:?\s*\d{1,2}:\d\d$|^video\s*\|\s*\d{1,2}:\d\d$|"
+    r"^\d+ min(?: \d+ s)?$|^(?:editör|editor|redaktør|автор|müəllif)\s*:\s*.{1,40}$|"
+    r"^(?:home|homepage|anasayfa|главная|головна)\s*[/>»|]",
+    re.IGNORECASE,
+)
+_SOURCE_LABEL = re.compile(
+    r"^(?:source|kaynak|quelle|kilde|mənbə|источник|джерело|editör|editor|redaktør|автор|müəllif)"
+    r"\s*:?\s*.{0,40}$",
+    re.IGNORECASE,
+)
+_STAMP = re.compile(
+    r"\b\d{1,2}:\d\d\b|\b(?:published|posted|updated|publisert|oppdatert|veröffentlicht|aktualisiert|"
+    r"publié|mis à jour|tarih|yayın|güncelleme|опубликовано|обновлено|опубліковано|dərc)",
+    re.IGNORECASE,
+)
+
+
+def text_date(text: str) -> date | None:
+    """The first whole date (day, month and year) the text states, in the forms `_TEXT_DATES`
+    reads, or None: a month name that is not one, or a day the month does not have, is no date."""
+    if not _HAS_YEAR(text):
+        return None
+    for found in _TEXT_DATES.finditer(text):
+        d1, w1, y1, w2, d2, y2, d3, m3, y3, y4, m4, d4 = found.groups()
+        if d1:
+            day, month, year = int(d1), _MONTHS.get(w1.casefold(), 0), int(y1)
+        elif w2:
+            day, month, year = int(d2), _MONTHS.get(w2.casefold(), 0), int(y2)
+        elif d3:
+            day, month, year = int(d3), int(m3), int(y3)
+        else:
+            day, month, year = int(d4), int(m4), int(y4)
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    return None
 
 
 @dataclass
@@ -621,6 +735,12 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
         return True
     if words <= 10 and _HAS_DIGIT(bare) and _DATE_ONLY.match(bare):  # every date holds a digit
         return True
+    if words <= 14 and _HAS_DIGIT(bare) and _is_date_stamp(bare):
+        return True
+    if words <= 60 and _CAPTION_CREDIT.search(line):
+        return True
+    if words <= 40 and _PAGE_FURNITURE.search(line):
+        return True
     if 2 <= words <= 8 and _network(line.partition(" ")[0]) and all(map(_network, line.split())):
         return True
     if words <= 12 and len(_BREADCRUMB.split(line)) >= 3 and not _ends_sentence(line):
@@ -636,6 +756,19 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
                 _SITE_VOICE.search(line) or _IMPERATIVE.match(line)
             )
     return False
+
+
+def _is_date_stamp(line: str) -> bool:
+    """A page's date stamp: a year or a time of day, and besides dates, times, counts and a stamp's
+    labels ("Published", "Tarih", "Обновлено") two words at most ("Cumartesi", "NTB, Redaksjonen")."""
+    if not (_HAS_YEAR(line) or _CLOCK.search(line)):
+        return False
+    rest = [
+        word
+        for word in _STAMP_WORDS.sub(" ", line).split()
+        if any(c.isalpha() for c in word) and word.strip(".,").casefold() not in _MONTHS
+    ]
+    return len(rest) <= 2 and not _ends_sentence(line.rstrip("0123456789 "))
 
 
 def _network(word: str) -> bool:
@@ -739,12 +872,11 @@ def _take_signature(kept: list[str], result: CleanText) -> None:
         else:
             signature.insert(0, line)
     if signature and len(signature) <= 2 and kept:
-        if _looks_like_name(signature[0]):
+        # A line in capitals is a label ("MORE NEWS"), not a signature.
+        if _looks_like_name(signature[0]) and not signature[0].isupper():
             result.byline = signature[0]
             result.dateline = signature[1] if len(signature) == 2 else None
-        elif len(signature) == 1:
-            result.dateline = signature[0]
-        else:
+        else:  # a lone short line at the end is more often a label than a place: no dateline
             kept.extend(signature)
     else:
         kept.extend(signature)
@@ -786,6 +918,20 @@ def _take_dateline(kept: list[str], result: CleanText) -> None:
         kept[0] = kept[0][slug.end() :]
 
 
+def _stated_date(removed: list[str], kept: list[str]) -> date | None:
+    """The date the page stamps the story with: the first date on a short line (a date stamp, a
+    "Published ..." label, a dateline) among its removed lines and first paragraphs. Dates inside
+    sentences and photo captions name the events they report, which may be years back."""
+    stamps = [line for line in [*removed, *kept[:3]] if line.count(" ") < 12 and _HAS_DIGIT(line)]
+    # A stamp with a time of day or a "published" label first: a page's header also shows today's
+    # date, and its lists of other stories theirs.
+    for line in sorted(stamps, key=lambda line: not _STAMP.search(line)):
+        found = text_date(line)
+        if found is not None:
+            return found
+    return None
+
+
 def clean_text(headline: str, body: str, body_format: str = "text/plain") -> CleanText:
     """Story text without site furniture, with byline, dateline and credit split off."""
     result = CleanText(body="")
@@ -808,6 +954,8 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
     _take_signature(kept, result)
     _take_dateline(kept, result)
     result.byline = result.byline or byline
+    if result.published is None:
+        result.published = _stated_date(result.removed, kept)
     for i in [*range(min(3, len(kept))), *range(max(3, len(kept) - 3), len(kept))][::-1]:
         # "Source:" and its translations end by the 9th character: most lines need no regex.
         source = _SOURCE_LINE.match(kept[i]) if ":" in kept[i][:9] else None
@@ -825,8 +973,38 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
                     break
             if result.credit:
                 break
+    _drop_labels(kept, result)
     result.body = "\n\n".join(line for line in kept if line)
     return result
+
+
+def _drop_labels(kept: list[str], result: CleanText) -> None:
+    """Lines that label rather than tell, once byline, dateline and credit are taken: subheads and
+    titles of other stories (a few words and no sentence's end), lines in capitals, short
+    questions standing alone as subheads, source and editor lines. The last line is left alone
+    unless it is one word: a scraped text may end in a sentence cut short."""
+    last = len(kept) - 1
+    for i in range(last, -1, -1):
+        if len(kept) > 1 and _is_label(kept[i], i == last):
+            result.removed.append(kept.pop(i))
+
+
+def _is_label(line: str, last: bool) -> bool:
+    words = line.count(" ") + 1
+    if words > 16 or line[:1] in "\"'«„-–—•*(" or line[-1:] in ",;":
+        return False
+    if last and words > 1:
+        return False
+    if _SOURCE_LABEL.match(line):
+        return True
+    letters = [c for c in line if c.isalpha()]
+    if len(letters) >= 2 and all(c.isupper() for c in letters) and not _ends_sentence(line.rstrip('"')):
+        return True  # "SON DAKİKA", "HER İKİ TARAFTAN DA 146 ASKER SERBEST BIRAKILDI"
+    if letters and all(c.isupper() for c in letters) and line.endswith("?"):
+        return True  # "WHAT HAPPENED?"
+    if words <= 7 and line.endswith("?"):
+        return True  # "Who is Marc Fogel?"
+    return words <= 10 and not _ends_sentence(line) and not line.endswith("…")
 
 
 def content_hash(text: str) -> str:
@@ -834,11 +1012,20 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(_key(text).encode("utf-8")).hexdigest()[:32]
 
 
-# The languages worth telling apart in these feeds.
-_KNOWN_LANGUAGES = frozenset({
+# The languages these feeds mostly carry: preferred among the model's guesses only when it is
+# unsure of its first; a label it is sure of is kept whatever it is (Thai is "th").
+_FEED_LANGUAGES = frozenset({
     "en", "ru", "az", "tr", "uk", "be", "ka", "hy", "kk", "ky", "tg", "fa", "ar", "he", "de", "fr",
     "es", "it", "pt", "nl", "pl", "cs", "ro", "bg", "sr", "hr", "el", "hu", "sv", "fi", "zh", "ja", "ko",
+    "no", "nn", "da",
 })  # fmt: skip
+# Norwegian (Bokmål, Nynorsk), Danish and Swedish share most of their short words: 120 characters
+# often leave the model between two of them, so a story it reads as one of them is read again over
+# `_NORDIC_SAMPLE` characters (all 14 Norwegian texts of the real-copy set right at 800, 11 at 120).
+_NORDIC = frozenset({"no", "nn", "da", "sv"})
+_NORDIC_SAMPLE = 800
+# How much of a story `detect_language` may read: what `_identify` passes it.
+LANGUAGE_SAMPLE = _NORDIC_SAMPLE
 
 
 # (text, k, threshold) -> the k most likely (probability, label) of the text's first line.
@@ -881,9 +1068,23 @@ def _fasttext() -> Any:
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of the text's language (fastText lid.176, offline), or None without letters.
 
-    Of the model's five best guesses the first in the feeds' language set wins, so a short headline
-    is not called some rarely seen language that happens to share its letters.
+    A guess the model is sure of (p >= 0.5) is kept, whatever language it is. When it is unsure, the
+    first of its five best guesses in the feeds' usual languages wins, so a short headline is not
+    called some rarely seen language that happens to share its letters. Norwegian, Danish and
+    Swedish are told apart over a longer sample (`_NORDIC_SAMPLE`).
     """
+    language = _detect_language(text)
+    if language in _NORDIC and len(text) > 120:
+        sample = _sample(text, _NORDIC_SAMPLE)
+        if sample is not None:
+            ((_, best),) = _guesses(_identifier(), sample, 1)
+            nordic = best.removeprefix("__label__")
+            language = nordic if nordic in _NORDIC else language
+    return language
+
+
+def _detect_language(text: str) -> str | None:
+    """`detect_language` over the text's first 120 characters."""
     # The cost grows with the sample's length. 80 characters decide a story when the model is sure
     # of them (p >= 0.5: 255 of the 257 labelled stories and paragraphs of the quality set); the
     # rest get 120, which called all 257 and 304 windows cut from them at random offsets right.
@@ -896,10 +1097,10 @@ def detect_language(text: str) -> str | None:
         if part is not None:  # the first 80 characters may hold no letter where the 120 do
             ((probability, best),) = _guesses(model, part, 1)  # k=1: a third cheaper than k=5
             language = best.removeprefix("__label__")
-            if probability >= sure and language in _KNOWN_LANGUAGES:
+            if probability >= 0.5 or (probability >= sure and language in _FEED_LANGUAGES):
                 return language
     guesses = [label.removeprefix("__label__") for _, label in _guesses(model, sample, 5)]
-    return next((lang for lang in guesses if lang in _KNOWN_LANGUAGES), guesses[0])
+    return next((lang for lang in guesses if lang in _FEED_LANGUAGES), guesses[0])
 
 
 def _guesses(predict: Predict, sample: str, k: int) -> list[tuple[float, str]]:
@@ -930,8 +1131,10 @@ def clean_story(story: dict[str, Any], pipeline_version: str) -> dict[str, Any]:
 
 def _identify(row: dict[str, Any], story: dict[str, Any]) -> dict[str, Any]:
     """The clean row's language (the feed's, else fastText's) and content key."""
-    # The model reads no more than the text's first 120 characters: the body is not copied whole.
-    row["language"] = story.get("language") or detect_language(row["headline"] + "\n" + row["body"][:120])
+    # The model reads no more than `LANGUAGE_SAMPLE` characters: the body is not copied whole.
+    row["language"] = story.get("language") or detect_language(
+        row["headline"] + "\n" + row["body"][:LANGUAGE_SAMPLE]
+    )
     row["content_hash"] = content_hash(row["body"])
     return row
 
@@ -952,11 +1155,17 @@ def _clean_fields(story: dict[str, Any], pipeline_version: str) -> dict[str, Any
     if cleaned.section and cleaned.section not in categories:
         categories.append(cleaned.section)
     kafka_ts = story.get("kafka_timestamp_ms")
-    firstcreated = _ts(story.get("firstcreated"))
+    kafka_timestamp = datetime.fromtimestamp(kafka_ts / 1000, tz=UTC) if kafka_ts is not None else None
+    firstcreated, firstcreated_from = _ts(story.get("firstcreated")), "feed"
     if firstcreated is None and cleaned.published is not None:
-        firstcreated = datetime(
-            cleaned.published.year, cleaned.published.month, cleaned.published.day, tzinfo=UTC
+        firstcreated, firstcreated_from = (
+            datetime(cleaned.published.year, cleaned.published.month, cleaned.published.day, tzinfo=UTC),
+            "text",
         )
+    if firstcreated is None:
+        # Left empty: readers take the ingestion time (`kafka_timestamp`) in its place, as dedup's
+        # `published_us` and the report do, and `firstcreated_from` says so.
+        firstcreated_from = "ingested"
     return {
         "id": story["id"],
         "source": story["source"],
@@ -981,9 +1190,12 @@ def _clean_fields(story: dict[str, Any], pipeline_version: str) -> dict[str, Any
         "kafka_topic": story.get("kafka_topic"),
         "kafka_partition": story.get("kafka_partition"),
         "kafka_offset": story.get("kafka_offset"),
-        "kafka_timestamp": datetime.fromtimestamp(kafka_ts / 1000, tz=UTC) if kafka_ts is not None else None,
+        "kafka_timestamp": kafka_timestamp,
         "pipeline_version": pipeline_version,
         "schema_version": CLEAN_SCHEMA_VERSION,
+        # Where the publication time comes from: "feed" (the source's own date), "text" (a date the
+        # story's text or page states) or "ingested" (neither: Kafka's timestamp stands for it).
+        "firstcreated_from": firstcreated_from,
     }
 
 
