@@ -468,7 +468,12 @@ _PAGE_FURNITURE = re.compile(
     r"^\d+ (?:seconds?|minutes?|hours?|days?|weeks?|months?|years?) ago\b|"
     r"^(?:duration|süre|длительность)\s*:?\s*\d{1,2}:\d\d$|^video\s*\|\s*\d{1,2}:\d\d$|"
     r"^\d+ min(?: \d+ s)?$|^(?:editör|editor|redaktør|автор|müəllif)\s*:\s*.{1,40}$|"
-    r"^(?:home|homepage|anasayfa|главная|головна)\s*[/>»|]",
+    r"^(?:home|homepage|anasayfa|главная|головна)\s*[/>»|]|^Home[A-Z]|^/ \w|^[<←] ?\w{1,20}( \w{1,20}){0,3}$|"
+    r"^-{1,2} ?[A-Z]{2,10}$|\b(?:privacy policy|terms of use|terms of service)\.?$|^(?:#\w+ ?){2,}$|"
+    r"^(?:kommentar(?:e)?|yorumlar|comments|коментарі|комментарии) ?\(\d+\)$|"
+    r"^[•·]? ?\d[\d ]* (?:просмотр\w*|переглядів|views|görüntülenme|okunma)$|"
+    r"\((?:редактор|editor|корреспондент|кореспондент)[^)]{0,60}\)$|"
+    r"^(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|jwplayer|chargement du lecteur",
     re.IGNORECASE,
 )
 _SOURCE_LABEL = re.compile(
@@ -991,20 +996,26 @@ def _drop_labels(kept: list[str], result: CleanText) -> None:
 
 def _is_label(line: str, last: bool) -> bool:
     words = line.count(" ") + 1
-    if words > 16 or line[:1] in "\"'«„-–—•*(" or line[-1:] in ",;":
+    if words > 16 or line[-1:] in ",;" or (last and words > 1):
         return False
-    if last and words > 1:
+    letters = [c for c in line if c.isalpha()]
+    if len(letters) >= 2 and all(c.isupper() for c in letters) and not _ends_sentence(line.strip("\"'")):
+        return True  # "SON DAKİKA", "\"ASKERLER, TIBBİ VE PSİKOLOJİK DESTEK ALACAK\"", "— HABER SONU —"
+    if line[:1] in "-–—" and line[-1:] in "-–—":
+        return True  # "- 'We will release all our people' -": an agency's subhead
+    if line[:1] in "•*" and words <= 3 and not _ends_sentence(line):
+        return True  # "• Ankara5°C"
+    if line[:1] in "-–—" and words <= 4 and _looks_like_name(line.lstrip("-–— ")):
+        return True  # "- Марія Хаміцевич": the author's name under the story
+    if line[:1] in "\"'«„-–—•*(":
         return False
     if _SOURCE_LABEL.match(line):
         return True
-    letters = [c for c in line if c.isalpha()]
-    if len(letters) >= 2 and all(c.isupper() for c in letters) and not _ends_sentence(line.rstrip('"')):
-        return True  # "SON DAKİKA", "HER İKİ TARAFTAN DA 146 ASKER SERBEST BIRAKILDI"
     if letters and all(c.isupper() for c in letters) and line.endswith("?"):
         return True  # "WHAT HAPPENED?"
     if words <= 7 and line.endswith("?"):
         return True  # "Who is Marc Fogel?"
-    return words <= 10 and not _ends_sentence(line) and not line.endswith("…")
+    return words <= 12 and not _ends_sentence(line) and not line.endswith("…")
 
 
 def content_hash(text: str) -> str:
