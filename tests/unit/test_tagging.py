@@ -1,6 +1,7 @@
 import pickle
 
 import pytest
+import yaml
 
 from pipeline.clean import clean_text
 from pipeline.tagging import TaxonomyError, _fold, build_taxonomy, load_taxonomy, tag_text
@@ -344,3 +345,112 @@ def test_compiled_tagger_matches_python_on_random_text(taxonomy, spec):
 def test_compiled_tagger_refuses_a_fold_that_moves_characters(taxonomy):
     with pytest.raises(ValueError, match="in place"):
         taxonomy.native.tag("İ grain deal", "i̇ grain deal", 2)
+
+
+# One clear sentence and a passing mention, on real copy: the sentences and the stories around them
+# are texts of the real-copy set's development part (benchmarks/quality/real). Its texts are all
+# under 400 words, so it holds no long story with a passing mention; these tests build one from its
+# stories about something else (Swiss votes, wheat markets, Greenland).
+CLEAR = {
+    # en-anewz-pow-307
+    "detainees": "Russia and Ukraine exchanged 307 military personnel each on Saturday, marking the second "
+    "day of what is expected to become the largest prisoner swap since the war between the two "
+    "countries began three years ago.",
+    # en-axios-grain-halt
+    "grain_deal": "Russia on Monday said it's suspending its participation in the vital Black Sea grain "
+    "deal until the country's conditions are met.",
+}
+ELSEWHERE = (
+    "en-lenews-swiss-referendum",
+    "en-swisstimes-cantonal-votes",
+    "en-nasdaq-wheat-2024-01",
+    "en-reuters-wheat-albertafarmexpress",
+    "en-reuters-wheat-canadiancattlemen",
+    "en-reuters-swiss-pension-dailytimes",
+    "en-dpa-swiss-pension-washingtondcdespatch",
+    "en-politico-greenland-annex",
+)
+SEEDED = {"detainees", "grain_deal", "annexation"}
+
+
+@pytest.fixture(scope="module")
+def elsewhere(taxonomy):
+    """The cleaned paragraphs of real stories about something else, none of them tagged with a
+    seeded topic on its own."""
+    from benchmarks.quality.real_copy import load_real
+
+    texts = {t["id"]: t for t in load_real()}
+    paragraphs = []
+    for text_id in ELSEWHERE:
+        text = texts[text_id]
+        assert not text["topics"]
+        body = clean_text(text["headline"] or "", text["body"]).body
+        assert not topics(tag_text(taxonomy, "", body)) & SEEDED, text_id
+        paragraphs += [p for p in body.split("\n\n") if p]
+    return paragraphs
+
+
+def _story(paragraphs):
+    body = "\n\n".join(paragraphs)
+    return body, len(body.split())
+
+
+@pytest.mark.parametrize("topic", sorted(CLEAR))
+def test_one_clear_sentence_tags_a_short_story(taxonomy, elsewhere, topic):
+    body, words = _story([CLEAR[topic], *elsewhere[:2]])
+    assert words < taxonomy.long_story_words
+    assert topic in topics(tag_text(taxonomy, "", body))
+    assert topic in topics(tag_text(_python(taxonomy), "", body))
+
+
+def test_one_clear_sentence_in_a_short_german_wire(taxonomy):
+    # de-leitzahl-pow-2024-12: two weak words in one sentence, and the story is four sentences long.
+    body = (
+        "Russland und die Ukraine haben jeweils 150 Kriegsgefangene ausgetauscht. Der Austausch sei auf "
+        "Vermittlung der Vereinigten Arabischen Emirate zustande gekommen, teilte das russische "
+        "Verteidigungsministerium mit."
+    )
+    assert "detainees" in topics(tag_text(taxonomy, "", body))
+
+
+@pytest.mark.parametrize("topic", sorted(CLEAR))
+def test_a_passing_mention_deep_in_a_long_story_does_not_tag(taxonomy, elsewhere, topic):
+    half = len(elsewhere) // 2
+    body, words = _story([*elsewhere[:half], CLEAR[topic], *elsewhere[half:]])
+    assert words > 2 * taxonomy.long_story_words
+    for tagger in (taxonomy, _python(taxonomy)):
+        assert not topics(tag_text(tagger, "", body)) & SEEDED
+    # The same sentence as the story's lead, or its headline, makes the story about the topic.
+    lead, _ = _story([CLEAR[topic], *elsewhere])
+    assert topic in topics(tag_text(taxonomy, "", lead))
+    assert topic in topics(tag_text(taxonomy, CLEAR[topic], _story(elsewhere)[0]))
+
+
+def test_a_long_story_about_the_topic_keeps_it_behind_a_lead_about_something_else(taxonomy, elsewhere):
+    from benchmarks.quality.real_copy import load_real
+
+    reports = ("en-reuters-pow-307-indiatoday", "en-anewz-pow-307", "en-abc-pow-2025-05-abcnews")
+    texts = {t["id"]: t for t in load_real()}
+    bodies = [clean_text(texts[i]["headline"] or "", texts[i]["body"]).body for i in reports]
+    body, words = _story([*elsewhere[:3], *bodies])
+    assert words > taxonomy.long_story_words
+    assert len("\n\n".join(elsewhere[:3]).split()) > taxonomy.lead_words  # the lead is elsewhere
+    for tagger in (taxonomy, _python(taxonomy)):
+        assert "detainees" in topics(tag_text(tagger, "", body))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("long_story_words: 0\ntopics: [{id: t, terms: {en: [x]}}]\n", "long_story_words: 0 is less than"),
+        ("lead_words: -1\ntopics: [{id: t, terms: {en: [x]}}]\n", "lead_words: -1 is less than"),
+        ("long_story_words: many\ntopics: [{id: t, terms: {en: [x]}}]\n", "long_story_words: 'many' is not"),
+    ],
+)
+def test_story_length_settings_are_checked(tmp_path, text, message):
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(TaxonomyError, match=message):
+        load_taxonomy(path)
+    with pytest.raises(ValueError, match="long_story_words|lead_words"):
+        build_taxonomy(yaml.safe_load(text))
