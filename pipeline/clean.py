@@ -453,9 +453,9 @@ _CAPTION_CREDIT = re.compile(
     r"[^.!?:]{1,80}\.?|"
     r"\((?:[^()]*\bPhoto\b[^()]*|PHOTO ?/ ?[^()]{1,40}|Photo credit: [^()]{1,60}|Quelle: [^()]{1,40})\)\.?\s*\|?|"
     rf"\b[\w.'-]+(?: [\w.'-]+){{0,3}} ?/ ?{_AGENCIES}(?: ?/ ?[\w ]{{1,20}})*\.?|"
-    rf"\bvia {_AGENCIES}\.?|^{_AGENCIES}/[\w ./]{{1,40}}|"
-    r"(?:^|\. )(?:FILE|ARCHIVE|Archive photo|Архивное фото)\b.*)$"
+    rf"\bvia {_AGENCIES}\.?|^{_AGENCIES}/[\w ./]{{1,40}})$"
 )
+_FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
 # Furniture a line holds whatever its length: template tokens, "read also" links, share bars and
 # "the post ... appeared first on" notices of syndicated copies.
 _PAGE_FURNITURE = re.compile(
@@ -986,17 +986,29 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
 def _drop_labels(kept: list[str], result: CleanText) -> None:
     """Lines that label rather than tell, once byline, dateline and credit are taken: subheads and
     titles of other stories (a few words and no sentence's end), lines in capitals, short
-    questions standing alone as subheads, source and editor lines. The last line is left alone
-    unless it is one word: a scraped text may end in a sentence cut short."""
+    questions standing alone as subheads, source and editor lines, teasers cut short ("…") before
+    the story's end. The last line is left alone unless it is a few words: a scraped text may end
+    in a sentence cut short."""
     last = len(kept) - 1
     for i in range(last, -1, -1):
-        if len(kept) > 1 and _is_label(kept[i], i == last):
+        line = kept[i]
+        teaser = i < last and line.endswith(("…", "...", "\ufffd")) and line.count(" ") >= 6
+        if len(kept) > 1 and (teaser or _is_label(line, i == last) or _is_caption(line)):
             result.removed.append(kept.pop(i))
+            last -= i == last
+
+
+def _is_caption(line: str) -> bool:
+    """A photo caption, long ones included: it ends with the photo's credit, or opens as an
+    agency's file-photo caption ("FILE - ...")."""
+    if line.count(" ") >= 60:
+        return False
+    return bool(_CAPTION_CREDIT.search(line[-160:]) or _FILE_PHOTO.match(line))
 
 
 def _is_label(line: str, last: bool) -> bool:
     words = line.count(" ") + 1
-    if words > 16 or line[-1:] in ",;" or (last and words > 1):
+    if words > 16 or line[-1:] in ",;" or (last and words > 6):
         return False
     letters = [c for c in line if c.isalpha()]
     if len(letters) >= 2 and all(c.isupper() for c in letters) and not _ends_sentence(line.strip("\"'")):
