@@ -454,3 +454,42 @@ def test_story_length_settings_are_checked(tmp_path, text, message):
         load_taxonomy(path)
     with pytest.raises(ValueError, match="long_story_words|lead_words"):
         build_taxonomy(yaml.safe_load(text))
+
+
+@pytest.mark.parametrize(
+    ("topic", "body"),
+    [
+        (
+            "detainees",
+            "Rusia y Ucrania acordaron intercambiar a cien prisioneros de guerra cada uno. Los soldados "
+            "liberados regresaron a casa el jueves.",
+        ),
+        (
+            "grain_deal",
+            "Rusia suspendió su participación en el acuerdo de exportación de granos ucranianos. El Kremlin "
+            "dijo que volvería cuando se cumplan sus condiciones.",
+        ),
+        (
+            "annexation",
+            "Kiev no reconocerá la anexión de Crimea por parte de Rusia. La península sigue ocupada desde 2014.",
+        ),
+    ],
+)
+def test_spanish_wires_are_tagged(taxonomy, topic, body):
+    assert topics(tag_text(taxonomy, "", body)) & SEEDED == {topic}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Die Weizenpreise in Chicago stiegen, weil Getreide aus den USA knapp wurde. Händler erwarten mehr Getreide.",
+        "Les électeurs suisses ont rejeté le référendum sur les retraites. Un second référendum suivra.",
+        "La policía detuvo a un aficionado tras el partido. El prisionero fue liberado con una multa.",
+        "Futbolcu takası için kulüpler anlaştı. Takas yarın açıklanacak.",
+        "Sveitsiske velgere sa nei i folkeavstemningen om pensjon. Neste folkeavstemning er i juni.",
+        "Поліція затримала футбольного фаната. Його тримали в полоні власних боргів, жартують друзі.",
+    ],
+)
+def test_near_misses_in_the_new_languages_stay_untagged(taxonomy, body):
+    # Weak words of a seeded topic, repeated, without the topic's context (Russia, Ukraine, ...).
+    assert not topics(tag_text(taxonomy, "", body)) & SEEDED
