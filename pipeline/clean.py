@@ -455,27 +455,47 @@ _CAPTION_CREDIT = re.compile(
     rf"\b[\w.'-]+(?: [\w.'-]+){{0,3}} ?/ ?{_AGENCIES}(?: ?/ ?[\w ]{{1,20}})*\.?|"
     rf"\bvia {_AGENCIES}\.?|^{_AGENCIES}/[\w ./]{{1,40}})$"
 )
+_CAPTION_WORD = re.compile(
+    r"(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:"
+)
 _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
 # Furniture a line holds whatever its length: template tokens, "read also" links, share bars and
 # "the post ... appeared first on" notices of syndicated copies.
 _PAGE_FURNITURE = re.compile(
-    r"\[\[.*\]\]|\{[a-z_]{3,20}\}|^\[[\w ]{1,30}_\d+\]$|\w\[[^\]\s]*\] \w+\[|"
-    r"^(?:>>\s*)?(?:read also|see also|lire aussi|à lire aussi|lesen sie auch|les også|читайте (?:также|також)|"
+    r"(?:>>\s*)?(?:read also|see also|lire aussi|à lire aussi|lesen sie auch|les også|читайте (?:также|також)|"
     r"дивіться також|смотрите также|ayrıca bakınız|ilginizi çekebilir|skip next section|"
     r"узнайте больше|читать (?:в полной версии|на )|orjinal habere git|read entire article|"
     r"view original article|read the complete story|haberin devamı|google news'?te takip et)\b|"
-    r"^the post .{1,200} (?:first )?appeared (?:first )?on .{1,60}$|"
-    r"^\d+ (?:seconds?|minutes?|hours?|days?|weeks?|months?|years?) ago\b|"
-    r"^(?:duration|süre|длительность)\s*:?\s*\d{1,2}:\d\d$|^video\s*\|\s*\d{1,2}:\d\d$|"
-    r"^\d+ min(?: \d+ s)?$|^(?:editör|editor|redaktør|автор|müəllif)\s*:\s*.{1,40}$|"
-    r"^(?:home|homepage|anasayfa|главная|головна)\s*[/>»|]|^Home[A-Z]|^/ \w|^[<←] ?\w{1,20}( \w{1,20}){0,3}$|"
-    r"^-{1,2} ?[A-Z]{2,10}$|\b(?:privacy policy|terms of use|terms of service)\.?$|^(?:#\w+ ?){2,}$|"
-    r"^(?:kommentar(?:e)?|yorumlar|comments|коментарі|комментарии) ?\(\d+\)$|"
-    r"^[•·]? ?\d[\d ]* (?:просмотр\w*|переглядів|views|görüntülenme|okunma)$|"
-    r"\((?:редактор|editor|корреспондент|кореспондент)[^)]{0,60}\)$|"
-    r"^(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|jwplayer|chargement du lecteur",
+    r"the post .{1,200} (?:first )?appeared (?:first )?on .{1,60}$|"
+    r"\d+ (?:seconds?|minutes?|hours?|days?|weeks?|months?|years?) ago\b|"
+    r"(?:duration|süre|длительность)\s*:?\s*\d{1,2}:\d\d$|video\s*\|\s*\d{1,2}:\d\d$|"
+    r"\d+ min(?: \d+ s)?$|(?:editör|editor|redaktør|автор|müəllif)\s*:\s*.{1,40}$|"
+    r"(?:home|homepage|anasayfa|главная|головна)\s*[/>»|]|Home[A-Z]|/ \w|[<←] ?\w{1,20}( \w{1,20}){0,3}$|"
+    r"-{1,2} ?[A-Z]{2,10}$|(?:#\w+ ?){2,}$|"
+    r"(?:kommentar(?:e)?|yorumlar|comments|коментарі|комментарии) ?\(\d+\)$|"
+    r"[•·]? ?\d[\d ]* (?:просмотр\w*|переглядів|views|görüntülenme|okunma)$|"
+    r"(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|"
+    r"\[[\w ]{1,30}_\d+\]$",
     re.IGNORECASE,
 )
+# Furniture found anywhere in a line, each behind a substring test (most lines fail it).
+_PAGE_FURNITURE_INSIDE = [
+    ("[", re.compile(r"\[\[.*\]\]|\w\[[^\]\s]*\] \w+\[")),  # "[[ item.lastPrice ]]", "P[L1] D[0x0]"
+    ("{", re.compile(r"\{[a-z_]{3,20}\}")),  # "{mosads}"
+    ("olicy", re.compile(r"\b(?:privacy policy|terms of use|terms of service)\.?$", re.IGNORECASE)),
+    ("erms of", re.compile(r"\b(?:privacy policy|terms of use|terms of service)\.?$", re.IGNORECASE)),
+    (")", re.compile(r"\((?:редактор|editor|корреспондент|кореспондент)[^)]{0,60}\)$", re.IGNORECASE)),
+    ("layer", re.compile(r"jwplayer", re.IGNORECASE)),
+    ("lecteur", re.compile(r"chargement du lecteur", re.IGNORECASE)),
+]
+
+
+def _page_furniture(line: str) -> bool:
+    if _PAGE_FURNITURE.match(line):
+        return True
+    return any(needed in line and pattern.search(line) for needed, pattern in _PAGE_FURNITURE_INSIDE)
+
+
 _SOURCE_LABEL = re.compile(
     r"^(?:source|kaynak|quelle|kilde|mənbə|источник|джерело|editör|editor|redaktør|автор|müəllif)"
     r"\s*:?\s*.{0,40}$",
@@ -742,9 +762,9 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
         return True
     if words <= 14 and _HAS_DIGIT(bare) and _is_date_stamp(bare):
         return True
-    if words <= 60 and _CAPTION_CREDIT.search(line):
+    if _is_caption(line):
         return True
-    if words <= 40 and _PAGE_FURNITURE.search(line):
+    if words <= 40 and _page_furniture(line):
         return True
     if 2 <= words <= 8 and _network(line.partition(" ")[0]) and all(map(_network, line.split())):
         return True
@@ -992,6 +1012,11 @@ def _drop_labels(kept: list[str], result: CleanText) -> None:
     last = len(kept) - 1
     for i in range(last, -1, -1):
         line = kept[i]
+        if line.count(" ") >= 16 and line[-1:] in ".\"»'":  # a sentence: no label, no teaser
+            if len(kept) > 1 and _is_caption(line):
+                result.removed.append(kept.pop(i))
+                last -= i == last
+            continue
         teaser = i < last and line.endswith(("…", "...", "\ufffd")) and line.count(" ") >= 6
         if len(kept) > 1 and (teaser or _is_label(line, i == last) or _is_caption(line)):
             result.removed.append(kept.pop(i))
@@ -1003,7 +1028,17 @@ def _is_caption(line: str) -> bool:
     agency's file-photo caption ("FILE - ...")."""
     if line.count(" ") >= 60:
         return False
-    return bool(_CAPTION_CREDIT.search(line[-160:]) or _FILE_PHOTO.match(line))
+    # Every credit holds a "/", a "via ", a bracket at the end or a caption word before a colon:
+    # most paragraphs hold none near their end, and the (slow) search is not run on them.
+    tail = line[-100:]
+    if (
+        "/" in tail
+        or "via " in tail
+        or line.rstrip(" .|")[-1:] == ")"
+        or (":" in tail and _CAPTION_WORD.search(tail))
+    ):
+        return bool(_CAPTION_CREDIT.search(tail))
+    return line[:1] in "FAА" and bool(_FILE_PHOTO.match(line))
 
 
 def _is_label(line: str, last: bool) -> bool:
