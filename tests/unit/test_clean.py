@@ -787,3 +787,51 @@ def test_every_label_the_model_is_sure_of_is_kept_and_nordic_languages_are_told_
     assert detect_language(text) == language
     row = clean_story(_plain_story(text, headline=""), "t")
     assert row["language"] == language
+
+
+def test_real_page_furniture_goes_in_every_language_and_story_lines_stay():
+    story = [
+        "Prisoners were exchanged on Thursday after months of talks, officials in both capitals said.",
+        "We get messy with Grandma's Cookies in this week's episode, the podcast's host said.",
+        "Обмен состоялся при посредничестве ОАЭ, сообщили в министерстве.",
+        "- Сухопутних військ;",
+        "Takas, Türkiye'nin arabuluculuğuyla gerçekleşti.",
+    ]
+    furniture = [
+        "Publisert: 24.05.2025 13:04",
+        "17:34, 23 мая 2025",
+        "• Oops!",
+        "Something went wrong.",
+        "Please try again later.",
+        "[[ item.lastPrice ]] USD",
+        "{mosads}",
+        "3 hours ago",
+        "Soldiers board a bus in Belarus after the exchange. (AP Photo/Jane Roe)",
+        "Ukrainsk korn er viktig for verdens matsikkerhet. Foto: Ola Nordmann / AP / NTB",
+        ">> LIRE AUSSI - Guerre en Ukraine : dix moments clés",
+        "Читать в полной версии",
+        "The post Prisoners exchanged appeared first on Example News.",
+        "SON DAKİKA",
+        "Who is Marc Fogel?",
+        "Fogel's background",
+        "Kaynak: AA",
+    ]
+    body = "\n".join(
+        [furniture[0], story[0], *furniture[1:8], story[1], story[2], *furniture[8:14], story[3]]
+    )
+    body += "\n" + "\n".join(
+        [furniture[14], story[4], *furniture[15:], story[0].replace("Thursday", "Friday")]
+    )
+    kept = clean_text("Prisoners exchanged", body).body.split("\n\n")
+    assert [line for line in furniture if line in kept] == []
+    assert [line for line in story if line not in kept] == []
+    assert clean_text("", body).byline is None
+
+
+def test_a_lone_label_at_the_end_is_neither_a_dateline_nor_a_byline():
+    body = "Officials confirmed the exchange on Friday, the ministry said.\n\nMore details soon.\n\nRead Entire Article"
+    cleaned = clean_text("", body)
+    assert cleaned.dateline is None and cleaned.byline is None
+    assert (
+        cleaned.body == "Officials confirmed the exchange on Friday, the ministry said.\n\nMore details soon."
+    )
