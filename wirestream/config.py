@@ -24,11 +24,13 @@ SECRET_KEYS = frozenset({"sasl_password", "ssl_password", "broker_sasl_password"
 
 
 def _default_state_dir() -> str:
+    """$XDG_STATE_HOME/wirestream, else ~/.local/state/wirestream"""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return str(Path(base) / "wirestream")
 
 
 def _default_cache_dir() -> str:
+    """$XDG_CACHE_HOME/wirestream, else ~/.cache/wirestream"""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return str(Path(base) / "wirestream")
 
