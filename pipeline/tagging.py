@@ -7,11 +7,12 @@ before it and, by the phrase's kind, a word boundary after it (a plain phrase), 
 capitalised in the text. Each tag carries its score and the phrases, with character offsets, that
 fired it.
 
-A story longer than the taxonomy's ``long_story_words`` keeps a tag only when the story leads with
-the topic (evidence in the headline or in the body's first ``lead_words`` words) or when its score
-reaches the threshold times the square root of the story's length over ``long_story_words``: one
-clear sentence tags a short wire, while the same sentence in passing, deep in a long story about
-something else, does not. A long story about the topic repeats its words and passes either way.
+A story whose body is longer than the taxonomy's ``long_story_chars`` keeps a tag only when it
+leads with the topic (evidence in the headline or in the body's first ``lead_chars`` characters)
+or when the score reaches the threshold times the square root of the body's length over
+``long_story_chars``: one clear sentence tags a short wire, while the same sentence in passing,
+deep in a long story about something else, does not. A long story about the topic repeats its
+words and passes either way.
 
 The scan, confirmation and scoring run in compiled code (``tagging_native/``, Rust) when it is
 built: per candidate, Python costs several times the scan itself. The Python code below is the
@@ -139,8 +140,12 @@ class Taxonomy:
     buckets: list[_Bucket] = field(repr=False)
     spec: dict[str, Any] = field(default_factory=dict, repr=False)
     native: Any = field(default=None, repr=False)
-    long_story_words: int | None = None  # longer stories need the topic in their lead or more score
-    lead_words: int = 0
+    long_story_chars: int | None = None  # longer stories need the topic in their lead or more score
+    lead_chars: int = 0
+
+    @functools.cached_property
+    def thresholds(self) -> dict[str, float]:
+        return {t.id: t.threshold for t in self.topics}
 
     @functools.cached_property
     def _spec_text(self) -> str:
@@ -248,12 +253,12 @@ def build_taxonomy(spec: dict[str, Any]) -> Taxonomy:
     byte_automaton = ahocorasick_rs.BytesAhoCorasick(ascii_keys, implementation=dfa) if ascii_keys else None
     compiled = [_bucket(buckets[p]) for p in prefixes]
     native = _native(prefixes, compiled, topics) if _NativeTagger is not None else _python_only()
-    long_story = spec.get("long_story_words")
+    long_story = spec.get("long_story_chars")
     if long_story is not None and not (isinstance(long_story, int) and long_story > 0):
-        raise ValueError("long_story_words must be a positive whole number")
-    lead = spec.get("lead_words", 0)
+        raise ValueError("long_story_chars must be a positive whole number")
+    lead = spec.get("lead_chars", 0)
     if not (isinstance(lead, int) and lead >= 0):
-        raise ValueError("lead_words must be a whole number, 0 or more")
+        raise ValueError("lead_chars must be a whole number, 0 or more")
     return Taxonomy(topics, automaton, byte_automaton, compiled, spec, native, long_story, lead)
 
 
@@ -336,8 +341,8 @@ TAXONOMY_SCHEMA = {
     "required": ["topics"],
     "properties": {
         "version": {"type": "integer"},
-        "long_story_words": {"type": "integer", "minimum": 1},
-        "lead_words": {"type": "integer", "minimum": 0},
+        "long_story_chars": {"type": "integer", "minimum": 1},
+        "lead_chars": {"type": "integer", "minimum": 0},
         "topics": {
             "type": "array",
             "minItems": 1,
@@ -515,36 +520,27 @@ def tag_text(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any
     weight; a topic with context phrases counts its weak terms only when one of them occurs.
     """
     tags = _tags(taxonomy, headline, body)
-    if tags and taxonomy.long_story_words is not None:
+    if tags and taxonomy.long_story_chars is not None:
         return _standing(taxonomy, tags, body)
     return tags
 
 
-def _words(text: str) -> int:
-    # Clean text separates words by one space and paragraphs by a blank line: counting those is
-    # several times cheaper than splitting a long body.
-    return text.count(" ") + text.count("\n\n") + 1 if text else 0
-
-
 def _standing(taxonomy: Taxonomy, tags: list[dict[str, Any]], body: str) -> list[dict[str, Any]]:
-    """The tags a story keeps by its length (see the module docstring): all of a story up to
-    ``long_story_words`` words; in a longer one, those whose evidence reaches the headline or the
-    lead, or whose score reaches the threshold scaled by the square root of the length."""
-    assert taxonomy.long_story_words is not None
-    words = _words(body)
-    if words <= taxonomy.long_story_words:
+    """The tags a story keeps by its length (see the module docstring): all of a body of up to
+    ``long_story_chars`` characters; in a longer one, those with evidence in the headline or the
+    body's first ``lead_chars`` characters, and those whose score reaches the threshold scaled by
+    the square root of the body's length over ``long_story_chars``. Lengths are counted in
+    characters, which costs nothing, where counting words costs as much as the tagging itself."""
+    long_story = taxonomy.long_story_chars
+    assert long_story is not None
+    if len(body) <= long_story:
         return tags
-    scale = math.sqrt(words / taxonomy.long_story_words)
-    thresholds = {t.id: t.threshold for t in taxonomy.topics}
-    lead_end = -1
-    if taxonomy.lead_words:
-        lead = re.match(rf"\s*(?:\S+\s+){{1,{taxonomy.lead_words}}}", body)
-        lead_end = lead.end() if lead else len(body)
+    scale = math.sqrt(len(body) / long_story)
+    lead = taxonomy.lead_chars
     kept = []
     for tag in tags:
-        evidence = tag["evidence"]
-        leads = any(e["field"] == "headline" or e["start"] < lead_end for e in evidence)
-        if leads or tag["score"] >= thresholds[tag["topic"]] * scale - 1e-9:
+        leads = any(e["field"] == "headline" or e["start"] < lead for e in tag["evidence"])
+        if leads or tag["score"] >= taxonomy.thresholds[tag["topic"]] * scale - 1e-9:
             kept.append(tag)
     return kept
 

@@ -392,13 +392,13 @@ def elsewhere(taxonomy):
 
 def _story(paragraphs):
     body = "\n\n".join(paragraphs)
-    return body, len(body.split())
+    return body, len(body)
 
 
 @pytest.mark.parametrize("topic", sorted(CLEAR))
 def test_one_clear_sentence_tags_a_short_story(taxonomy, elsewhere, topic):
-    body, words = _story([CLEAR[topic], *elsewhere[:2]])
-    assert words < taxonomy.long_story_words
+    body, length = _story([CLEAR[topic], *elsewhere[:2]])
+    assert length < taxonomy.long_story_chars
     assert topic in topics(tag_text(taxonomy, "", body))
     assert topic in topics(tag_text(_python(taxonomy), "", body))
 
@@ -416,8 +416,8 @@ def test_one_clear_sentence_in_a_short_german_wire(taxonomy):
 @pytest.mark.parametrize("topic", sorted(CLEAR))
 def test_a_passing_mention_deep_in_a_long_story_does_not_tag(taxonomy, elsewhere, topic):
     half = len(elsewhere) // 2
-    body, words = _story([*elsewhere[:half], CLEAR[topic], *elsewhere[half:]])
-    assert words > 2 * taxonomy.long_story_words
+    body, length = _story([*elsewhere[:half], CLEAR[topic], *elsewhere[half:]])
+    assert length > 2 * taxonomy.long_story_chars
     for tagger in (taxonomy, _python(taxonomy)):
         assert not topics(tag_text(tagger, "", body)) & SEEDED
     # The same sentence as the story's lead, or its headline, makes the story about the topic.
@@ -432,9 +432,9 @@ def test_a_long_story_about_the_topic_keeps_it_behind_a_lead_about_something_els
     reports = ("en-reuters-pow-307-indiatoday", "en-anewz-pow-307", "en-abc-pow-2025-05-abcnews")
     texts = {t["id"]: t for t in load_real()}
     bodies = [clean_text(texts[i]["headline"] or "", texts[i]["body"]).body for i in reports]
-    body, words = _story([*elsewhere[:3], *bodies])
-    assert words > taxonomy.long_story_words
-    assert len("\n\n".join(elsewhere[:3]).split()) > taxonomy.lead_words  # the lead is elsewhere
+    body, length = _story([*elsewhere[:3], *bodies])
+    assert length > taxonomy.long_story_chars
+    assert len("\n\n".join(elsewhere[:3])) > taxonomy.lead_chars  # the lead is about something else
     for tagger in (taxonomy, _python(taxonomy)):
         assert "detainees" in topics(tag_text(tagger, "", body))
 
@@ -442,9 +442,9 @@ def test_a_long_story_about_the_topic_keeps_it_behind_a_lead_about_something_els
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("long_story_words: 0\ntopics: [{id: t, terms: {en: [x]}}]\n", "long_story_words: 0 is less than"),
-        ("lead_words: -1\ntopics: [{id: t, terms: {en: [x]}}]\n", "lead_words: -1 is less than"),
-        ("long_story_words: many\ntopics: [{id: t, terms: {en: [x]}}]\n", "long_story_words: 'many' is not"),
+        ("long_story_chars: 0\ntopics: [{id: t, terms: {en: [x]}}]\n", "long_story_chars: 0 is less than"),
+        ("lead_chars: -1\ntopics: [{id: t, terms: {en: [x]}}]\n", "lead_chars: -1 is less than"),
+        ("long_story_chars: many\ntopics: [{id: t, terms: {en: [x]}}]\n", "long_story_chars: 'many' is not"),
     ],
 )
 def test_story_length_settings_are_checked(tmp_path, text, message):
@@ -452,7 +452,7 @@ def test_story_length_settings_are_checked(tmp_path, text, message):
     path.write_text(text, "utf-8")
     with pytest.raises(TaxonomyError, match=message):
         load_taxonomy(path)
-    with pytest.raises(ValueError, match="long_story_words|lead_words"):
+    with pytest.raises(ValueError, match="long_story_chars|lead_chars"):
         build_taxonomy(yaml.safe_load(text))
 
 
