@@ -23,7 +23,13 @@ batch number (a retry after a crash between the two commits), so they are never 
 
 A crash before the snapshot leaves files no snapshot references. The commit marker names them, so
 the next run removes exactly those; any other unreferenced file is left to `maintain`, which removes
-files no snapshot reaches only once they are older than the retention.
+files no snapshot reaches only once they are older than the retention. Nothing is removed when what
+the snapshots reach cannot be read in full.
+
+A table file that cannot be read (the current metadata, a manifest list, a manifest, a data file),
+and a position no kept snapshot's offsets account for (a gap), end a command in `CorruptTable`: one
+line naming the file or the offsets, what is wrong, and `wirestream repair` (`wirestream.repair`),
+never a smaller count.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ __all__ = [
     "Dataset",
     "BatchStats",
     "CatalogSettings",
+    "CorruptTable",
+    "RepairPlan",
     "MaintainReport",
     "catalog_settings",
     "commit_record",
@@ -103,6 +111,43 @@ def catalog_settings(config: Any) -> CatalogSettings:
         namespace=config.catalog_namespace,
         properties=properties,
     )
+
+
+class CorruptTable(UserError):
+    """A table file that cannot be read, or offsets no snapshot accounts for: the message names
+    it, what is wrong and the repair."""
+
+
+def _what_is_wrong(exc: BaseException) -> str:
+    """How a file failed to read, in a few words."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, FileNotFoundError) or "does not exist" in text or "No such file" in text:
+        return "is missing"
+    return f"cannot be read ({type(exc).__name__}: {text[:160] or 'empty'})"
+
+
+@dataclass
+class RepairPlan:
+    """What is wrong with the stories table and what `wirestream repair` does about it.
+
+    ``problems`` name each unreadable file or unaccounted offset range; ``rollback_to`` is the last
+    snapshot whose metadata reads in full and whose position its offsets account for (the current
+    one becomes it, ``dropped`` snapshots go from the history); ``unreadable`` are data files of that
+    snapshot to remove from the table; ``reread`` the Kafka offset ranges whose stories the repair
+    takes out of the table, which the next ``run`` reads again (a rollback) or a ``backfill`` of
+    ``days`` does (an unreadable data file, whose offsets lie behind the position)."""
+
+    problems: list[str] = field(default_factory=list)
+    current: int | None = None
+    rollback_to: int | None = None
+    dropped: list[int] = field(default_factory=list)
+    unreadable: list[Any] = field(default_factory=list)
+    reread: list[dict[str, Any]] = field(default_factory=list)
+    days: list[str] = field(default_factory=list)
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.problems)
 
 
 @dataclass
@@ -259,6 +304,15 @@ class Dataset:
             if not create:
                 return None
             table = self._create(name)
+        except Exception as exc:
+            location = self.metadata_location(name) if self.embedded else None
+            if location is None:
+                raise
+            raise CorruptTable(
+                f"{location}: the current metadata of table {self._identifier(name)} "
+                f"{_what_is_wrong(exc)}: run `{self.repair_command()}` (it registers the newest "
+                "readable metadata file again)"
+            ) from None
         found = table.properties.get(_SCHEMA_VERSION_PROPERTY)
         if found is not None and found != str(CLEAN_SCHEMA_VERSION):
             raise UserError(
@@ -274,9 +328,11 @@ class Dataset:
         from pyiceberg.table.name_mapping import create_mapping_from_schema
         from pyiceberg.table.sorting import SortField, SortOrder
         from pyiceberg.transforms import DayTransform, IdentityTransform
+        from sqlalchemy.exc import IntegrityError
 
         catalog = self.catalog()
-        with contextlib.suppress(NamespaceAlreadyExistsError):
+        # Two writers creating the namespace at once: the SQL catalog's loser meets the other's row.
+        with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
             catalog.create_namespace(self.settings.namespace)
         arrow = CLEAN_SCHEMA if name == STORIES else DEAD_LETTER_SCHEMA
         schema = pyarrow_to_schema(arrow)
@@ -316,6 +372,24 @@ class Dataset:
         except TableAlreadyExistsError:  # another writer created it first
             return catalog.load_table(self._identifier(name))
 
+    def metadata_location(self, name: str = STORIES) -> str | None:
+        """The metadata file the embedded catalog names as table ``name``'s current one (None when
+        it names none), read from ``catalog.db`` itself, whatever that file holds."""
+        import sqlite3
+
+        db = self.root / "catalog.db"
+        if not db.is_file():
+            return None
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            row = con.execute(
+                "SELECT metadata_location FROM iceberg_tables WHERE table_namespace = ? AND table_name = ?",
+                (self.settings.namespace, name),
+            ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def repair_command(self) -> str:
+        return f"wirestream repair --output {self.root}"
+
     def table(self, name: str = STORIES, create: bool = False) -> Any:
         table = self._load(name, create)
         if table is None:
@@ -328,11 +402,157 @@ class Dataset:
     # -- reading what is committed -------------------------------------------------------------
 
     def commits(self, as_of: int | None = None) -> list[dict[str, Any]]:
-        """The stories table's snapshots leading to the current one (or ``as_of``), oldest first."""
+        """The stories table's snapshots leading to the current one (or ``as_of``), oldest first.
+        Raises `CorruptTable` when their positions pass offsets none of them read (`offset_gaps`)."""
         table = self._load(STORIES, create=False)
         if table is None:
             return []
-        return [commit_record(s) for s in reversed(list(self._ancestry(table, as_of)))]
+        commits = [commit_record(s) for s in reversed(list(self._ancestry(table, as_of)))]
+        self._check_gaps(table, commits)
+        return commits
+
+    def _check_gaps(self, table: Any, commits: list[dict[str, Any]]) -> None:
+        if offset_gaps(commits):
+            raise self.corrupt(self.plan_repair(table, data=False))
+
+    # -- what cannot be read ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self, table: Any) -> Iterator[None]:
+        """Reading ``table``'s manifests: a failure that a file of the table explains ends in
+        `CorruptTable` naming that file; any other is raised as it is."""
+        try:
+            yield
+        except UserError:
+            raise
+        except Exception:
+            plan = self.plan_repair(table, data=False)
+            if not plan.needed:
+                raise
+            raise self.corrupt(plan) from None
+
+    def _snapshot_problem(self, table: Any, snapshot: Any, seen: dict[str, str | None]) -> str | None:
+        """What is wrong with the metadata ``snapshot`` needs (its manifest list, its manifests), as
+        "PATH: what", or None when all of it reads."""
+        from pyiceberg.manifest import _manifests
+
+        try:
+            _manifests.cache_clear()  # what is on disk now, not what this process read before
+            manifests = snapshot.manifests(table.io)
+        except Exception as exc:
+            return f"{snapshot.manifest_list}: the manifest list of snapshot {snapshot.snapshot_id} {_what_is_wrong(exc)}"
+        for manifest in manifests:
+            path = manifest.manifest_path
+            if path not in seen:
+                try:
+                    manifest.fetch_manifest_entry(table.io, discard_deleted=False)
+                    seen[path] = None
+                except Exception as exc:
+                    seen[path] = (
+                        f"{path}: a manifest of snapshot {snapshot.snapshot_id} {_what_is_wrong(exc)}"
+                    )
+            if seen[path]:
+                return seen[path]
+        return None
+
+    def _data_file_problem(self, table: Any, data_file: Any) -> str | None:
+        """What is wrong with a committed data file (its footer, its row count, its size), as
+        "URI: what", or None when it agrees with what the table records of it."""
+        uri = data_file.file_path
+        try:
+            size = len(table.io.new_input(uri))
+            rows = pq.read_metadata(open_source(uri, self.settings.properties)).num_rows
+        except Exception as exc:
+            return f"{uri}: data file {_what_is_wrong(exc)}"
+        if size != data_file.file_size_in_bytes or rows != data_file.record_count:
+            return (
+                f"{uri}: data file holds {rows} rows in {size} bytes where the table records "
+                f"{data_file.record_count} rows in {data_file.file_size_in_bytes} bytes"
+            )
+        return None
+
+    def plan_repair(self, table: Any = None, data: bool = True) -> RepairPlan:
+        """What is wrong with the stories table (its snapshots' manifest lists and manifests, the
+        offsets their positions pass, with ``data`` the current files' footers) and what repair
+        does about it (`RepairPlan`)."""
+        table = table if table is not None else self._load(STORIES, create=False)
+        plan = RepairPlan()
+        if table is None or table.current_snapshot() is None:
+            return plan
+        history = list(reversed(list(self._ancestry(table))))
+        plan.current = history[-1].snapshot_id
+        commits = [commit_record(s) for s in history]
+        gaps = offset_gaps(commits)
+        first_gap = min(
+            (commits.index(c) for c in commits if c["snapshot_id"] in {g["snapshot_id"] for g in gaps}),
+            default=None,
+        )
+        seen: dict[str, str | None] = {}
+        good: dict[str, Any] | None = None
+        for at, snapshot in enumerate(history):
+            problem = self._snapshot_problem(table, snapshot, seen)
+            if problem is None and at == first_gap:
+                gap = next(g for g in gaps if g["snapshot_id"] == snapshot.snapshot_id)
+                problem = (
+                    f"snapshot {snapshot.snapshot_id} (batch {commits[at].get('batch')}) passes offsets "
+                    f"{gap['start']}-{gap['stop'] - 1} of partition {gap['partition']} of {gap['topic']}, "
+                    "which no kept snapshot read"
+                )
+            if problem is None:
+                good = commits[at]
+                continue
+            plan.problems.append(problem)
+            plan.dropped = [s.snapshot_id for s in history[at:]]
+            break
+        ancestry = {s.snapshot_id for s in history}
+        for snapshot in table.snapshots():  # off the current history (a rolled-back branch)
+            problem = (
+                None if snapshot.snapshot_id in ancestry else self._snapshot_problem(table, snapshot, seen)
+            )
+            if problem:
+                plan.problems.append(problem)
+                plan.dropped.append(snapshot.snapshot_id)
+        if plan.problems:
+            if good is None:
+                return plan
+            plan.rollback_to = good["snapshot_id"]
+            plan.reread = _ranges_between(good.get("position"), commits[-1].get("position"))
+        if data:
+            target = plan.rollback_to or plan.current
+            for task in table.scan(snapshot_id=target).plan_files():
+                problem = self._data_file_problem(table, task.file)
+                if problem:
+                    plan.problems.append(problem)
+                    plan.unreadable.append(task.file)
+                    day = _partition_dir(task.file).rsplit("=", 1)[-1]
+                    if day != "null" and day not in plan.days:
+                        plan.days.append(day)
+        return plan
+
+    def corrupt(self, plan: RepairPlan) -> CorruptTable:
+        """The one-line error of a table ``plan`` found something wrong with."""
+        more = f" (and {len(plan.problems) - 1} more)" if len(plan.problems) > 1 else ""
+        if plan.dropped and plan.rollback_to is None:
+            return CorruptTable(
+                f"{plan.problems[0]}{more}; no earlier snapshot reads in full: move {self.root} aside "
+                "and run again, which reads the topic from its start"
+            )
+        does = []
+        if plan.rollback_to is not None:
+            does.append(
+                f"it makes snapshot {plan.rollback_to} current again, and the next run reads "
+                f"{format_ranges(plan.reread)} again"
+            )
+        if plan.unreadable:
+            backfills = "; ".join(
+                f"`wirestream backfill --since {day} --until {date.fromisoformat(day) + timedelta(days=1)} --output {self.root}`"
+                for day in plan.days
+            )
+            does.append(
+                f"it takes {len(plan.unreadable)} unreadable data file(s) out of the table"
+                + (f", whose stories {backfills} reads again" if backfills else "")
+            )
+        return CorruptTable(f"{plan.problems[0]}{more}: run `{self.repair_command()}` ({'; '.join(does)})")
 
     @staticmethod
     def _ancestry(table: Any, start: int | None = None) -> Iterator[Any]:
@@ -384,7 +604,8 @@ class Dataset:
             return []
         if snapshot_id is None and table.current_snapshot() is None:
             return []
-        return [task.file for task in table.scan(snapshot_id=snapshot_id).plan_files()]
+        with self._reading(table):
+            return [task.file for task in table.scan(snapshot_id=snapshot_id).plan_files()]
 
     def file_uris(
         self, name: str, snapshot_id: int | None = None, at: dict[str, Any] | None = None
@@ -422,7 +643,9 @@ class Dataset:
             table = self._load(name, create=False)
             if table is None or table.current_snapshot() is None:
                 continue
-            for task in table.scan().plan_files():
+            with self._reading(table):
+                tasks = list(table.scan().plan_files())
+            for task in tasks:
                 data_file = task.file
                 key = self.key_of(name, data_file.file_path, table)
                 files[key] = {
@@ -447,6 +670,7 @@ class Dataset:
         if table is None:
             return None, {}, 1
         current = table.current_snapshot()
+        self._check_gaps(table, [commit_record(s) for s in reversed(list(self._ancestry(table)))])
         latest = self._latest(table, "batch")
         return (
             current.snapshot_id if current is not None else None,
@@ -623,6 +847,11 @@ class Dataset:
         self.staging_root.mkdir(parents=True, exist_ok=True)
         marker = self._marker(batch)
         data_files: dict[str, list[Any]] = {"data": [], "dead_letters": []}
+        # What the commit writes: its files where placing copies them, and new metadata about the
+        # size of the current (manifests, manifest list and metadata file of each table).
+        needed = sum(_metadata_bytes(t) for t in (stories, letters)) + sum(
+            path.stat().st_size for _, path, uri, _, _ in staged if not _same_device(path, uri)
+        )
         try:
             _write_atomically(marker, {"batch": batch, "files": [uri for _, _, uri, _, _ in staged]})
             for folder, path, uri, _n, metadata in staged:
@@ -635,7 +864,7 @@ class Dataset:
                 for placed in {local_path(uri).parent for _, _, uri, _, _ in staged}:
                     _fsync_dir(placed)
         except OSError as exc:
-            raise self._abandon_if_full(exc, batch) from None
+            raise self._abandon_if_full(exc, batch, needed) from None
 
         position = self.position(stories)
         if kind == "ingest":
@@ -648,7 +877,7 @@ class Dataset:
             self._commit_dead_letters(letters, batch, data_files["dead_letters"], properties)
             _commit_files(stories, properties, removed, data_files["data"])
         except OSError as exc:
-            raise self._abandon_if_full(exc, batch) from None
+            raise self._abandon_if_full(exc, batch, needed) from None
         except CommitFailedException as exc:
             self.recover()  # the placed files are this batch's alone: the marker names them
             raise UserError(
@@ -731,13 +960,13 @@ class Dataset:
             + "; the batch was abandoned, nothing of it is visible: run again"
         )
 
-    def _abandon_if_full(self, exc: OSError, batch: int) -> BaseException:
+    def _abandon_if_full(self, exc: OSError, batch: int, needed: int = 0) -> BaseException:
         """The error to raise for ``exc`` during a commit: a full disk, or object storage refusing
         the keys, abandons the batch (its placed files go) with one clear message; anything else is
-        raised as it is."""
+        raised as it is. ``needed``: the bytes the commit writes (its files, its metadata)."""
         refusal = refused(exc)
         if refusal:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, UserError):
                 self.recover()
             return UserError(
                 f"object storage refused the credentials while committing batch {batch} ({refusal}); "
@@ -745,13 +974,13 @@ class Dataset:
             )
         if exc.errno != errno.ENOSPC and "No space left on device" not in str(exc):
             return exc
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, UserError):
             self.recover()  # the placed files are this batch's alone: the marker names them
         free = shutil.disk_usage(self.root).free if self.root.exists() else 0
         return UserError(
-            f"no space left on the device of {self.root} ({free // 1024} KiB free) while committing "
-            f"batch {batch}: it was not committed and nothing of it is visible; earlier batches stay "
-            "committed. Free space and run again"
+            f"no space left on the device of {self.root} while committing batch {batch}: it needs "
+            f"about {-(-needed // 1024)} KiB and {free // 1024} KiB is free; it was not committed and "
+            "nothing of it is visible; earlier batches stay committed. Free space and run again"
         )
 
     def _removed_files(self, keys: list[str]) -> list[Any]:
@@ -840,14 +1069,15 @@ class Dataset:
         io = table.io
         found: set[str] = set()
         manifests: dict[str, Any] = {}
-        for snapshot in table.snapshots():
-            found.add(snapshot.manifest_list)
-            for manifest in snapshot.manifests(io):
-                manifests[manifest.manifest_path] = manifest
-        for path, manifest in manifests.items():
-            found.add(path)
-            for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
-                found.add(entry.data_file.file_path)
+        with self._reading(table):
+            for snapshot in table.snapshots():
+                found.add(snapshot.manifest_list)
+                for manifest in snapshot.manifests(io):
+                    manifests[manifest.manifest_path] = manifest
+            for path, manifest in manifests.items():
+                found.add(path)
+                for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
+                    found.add(entry.data_file.file_path)
         return found
 
     def _remove_orphans(self, table: Any, older_than: datetime) -> int:
@@ -865,6 +1095,73 @@ class Dataset:
             path.unlink()
             removed += 1
         return removed
+
+
+def offset_gaps(commits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Offsets that the position of a commit (oldest first, as `commit_record` gives them) passes
+    but that neither it nor an earlier one read: each gap's topic, partition, [start, stop) and the
+    snapshot whose position passes it.
+
+    What came before the oldest kept snapshot (expired, or a migration's) counts as read; so does
+    where a partition the table had not seen yet starts (Kafka may have deleted its first records)."""
+    gaps: list[dict[str, Any]] = []
+    reached: dict[tuple[str, int], int] | None = None
+    for commit in commits:
+        position = commit.get("position")
+        if not isinstance(position, dict):
+            continue
+        now = {(t, int(p)): int(o) for t, parts in position.items() for p, o in parts.items()}
+        ranges = [r for r in commit.get("offsets") or [] if commit.get("kind") == "ingest"]
+        if reached is None or commit.get("kind") == "migration":
+            reached = dict(now)
+            for r in ranges:
+                key = (r["topic"], int(r["partition"]))
+                reached[key] = min(reached.get(key, r["start"]), r["start"])
+        expected = dict(reached)
+        for r in sorted(ranges, key=lambda r: (r["topic"], r["partition"], r["start"])):
+            key = (r["topic"], int(r["partition"]))
+            if key in expected and r["start"] > expected[key]:
+                gaps.append(_gap(commit, key, expected[key], r["start"]))
+            expected[key] = max(expected.get(key, r["start"]), r["stop"])
+        for key, offset in sorted(now.items()):
+            if offset > expected.get(key, offset):
+                gaps.append(_gap(commit, key, expected[key], offset))
+        reached = now
+    return gaps
+
+
+def _gap(commit: dict[str, Any], key: tuple[str, int], start: int, stop: int) -> dict[str, Any]:
+    return {
+        "snapshot_id": commit["snapshot_id"],
+        "topic": key[0],
+        "partition": key[1],
+        "start": start,
+        "stop": stop,
+    }
+
+
+def _ranges_between(
+    before: dict[str, dict[str, int]] | None, after: dict[str, dict[str, int]] | None
+) -> list[dict[str, Any]]:
+    """The offsets from position ``before`` up to position ``after``, per topic and partition."""
+    ranges = []
+    for topic, parts in sorted((after or {}).items()):
+        for partition, stop in sorted(parts.items(), key=lambda item: int(item[0])):
+            start = int(((before or {}).get(topic) or {}).get(str(partition), 0))
+            if int(stop) > start:
+                ranges.append(
+                    {"topic": topic, "partition": int(partition), "start": start, "stop": int(stop)}
+                )
+    return ranges
+
+
+def format_ranges(ranges: list[dict[str, Any]]) -> str:
+    """Offset ranges as a person reads them: ``offsets 4-15 of partition 0 of t``."""
+    if not ranges:
+        return "no Kafka offsets"
+    return ", ".join(
+        f"offsets {r['start']}-{r['stop'] - 1} of partition {r['partition']} of {r['topic']}" for r in ranges
+    )
 
 
 def _commit_files(table: Any, properties: dict[str, str], remove: list[Any], add: list[Any]) -> None:
@@ -887,6 +1184,23 @@ def _commit_files(table: Any, properties: dict[str, str], remove: list[Any], add
                 producer.delete_data_file(data_file)
             for data_file in add:
                 producer.append_data_file(data_file)
+
+
+def _metadata_bytes(table: Any) -> int:
+    """The size of ``table``'s current metadata file (0 when it is not on this machine's disk)."""
+    with contextlib.suppress(OSError, UserError):
+        return local_path(table.metadata_location).stat().st_size
+    return 0
+
+
+def _same_device(path: Path, uri: str) -> bool:
+    """Whether placing ``path`` at ``uri`` is a rename (no new space) rather than a copy."""
+    with contextlib.suppress(OSError, UserError):
+        target = local_path(uri)
+        while not target.exists():
+            target = target.parent
+        return target.stat().st_dev == path.stat().st_dev
+    return False
 
 
 def _delete(io: Any, uri: str) -> None:

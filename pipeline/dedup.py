@@ -15,6 +15,7 @@ its flags, so it is the canonical whenever it is in a group.
 from __future__ import annotations
 
 import functools
+import logging
 import pickle
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ __all__ = [
     "apply_verdicts",
     "published_us",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.4
 DEFAULT_LOOKBACK = timedelta(days=7)
@@ -153,7 +156,8 @@ class LoadCommitted:
     Given ``candidates`` (a batch's story ids), ``ids`` holds those of them already committed, found
     with one columnar membership test over every file; without, every committed id. Either way memory follows
     the batch and the look-back window, not the size of the dataset. Rows committed before the
-    ``minhash`` column existed are signed from their body.
+    ``minhash`` column existed are signed from their body. A committed file that cannot be read
+    (truncated, missing) is skipped with a warning naming it, so it does not stop new commits.
     """
 
     def __init__(self, files: list[str], properties: Mapping[str, str] | None = None) -> None:
@@ -166,16 +170,29 @@ class LoadCommitted:
         index = CommittedIndex()
         committed = []
         for path in self._files:
-            identity = file_identity(path)
-            committed.append(_committed_ids(path, self._io, *identity))
-            span = _published_span(path, self._io, *identity) if windows is not None else None
-            if (
-                windows is not None
-                and span is not None
-                and not any(span[0] <= last and span[1] >= first for first, last in windows)
-            ):
+            try:
+                identity = file_identity(path)
+                ids = _committed_ids(path, self._io, *identity)
+                span = _published_span(path, self._io, *identity) if windows is not None else None
+                if (
+                    windows is not None
+                    and span is not None
+                    and not any(span[0] <= last and span[1] >= first for first, last in windows)
+                ):
+                    committed.append(ids)
+                    continue
+                table = _SIGNED.get(path, self._io, identity)
+            except (OSError, pa.ArrowException) as exc:
+                # A committed file that cannot be read must not stop new stories from committing:
+                # its ids are unknown to this batch (a re-delivery of one of them is kept again),
+                # which `wirestream repair` and a backfill of its day set right.
+                log.warning(
+                    "dedup skips committed file %s: it cannot be read (%s); run `wirestream repair`",
+                    path,
+                    " ".join(str(exc).split())[:200],
+                )
                 continue
-            table = _SIGNED.get(path, self._io, identity)
+            committed.append(ids)
             index.signed.append((table, _rows_inside(table.column("published"), windows)))
         _SIGNED.look_up_done()
         ids = pa.chunked_array(committed, pa.string())

@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub, kafka=False)
         sub.add_argument("--port", type=int, help="broker port (default 9092, env WIRESTREAM_BROKER_PORT)")
         sub.add_argument("--data-dir", metavar="DIR", help="broker data folder (kept across down/up)")
+        if action == "up":
+            sub.add_argument(
+                "--brokers",
+                type=int,
+                choices=(1, 3),
+                help="1 (default) or 3: a replicated KRaft cluster on --port, --port+3, --port+6",
+            )
 
     from connectors.command import add_parsers as add_connect_parsers
 
@@ -198,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     maintain.add_argument("output", metavar="DIR")
     _table_options(maintain)
+
+    repair = commands.add_parser(
+        "repair", help="make a table whose files cannot be read in full readable again; says what to re-read"
+    )
+    repair.add_argument("--output", metavar="DIR", help="dataset folder (env WIRESTREAM_OUTPUT)")
+    _table_options(repair)
 
     migrate = commands.add_parser(
         "migrate", help="register a manifest-format dataset's live files in new Iceberg tables"
@@ -280,10 +293,27 @@ def _print(lines: list[str]) -> None:
         print(line)
 
 
+def _kafka_cluster(action: str, cluster: Any) -> int:
+    """`kafka up --brokers 3`, and `kafka status|down` of the cluster it started."""
+    if action == "up":
+        started, seconds = cluster.up()
+        what = f"started in {seconds:.1f}s" if started else "already running; nothing to do"
+        print(f"kafka cluster of {cluster.brokers} brokers {what}; bootstrap {cluster.bootstrap}")
+    elif action == "down":
+        print("kafka cluster stopped" if cluster.down() else "kafka cluster was not running")
+        return 0
+    status = cluster.status()
+    _print(status.lines())
+    return 0 if status.running else 3
+
+
 def cmd_kafka(args: argparse.Namespace) -> int:
-    from wirestream.broker import LocalBroker
+    from wirestream.broker import LocalBroker, LocalCluster
 
     config = _config(args, broker_port=args.port, broker_data_dir=args.data_dir)
+    cluster = LocalCluster(config, getattr(args, "brokers", None))
+    if cluster.brokers > 1:
+        return _kafka_cluster(args.action, cluster)
     broker = LocalBroker(config)
     if args.action == "up":
         started, seconds = broker.up()
@@ -520,6 +550,32 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from wirestream.repair import repair
+
+    dataset, _config = _dataset(args)
+    report = repair(dataset)
+    nothing = f"{dataset.root}: every file of the table reads; nothing to repair"
+    _print(report.lines if report.changed else [nothing])
+    return 0
+
+
+def _explained(args: argparse.Namespace, exc: BaseException) -> int:
+    """A command on a table that failed in a library: one line naming the table's file that cannot be
+    read (`wirestream.repair.explain`), or ``exc`` raised again when every file reads."""
+    from wirestream.repair import explain
+
+    dataset = None
+    if args.command in ("run", "backfill", "changes", "load", "compact", "maintain", "inspect", "report"):
+        with contextlib.suppress(Exception):
+            dataset, _config = _dataset(args)
+    line = explain(dataset, exc)
+    if line is None:
+        raise exc
+    print(f"error: {line}", file=sys.stderr)
+    return 2
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from pipeline.migrate import migrate
 
@@ -645,6 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "inspect": cmd_inspect,
         "dead-letters": cmd_dead_letters,
         "report": cmd_report,
+        "repair": cmd_repair,
     }
     try:
         code = handlers[args.command](args)
@@ -669,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: object storage refused the credentials ({refusal})", file=sys.stderr)
             return 2
         if exc.errno != errno.ENOSPC:
-            raise
+            return _explained(args, exc)
         print(
             f"error: no space left on the device of {exc.filename or 'the output'}: {exc.strerror}",
             file=sys.stderr,
@@ -678,6 +735,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        return _explained(args, exc)
 
 
 if __name__ == "__main__":

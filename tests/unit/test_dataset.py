@@ -4,10 +4,13 @@ from datetime import UTC, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.dataset import Dataset
+from pipeline.dataset import CorruptTable, Dataset, offset_gaps
+from pipeline.dedup import LoadCommitted
+from pipeline.storage import local_path
 from pipeline.write import data_file_name, partition_of, shard_of, write_rows
 from schemas import CLEAN_SCHEMA
 from wirestream.errors import UserError
+from wirestream.repair import explain, repair
 
 
 def rows(n):
@@ -273,3 +276,149 @@ def test_a_snapshot_that_replaces_some_files_keeps_the_tables_totals(tmp_path):
     assert (summary["total-records"], summary["total-data-files"]) == ("6", "2")
     assert (summary["deleted-records"], summary["added-records"]) == ("3", "3")
     assert dataset.table().scan().to_arrow().num_rows == 6
+
+
+def ingest(dataset, batch, start, stop, partition=0):
+    """Commit batch ``batch`` of offsets [start, stop) of partition ``partition`` of topic t: one
+    story an offset, its id unique to that offset."""
+    staging = dataset.staging_dir(batch)
+    stories = [
+        {
+            "id": f"{partition:08x}{offset:024x}",
+            "source": "s",
+            "headline": f"h{offset}",
+            "firstcreated": datetime(2022, 7, 29, tzinfo=UTC),
+            "kafka_timestamp": datetime(2022, 7, 29, 12, tzinfo=UTC),
+            "kafka_partition": partition,
+            "kafka_offset": offset,
+        }
+        for offset in range(start, stop)
+    ]
+    write_rows(
+        staging / "data" / "ingest_day=2022-07-29" / data_file_name(batch, 0), stories, CLEAN_SCHEMA, "id"
+    )
+    offsets = [{"topic": "t", "partition": partition, "start": start, "stop": stop}]
+    return dataset.commit(batch, staging, offsets, {})
+
+
+def table_ids(dataset):
+    return sorted(dataset.table().scan().to_arrow().column("id").to_pylist())
+
+
+def data_files_on_disk(root):
+    return sorted((root / "stories" / "data").rglob("*.parquet"))
+
+
+def test_a_deleted_manifest_is_named_nothing_is_deleted_and_repair_rolls_back_to_reread(tmp_path):
+    dataset = Dataset(tmp_path)
+    commits = [ingest(dataset, batch, 4 * (batch - 1), 4 * batch) for batch in range(1, 5)]
+    table = dataset.table()
+    second = table.snapshot_by_id(commits[1]["snapshot_id"])
+    [manifest] = [
+        m.manifest_path for m in second.manifests(table.io) if m.added_snapshot_id == second.snapshot_id
+    ]
+    local_path(manifest).unlink()
+    on_disk = data_files_on_disk(tmp_path)
+    expected = (
+        f"{manifest}: a manifest of snapshot {commits[1]['snapshot_id']} is missing: run "
+        f"`wirestream repair --output {tmp_path}` (it makes snapshot {commits[0]['snapshot_id']} current "
+        "again, and the next run reads offsets 4-15 of partition 0 of t again)"
+    )
+    with pytest.raises(CorruptTable) as error:
+        dataset.live()
+    assert str(error.value) == expected
+    # An interrupted commit's marker: what the snapshots reach is unknown, so nothing is removed.
+    dataset.staging_root.mkdir(exist_ok=True)
+    (dataset.staging_root / "batch-000005.commit").write_text(
+        json.dumps({"batch": 5, "files": [f"file://{p}" for p in on_disk]})
+    )
+    with pytest.raises(CorruptTable):
+        dataset.recover()
+    assert data_files_on_disk(tmp_path) == on_disk
+    (dataset.staging_root / "batch-000005.commit").unlink()
+
+    report = repair(dataset)
+    assert (
+        report.lines[0] == f"found: {manifest}: a manifest of snapshot {commits[1]['snapshot_id']} is missing"
+    )
+    assert dataset.state() == (commits[0]["snapshot_id"], {"t": {0: 4}}, 2)
+    assert table_ids(dataset) == [f"{0:08x}{o:024x}" for o in range(4)]
+    assert data_files_on_disk(tmp_path) == on_disk  # left for `maintain`, past the retention
+    # The next run reads offsets 4-15 again: every story once.
+    for batch in range(2, 5):
+        ingest(dataset, batch, 4 * (batch - 1), 4 * batch)
+    assert table_ids(dataset) == [f"{0:08x}{o:024x}" for o in range(16)]
+    assert repair(dataset).lines == []
+
+
+def test_a_position_past_offsets_no_snapshot_read_is_a_gap_and_repair_rereads_it(tmp_path):
+    dataset = Dataset(tmp_path)
+    first = ingest(dataset, 1, 0, 4)
+    second = ingest(dataset, 2, 8, 12)  # offsets 4-7 were never committed
+    expected = (
+        f"snapshot {second['snapshot_id']} (batch 2) passes offsets 4-7 of partition 0 of t, which no kept "
+        f"snapshot read: run `wirestream repair --output {tmp_path}` (it makes snapshot "
+        f"{first['snapshot_id']} current again, and the next run reads offsets 4-11 of partition 0 of t again)"
+    )
+    for read in (dataset.state, dataset.commits):
+        with pytest.raises(CorruptTable) as error:
+            read()
+        assert str(error.value) == expected
+    repair(dataset)
+    assert dataset.state() == (first["snapshot_id"], {"t": {0: 4}}, 2)
+    ingest(dataset, 2, 4, 12)
+    assert table_ids(dataset) == [f"{0:08x}{o:024x}" for o in range(12)]
+
+
+def test_offsets_before_the_oldest_kept_snapshot_and_a_new_partitions_start_are_no_gap():
+    def commit(snapshot, position, offsets, kind="ingest"):
+        return {"snapshot_id": snapshot, "kind": kind, "position": position, "offsets": offsets}
+
+    def rng(partition, start, stop):
+        return {"topic": "t", "partition": partition, "start": start, "stop": stop}
+
+    history = [
+        commit(1, {"t": {"0": 120}}, [rng(0, 100, 120)]),  # what came before was expired
+        commit(2, {"t": {"0": 120}}, [], kind="compaction"),
+        commit(3, {"t": {"0": 130, "1": 57}}, [rng(0, 120, 130), rng(1, 50, 57)]),  # Kafka deleted 0-49
+    ]
+    assert offset_gaps(history) == []
+    history.append(commit(4, {"t": {"0": 140, "1": 60}}, [rng(0, 130, 140)]))
+    assert offset_gaps(history) == [{"snapshot_id": 4, "topic": "t", "partition": 1, "start": 57, "stop": 60}]
+
+
+def test_a_truncated_data_file_is_named_skipped_by_dedup_and_taken_out_by_repair(tmp_path, caplog):
+    dataset = Dataset(tmp_path)
+    ingest(dataset, 1, 0, 4)
+    ingest(dataset, 2, 4, 8)
+    first, second = dataset.committed_uris()
+    with open(local_path(first), "r+b") as handle:
+        handle.truncate(100)
+    # New stories still commit, and dedup reads what it can, naming what it cannot.
+    ingest(dataset, 3, 8, 12)
+    with caplog.at_level("WARNING", logger="pipeline.dedup"):
+        committed = LoadCommitted(dataset.committed_uris())(candidates=table_ids_of(0, 12))
+    assert committed.ids == set(table_ids_of(4, 12))
+    assert [r.getMessage().split(": it cannot")[0] for r in caplog.records] == [
+        f"dedup skips committed file {first}"
+    ]
+    expected = (
+        f"{first}: data file cannot be read (ArrowInvalid: Parquet magic bytes not found in footer. Either the "
+        "file is corrupted or this is not a parquet file.): run "
+        f"`wirestream repair --output {tmp_path}` (it takes 1 unreadable data file(s) out of the table, "
+        f"whose stories `wirestream backfill --since 2022-07-29 --until 2022-07-30 --output {tmp_path}` "
+        "reads again)"
+    )
+    assert explain(dataset, ValueError("what a reader raised")) == expected
+    report = repair(dataset)
+    assert report.lines[-1] == (
+        "took 1 unreadable data file(s) (4 rows) out of the table; read their stories again with: "
+        f"wirestream backfill --since 2022-07-29 --until 2022-07-30 --output {tmp_path}"
+    )
+    assert table_ids(dataset) == table_ids_of(4, 12)
+    assert local_path(first).exists() and dataset.committed_offsets("t") == {0: 12}
+    assert explain(dataset, ValueError("what a reader raised")) is None
+
+
+def table_ids_of(start, stop):
+    return [f"{0:08x}{o:024x}" for o in range(start, stop)]
