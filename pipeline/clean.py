@@ -458,6 +458,7 @@ _CAPTION_CREDIT = re.compile(
 _CAPTION_WORD = re.compile(
     r"(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:"
 )
+_FILE_PHOTO_STARTS = ("FILE", "ARCHIVE", "Archive photo", "Архивное фото")
 _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
 # Furniture a line holds whatever its length: template tokens, "read also" links, share bars and
 # "the post ... appeared first on" notices of syndicated copies.
@@ -490,9 +491,14 @@ _PAGE_FURNITURE_INSIDE = [
 ]
 
 
+_INSIDE_HINT = re.compile("|".join(re.escape(needed) for needed, _ in _PAGE_FURNITURE_INSIDE))
+
+
 def _page_furniture(line: str) -> bool:
     if _PAGE_FURNITURE.match(line):
         return True
+    if not _INSIDE_HINT.search(line):
+        return False
     return any(needed in line and pattern.search(line) for needed, pattern in _PAGE_FURNITURE_INSIDE)
 
 
@@ -947,7 +953,9 @@ def _stated_date(removed: list[str], kept: list[str]) -> date | None:
     """The date the page stamps the story with: the first date on a short line (a date stamp, a
     "Published ..." label, a dateline) among its removed lines and first paragraphs. Dates inside
     sentences and photo captions name the events they report, which may be years back."""
-    stamps = [line for line in [*removed, *kept[:3]] if line.count(" ") < 12 and _HAS_DIGIT(line)]
+    stamps = [
+        line for line in [*removed, *kept[:3]] if len(line) < 160 and line.count(" ") < 12 and _HAS_YEAR(line)
+    ]
     # A stamp with a time of day or a "published" label first: a page's header also shows today's
     # date, and its lists of other stories theirs.
     for line in sorted(stamps, key=lambda line: not _STAMP.search(line)):
@@ -1009,16 +1017,24 @@ def _drop_labels(kept: list[str], result: CleanText) -> None:
     questions standing alone as subheads, source and editor lines, teasers cut short ("…") before
     the story's end. The last line is left alone unless it is a few words: a scraped text may end
     in a sentence cut short."""
+    # A credit holds a "/", a ":" or a ")" (one-character scans of the body, which most bodies
+    # fail) or follows "FILE"; a label is short; a teaser ends cut short. Only those lines are
+    # looked at: in most bodies, a few short ones.
+    body = "\n".join(kept)
+    captions = "/" in body or ":" in body or ")" in body
+    ends = ("…", "...", "\ufffd")
     last = len(kept) - 1
-    for i in range(last, -1, -1):
+    candidates = [
+        i
+        for i, line in enumerate(kept)
+        if len(line) < 200 or captions or line.endswith(ends) or line.startswith(_FILE_PHOTO_STARTS)
+    ]
+    for i in reversed(candidates):
         line = kept[i]
-        if line.count(" ") >= 16 and line[-1:] in ".\"»'":  # a sentence: no label, no teaser
-            if len(kept) > 1 and _is_caption(line):
-                result.removed.append(kept.pop(i))
-                last -= i == last
-            continue
-        teaser = i < last and line.endswith(("…", "...", "\ufffd")) and line.count(" ") >= 6
-        if len(kept) > 1 and (teaser or _is_label(line, i == last) or _is_caption(line)):
+        short = len(line) < 200 and line.count(" ") < 16  # 16 words of 12 characters and more: none
+        teaser = i < last and line.endswith(ends) and line.count(" ") >= 6
+        caption = (captions or line.startswith(_FILE_PHOTO_STARTS)) and _is_caption(line)
+        if len(kept) > 1 and (teaser or caption or (short and _is_label(line, i == last))):
             result.removed.append(kept.pop(i))
             last -= i == last
 
@@ -1038,15 +1054,15 @@ def _is_caption(line: str) -> bool:
         or (":" in tail and _CAPTION_WORD.search(tail))
     ):
         return bool(_CAPTION_CREDIT.search(tail))
-    return line[:1] in "FAА" and bool(_FILE_PHOTO.match(line))
+    return line.startswith(_FILE_PHOTO_STARTS) and bool(_FILE_PHOTO.match(line))
 
 
 def _is_label(line: str, last: bool) -> bool:
     words = line.count(" ") + 1
     if words > 16 or line[-1:] in ",;" or (last and words > 6):
         return False
-    letters = [c for c in line if c.isalpha()]
-    if len(letters) >= 2 and all(c.isupper() for c in letters) and not _ends_sentence(line.strip("\"'")):
+    capitals = line.isupper() and len(line) > 2  # every cased letter a capital
+    if capitals and not _ends_sentence(line.strip("\"'")):
         return True  # "SON DAKİKA", "\"ASKERLER, TIBBİ VE PSİKOLOJİK DESTEK ALACAK\"", "— HABER SONU —"
     if line[:1] in "-–—" and line[-1:] in "-–—":
         return True  # "- 'We will release all our people' -": an agency's subhead
@@ -1058,7 +1074,7 @@ def _is_label(line: str, last: bool) -> bool:
         return False
     if _SOURCE_LABEL.match(line):
         return True
-    if letters and all(c.isupper() for c in letters) and line.endswith("?"):
+    if capitals and line.endswith("?"):
         return True  # "WHAT HAPPENED?"
     if words <= 7 and line.endswith("?"):
         return True  # "Who is Marc Fogel?"
