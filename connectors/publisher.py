@@ -78,7 +78,19 @@ def ensure_topics(config: Config, topics: list[str]) -> None:
         existing = set(admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
-            new = [NewTopic(t, num_partitions=config.topic_partitions, replication_factor=1) for t in missing]
+            # Replicated where the cluster can: three copies, two of them in sync for a write to be
+            # acknowledged (acks=all), so any one broker may die without losing an acknowledged story.
+            replication = min(3, len(admin.describe_cluster().get("brokers", [])) or 1)
+            settings = {"min.insync.replicas": "2"} if replication >= 3 else {}
+            new = [
+                NewTopic(
+                    t,
+                    num_partitions=config.topic_partitions,
+                    replication_factor=replication,
+                    topic_configs=settings,
+                )
+                for t in missing
+            ]
             try:
                 admin.create_topics(new)
                 log.info("created topics %s", missing)

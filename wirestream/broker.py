@@ -9,6 +9,7 @@ that finds another cluster at that address refuses to read it (`check_cluster`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -63,9 +64,21 @@ class BrokerStatus:
 
 
 class LocalBroker:
-    def __init__(self, config: Config) -> None:
+    """One KRaft node, broker and controller. Alone (node 1 of a quorum of one) it is the default
+    local broker; `LocalCluster` runs three of them as one replicated cluster."""
+
+    def __init__(
+        self,
+        config: Config,
+        node: int = 1,
+        voters: str | None = None,
+        replication: int = 1,
+        home: Path | None = None,
+    ) -> None:
         self.config = config
-        self.home = Path(config.state_dir) / "kafka"
+        self.node = node
+        self.replication = replication
+        self.home = home or Path(config.state_dir) / "kafka"
         self.data_dir = Path(config.broker_data_dir) if config.broker_data_dir else self.home / "data"
         self.log_dir = self.home / "logs"
         self.pid_file = self.home / "broker.pid"
@@ -78,6 +91,7 @@ class LocalBroker:
         self.sasl_bootstrap = f"127.0.0.1:{sasl_port}" if sasl_port else None
         self.credentials_file = self.home / "sasl-credentials.json"
         self.controller_port = config.broker_controller_port or config.broker_port + 1
+        self.voters = voters or f"{node}@127.0.0.1:{self.controller_port}"
 
     def status(self) -> BrokerStatus:
         """This port's broker: running only when this state dir's broker listens on this port."""
@@ -209,7 +223,11 @@ class LocalBroker:
         template = (DEPLOY_DIR / "server.properties.template").read_text()
         sasl_listener, sasl_config = self._sasl_properties()
         text = (
-            template.replace("${PORT}", str(self.config.broker_port))
+            template.replace("${NODE_ID}", str(self.node))
+            .replace("${VOTERS}", self.voters)
+            .replace("${REPLICATION}", str(self.replication))
+            .replace("${MIN_ISR}", str(2 if self.replication >= 3 else 1))
+            .replace("${PORT}", str(self.config.broker_port))
             .replace("${CONTROLLER_PORT}", str(self.controller_port))
             .replace("${DATA_DIR}", str(self.data_dir))
             .replace("${SASL_LISTENER}", sasl_listener)
@@ -218,11 +236,11 @@ class LocalBroker:
         self.home.mkdir(parents=True, exist_ok=True)
         _write_private(self.properties, text)  # holds the SASL password
 
-    def _format(self) -> None:
+    def _format(self, cluster_id: str | None = None) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = _kafka_uuid()
+        cluster_id = cluster_id or _kafka_uuid()
         command = self._java(
             "kafka.tools.StorageTool",
             "format",
@@ -260,13 +278,19 @@ class LocalBroker:
                 f"port {self.sasl_port} (the SASL listener) is already in use by another process; choose another "
                 "with WIRESTREAM_BROKER_SASL_PORT, or 0 to run without it"
             )
+        started = time.monotonic()
+        process = self.launch()
+        return True, self.wait_ready(process, started)
+
+    def launch(self, cluster_id: str | None = None) -> subprocess.Popen[bytes]:
+        """Format (once, with ``cluster_id`` for a node joining a cluster) and start the node's
+        process, without waiting for it: the nodes of a quorum answer only once enough have started."""
         self.fetch_jars()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._write_properties()
-        self._format()
+        self._format(cluster_id)
         record = {"port": self.config.broker_port, "cluster_id": self._formatted_cluster_id()}
         self.state_file.write_text(json.dumps(record), "utf-8")
-        started = time.monotonic()
         with open(self.log_dir / "console.log", "ab") as console:
             process = subprocess.Popen(
                 self._java("kafka.Kafka", str(self.properties), heap=self.config.broker_heap),
@@ -276,6 +300,10 @@ class LocalBroker:
                 start_new_session=True,
             )
         self.pid_file.write_text(str(process.pid))
+        return process
+
+    def wait_ready(self, process: subprocess.Popen[bytes], started: float) -> float:
+        """Wait until the node answers metadata requests; seconds since ``started``."""
         deadline = started + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -286,7 +314,7 @@ class LocalBroker:
             if _answers_metadata(self.bootstrap):
                 if self.sasl_port:
                     self._add_scram_user()
-                return True, time.monotonic() - started
+                return time.monotonic() - started
             time.sleep(0.25)
         self.down()
         raise UserError(
@@ -470,3 +498,162 @@ def _answers_metadata(bootstrap: str) -> bool:
         return False
     finally:
         admin.close()
+
+
+@dataclass
+class ClusterStatus:
+    nodes: list[tuple[int, str, int | None]]  # (node id, address, pid or None)
+    controller: int | None
+    under_replicated: list[str]  # "topic/partition (isr a,b of replicas a,b,c)"
+
+    @property
+    def running(self) -> bool:
+        return all(pid for _, _, pid in self.nodes)
+
+    def lines(self) -> list[str]:
+        out = []
+        for node, address, pid in self.nodes:
+            state = f"running (pid {pid})" if pid else "not running"
+            role = " controller" if node == self.controller else ""
+            out.append(f"node {node:<6} {address:<16} {state}{role}")
+        out.append(f"bootstrap   {','.join(address for _, address, _ in self.nodes)}")
+        if self.controller is None:
+            out.append("controller  unknown (no node answered)")
+        if self.under_replicated:
+            out.append(f"under-replicated partitions: {len(self.under_replicated)}")
+            out += [f"  {line}" for line in self.under_replicated]
+        else:
+            out.append("under-replicated partitions: 0")
+        return out
+
+
+class LocalCluster:
+    """`wirestream kafka up --brokers N`: N KRaft nodes on loopback, each broker and controller (a
+    combined quorum: with three nodes any one may die and the other two keep a controller majority
+    and every partition's in-sync quorum, which separate controllers would need three more JVMs
+    to match). Node i listens on broker_port + 3(i - 1), its controller on the port after; topics get
+    replication factor 3 and min.insync.replicas 2. Node 1 is the default broker's folder; the
+    others live under <state_dir>/kafka/node-i. The SASL listener is the single broker's only."""
+
+    def __init__(self, config: Config, brokers: int | None = None) -> None:
+        self.config = config
+        self.home = Path(config.state_dir) / "kafka"
+        self.record = self.home / "cluster.json"
+        count = brokers or self.recorded_brokers() or 1
+        if count not in (1, 3):
+            raise UserError("--brokers: 1 (a single broker) or 3 (a replicated cluster)")
+        self.brokers = count
+        ports = [config.broker_port + 3 * i for i in range(count)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{port + 1}" for i, port in enumerate(ports))
+        self.nodes = [
+            LocalBroker(
+                dataclasses.replace(
+                    config,
+                    broker_port=port,
+                    broker_controller_port=port + 1,
+                    broker_sasl_port=0,
+                    broker_data_dir=config.broker_data_dir if i == 0 else None,
+                ),
+                node=i + 1,
+                voters=voters,
+                replication=min(3, count),
+                home=self.home if i == 0 else self.home / f"node-{i + 1}",
+            )
+            for i, port in enumerate(ports)
+        ]
+        self.bootstrap = ",".join(node.bootstrap for node in self.nodes)
+
+    def recorded_brokers(self) -> int | None:
+        try:
+            record = json.loads(self.record.read_text("utf-8"))
+            return int(record["brokers"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def up(self) -> tuple[bool, float]:
+        """Start every node that is not running (a killed node rejoins and catches up); waits until
+        each answers. (started any, seconds)."""
+        recorded = self.recorded_brokers()
+        running = [node for node in self.nodes if node._pid() is not None]
+        if recorded not in (None, self.brokers) and running:
+            raise UserError(
+                f"a cluster of {recorded} broker(s) runs from {self.home}; `wirestream kafka down` first"
+            )
+        missing = [node for node in self.nodes if node._pid() is None]
+        if not missing:
+            return False, 0.0
+        for node in missing:
+            for port in (node.config.broker_port, node.controller_port):
+                if _port_open(port):
+                    raise UserError(
+                        f"port {port} (node {node.node} of the local cluster) is already in use by another process; "
+                        "choose another base port with --port"
+                    )
+        cluster_id = next(filter(None, (node._formatted_cluster_id() for node in self.nodes)), None)
+        cluster_id = cluster_id or _kafka_uuid()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.record.write_text(json.dumps({"brokers": self.brokers, "bootstrap": self.bootstrap}), "utf-8")
+        started = time.monotonic()
+        launched = [(node, node.launch(cluster_id)) for node in missing]
+        for node, process in launched:
+            node.wait_ready(process, started)
+        return True, time.monotonic() - started
+
+    def down(self, timeout_s: float = 60.0) -> bool:
+        stopped = False
+        for node in reversed(self.nodes):
+            stopped = node.down(timeout_s) or stopped
+        self.record.unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> ClusterStatus:
+        nodes = [(node.node, node.bootstrap, node._pid()) for node in self.nodes]
+        controller, under = None, []
+        live = [address for _, address, pid in nodes if pid]
+        if live:
+            from kafka import KafkaAdminClient
+            from kafka.errors import KafkaError
+
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=live, request_timeout_ms=5000)
+            except (KafkaError, OSError):
+                admin = None
+            if admin is not None:
+                try:
+                    for topic in admin.describe_topics():
+                        for part in topic.get("partitions", []):
+                            replicas, isr = part.get("replica_nodes", []), part.get("isr_nodes", [])
+                            if len(isr) < len(replicas):
+                                under.append(
+                                    f"{topic['name']}/{part['partition_index']} "
+                                    f"(in sync {sorted(isr)} of {sorted(replicas)})"
+                                )
+                except (KafkaError, OSError):
+                    pass
+                finally:
+                    admin.close()
+            controller = self._quorum_leader(live)
+        return ClusterStatus(nodes, controller, sorted(under))
+
+    def _quorum_leader(self, bootstrap: list[str]) -> int | None:
+        """The node that leads the KRaft quorum (the active controller), as Kafka's own
+        kafka-metadata-quorum tool reports it."""
+        node = self.nodes[0]
+        node.fetch_jars()
+        command = node._java(
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            "--bootstrap-server",
+            ",".join(bootstrap),
+            "describe",
+            "--status",
+            heap="128m",
+        )
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return None
+        for line in result.stdout.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "LeaderId" and value.strip().isdigit():
+                return int(value.strip())
+        return None
