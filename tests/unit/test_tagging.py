@@ -507,3 +507,12 @@ def test_americans_detained_at_home_are_not_the_detainees_topic(taxonomy):
     assert "detainees" not in topics(tag_text(taxonomy, "", body))
     abroad = body.replace("the immigration crackdown", "Russia's crackdown")
     assert "detainees" in topics(tag_text(taxonomy, "", abroad))
+
+
+def test_story_length_settings_travel_with_the_taxonomy_to_workers(taxonomy, elsewhere):
+    clone = pickle.loads(pickle.dumps(taxonomy))
+    half = len(elsewhere) // 2
+    body, _ = _story([*elsewhere[:half], CLEAR["grain_deal"], *elsewhere[half:]])
+    assert (clone.long_story_chars, clone.lead_chars) == (taxonomy.long_story_chars, taxonomy.lead_chars)
+    assert tag_text(clone, "", body) == tag_text(taxonomy, "", body)
+    assert "grain_deal" not in topics(tag_text(clone, "", body))
