@@ -517,7 +517,9 @@ def tag_text(taxonomy: Taxonomy, headline: str, body: str) -> list[dict[str, Any
 
     A hit overlapping an exclusion of its own topic does not count; overlapping hits of one topic
     count once (the strongest, then the longest); headline hits are multiplied by the topic's title
-    weight; a topic with context phrases counts its weak terms only when one of them occurs.
+    weight; a topic with context phrases counts its weak terms only when one of them occurs. A body
+    longer than the taxonomy's ``long_story_chars`` keeps a tag that leads with its topic or scores
+    more (see `_standing`).
     """
     tags = _tags(taxonomy, headline, body)
     if tags and taxonomy.long_story_chars is not None:
