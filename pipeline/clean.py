@@ -147,7 +147,7 @@ _FURNITURE = [
     r"(photo|image|picture|video|source of photo)( credit)?: .{1,60}",
     # error boxes of embedded widgets
     r"(oops!?|something went wrong|please try again( later)?|an error (has )?occurred)",
-    r"(du trenger javascript.{0,60}|you must enable javascript.{0,120}|this audio is created with ai.{0,30})",
+    r"(du trenger javascript.{0,60}|this audio is created with ai.{0,30})",
     # Russian and Azerbaijani widgets on the agencies' own sites
     r"(оставить|написать|добавить|показать) (отзыв|комментари[йи])",
     r"(подписывайтесь|подпишитесь|следите за нами|мы в соцсетях|присоединяйтесь).{0,40}",
@@ -341,8 +341,8 @@ _SECTIONS = {
     "analitika",
     "müsahibə",
 }
-_UPPER = "A-ZÀ-ÝА-ЯЁƏĞİÖŞÇÜ"
-_LOWER = "a-zà-ÿа-яёəğıöşçü"
+_UPPER = "A-ZÀ-ÝА-ЯЁІЇЄҐƏĞİÖŞÇÜ"
+_LOWER = "a-zà-ÿа-яёіїєґəğıöşçü"
 _DATE = (
     rf"(?:[{_UPPER}][{_LOWER}]{{2,9}}\.? \d{{1,2}}|\d{{1,2}} [{_UPPER}{_LOWER}]{{3,10}}|"
     r"\d{1,2}\.\d{1,2}\.\d{2,4})"
@@ -458,6 +458,7 @@ _CAPTION_CREDIT = re.compile(
 _CAPTION_WORD = re.compile(
     r"(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:"
 )
+_CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+/{_AGENCIES}(?:/\w+)* )")
 _FILE_PHOTO_STARTS = ("FILE", "ARCHIVE", "Archive photo", "Архивное фото")
 _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
 # Furniture a line holds whatever its length: template tokens, "read also" links, share bars and
@@ -476,6 +477,7 @@ _PAGE_FURNITURE = re.compile(
     r"(?:kommentar(?:e)?|yorumlar|comments|коментарі|комментарии) ?\(\d+\)$|"
     r"[•·]? ?\d[\d ]* (?:просмотр\w*|переглядів|views|görüntülenme|okunma)$|"
     r"(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|"
+    r"(?:you (?:must|need to) enable javascript|please enable javascript|javascript (?:is )?required)|"
     r"\[[\w ]{1,30}_\d+\]$",
     re.IGNORECASE,
 )
@@ -1021,7 +1023,7 @@ def _drop_labels(kept: list[str], result: CleanText) -> None:
     # fail) or follows "FILE"; a label is short; a teaser ends cut short. Only those lines are
     # looked at: in most bodies, a few short ones.
     body = "\n".join(kept)
-    captions = "/" in body or ":" in body or ")" in body
+    captions = "/" in body or ":" in body or ")" in body or "©" in body
     ends = ("…", "...", "\ufffd")
     last = len(kept) - 1
     candidates = [
@@ -1040,8 +1042,13 @@ def _drop_labels(kept: list[str], result: CleanText) -> None:
 
 
 def _is_caption(line: str) -> bool:
-    """A photo caption, long ones included: it ends with the photo's credit, or opens as an
-    agency's file-photo caption ("FILE - ...")."""
+    """A photo caption, long ones included: it ends with the photo's credit, or opens with it
+    ("Russian Defense Ministry/AP/dpa ...", "© Reuters. ...") or as an agency's file-photo caption
+    ("FILE - ...")."""
+    if line.startswith(_FILE_PHOTO_STARTS) and _FILE_PHOTO.match(line):
+        return True
+    if (line[:1] == "©" or "/" in line[:60]) and _CREDIT_FIRST.match(line):
+        return True
     if line.count(" ") >= 60:
         return False
     # Every credit holds a "/", a "via ", a bracket at the end or a caption word before a colon:
@@ -1054,7 +1061,7 @@ def _is_caption(line: str) -> bool:
         or (":" in tail and _CAPTION_WORD.search(tail))
     ):
         return bool(_CAPTION_CREDIT.search(tail))
-    return line.startswith(_FILE_PHOTO_STARTS) and bool(_FILE_PHOTO.match(line))
+    return False
 
 
 def _is_label(line: str, last: bool) -> bool:
