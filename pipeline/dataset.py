@@ -976,12 +976,38 @@ class Dataset:
             return exc
         with contextlib.suppress(OSError, UserError):
             self.recover()  # the placed files are this batch's alone: the marker names them
+        return self.disk_full(batch, needed=needed)
+
+    def disk_full(self, batch: int, needed: int | None = None, records: int = 0) -> UserError:
+        """The one line for batch ``batch`` stopped by a full disk: the output's path, the space the
+        batch needs and the space free. ``needed``: bytes, when known; else estimated for
+        ``records`` records from the stories table's bytes per record (its current snapshot's
+        totals) and the size of its metadata."""
         free = shutil.disk_usage(self.root).free if self.root.exists() else 0
-        return UserError(
-            f"no space left on the device of {self.root} while committing batch {batch}: it needs "
-            f"about {-(-needed // 1024)} KiB and {free // 1024} KiB is free; it was not committed and "
-            "nothing of it is visible; earlier batches stay committed. Free space and run again"
+        if needed is None:
+            needed = self._estimate(records)
+        need = (
+            f"it needs about {-(-needed // 1024)} KiB and {free // 1024} KiB is free"
+            if needed
+            else f"it needs more than the {free // 1024} KiB free"
         )
+        return UserError(
+            f"no space left on the device of {self.root} for batch {batch}: {need}; it was not "
+            "committed and nothing of it is visible; earlier batches stay committed. Free space and run again"
+        )
+
+    def _estimate(self, records: int) -> int:
+        """Bytes a batch of ``records`` records writes, by the stories table's own figures (0 when
+        it has none yet)."""
+        with contextlib.suppress(Exception):
+            table = self._load(STORIES, create=False)
+            current = table.current_snapshot() if table is not None else None
+            if current is not None and records:
+                summary = _summary(current)
+                size, rows = int(summary.get("total-files-size", 0)), int(summary.get("total-records", 0))
+                if rows:
+                    return records * size // rows + 2 * _metadata_bytes(table)
+        return 0
 
     def _removed_files(self, keys: list[str]) -> list[Any]:
         if not keys:

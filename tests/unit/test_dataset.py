@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -422,3 +423,48 @@ def test_a_truncated_data_file_is_named_skipped_by_dedup_and_taken_out_by_repair
 
 def table_ids_of(start, stop):
     return [f"{0:08x}{o:024x}" for o in range(start, stop)]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (root can mount one; skipped, with the reason, where mounting is not allowed)."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_commit_that_fills_the_disk_names_the_space_it_needs_and_leaves_nothing(tmp_path, small_disk):
+    import os
+
+    dataset = Dataset(small_disk / "out")
+    ingest(dataset, 1, 0, 4)
+    before = dataset.state()
+    # Staged on another device, so placing copies: 2 MB of compressed text, more than the disk.
+    staging = tmp_path / "staging" / "batch-000002"
+    big = [dict(r, body=os.urandom(400_000).hex()) for r in rows(5)]
+    write_rows(staging / "data" / "ingest_day=2022-07-29" / data_file_name(2, 0), big, CLEAN_SCHEMA, "id")
+    staged = sum(p.stat().st_size for p in staging.rglob("*.parquet"))
+    with pytest.raises(UserError) as error:
+        dataset.commit(2, staging, [{"topic": "t", "partition": 0, "start": 4, "stop": 9}], {})
+    message = str(error.value)
+    match = re.fullmatch(
+        rf"no space left on the device of {re.escape(str(dataset.root))} for batch 2: it needs about "
+        r"(\d+) KiB and (\d+) KiB is free; it was not committed and nothing of it is visible; earlier "
+        r"batches stay committed\. Free space and run again",
+        message,
+    )
+    assert match, message
+    assert int(match.group(1)) >= staged // 1024 > int(match.group(2))
+    assert dataset.state() == before and table_ids(dataset) == table_ids_of(0, 4)
+    assert not list((dataset.root / "stories" / "data").rglob("batch-000002*"))
+    assert not list(dataset.staging_root.glob("*.commit"))
