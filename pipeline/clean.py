@@ -770,8 +770,6 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
         return True
     if words <= 14 and _HAS_DIGIT(bare) and _is_date_stamp(bare):
         return True
-    if _is_caption(line):
-        return True
     if words <= 40 and _page_furniture(line):
         return True
     if 2 <= words <= 8 and _network(line.partition(" ")[0]) and all(map(_network, line.split())):
@@ -1026,11 +1024,16 @@ def _drop_labels(kept: list[str], result: CleanText) -> None:
     captions = "/" in body or ":" in body or ")" in body or "©" in body
     ends = ("…", "...", "\ufffd")
     last = len(kept) - 1
-    candidates = [
-        i
-        for i, line in enumerate(kept)
-        if len(line) < 200 or captions or line.endswith(ends) or line.startswith(_FILE_PHOTO_STARTS)
-    ]
+    # (Indexing a line's first or last character costs a fraction of a method call.)
+    candidates = (
+        range(len(kept))
+        if captions
+        else [
+            i
+            for i, line in enumerate(kept)
+            if len(line) < 200 or line[-1] in "…\ufffd" or line[-2:] == ".." or line[0] in "FAА"
+        ]
+    )
     for i in reversed(candidates):
         line = kept[i]
         short = len(line) < 200 and line.count(" ") < 16  # 16 words of 12 characters and more: none
