@@ -6,8 +6,7 @@ for cleaning, byline and dateline; `detect_language`; `tag_text` for the seeded 
 pairs of the set: two texts of one `group` (one agency story on different sites) are duplicates,
 every other pair is not.
 
-The set is split by a hash of each text's group, or of its URL for a text of its own (`split_of`):
-about one text in three is held out.
+The set is split by a hash of each text's URL (`split_of`): about one text in three is held out.
 Cleaning rules are written from the development part's misses only; cleaning, byline, dateline and
 language figures are printed for each part, so the held-out figures show what the rules do on
 pages nobody looked at while writing them. The same holds for the taxonomy's terms: per-topic and
@@ -42,8 +41,8 @@ SPLITS = ("dev", "held-out")
 
 def split_of(text: dict[str, Any]) -> str:
     """The part of the set a text is in: "held-out" where its URL's SHA-256 starts with a byte
-    divisible by 3 (108 of the 296 texts, every language among them), else "dev". A hash of the URL, not of the list order, so a
-    text keeps its part when texts are added."""
+    divisible by 3 (108 of the 296 texts, every language among them), else "dev". A hash of the
+    URL, not of the list order, so a text keeps its part when texts are added."""
     return "held-out" if hashlib.sha256(text["url"].encode("utf-8")).digest()[0] % 3 == 0 else "dev"
 
 
@@ -207,7 +206,7 @@ def _split_figures(text: dict[str, Any], part: RealResults) -> None:
 def _split_lines(results: RealResults) -> list[str]:
     out = [
         "",
-        "Cleaning and language by split (split_of: group or URL hash; cleaning rules written from dev only)",
+        "Cleaning and language by split (split_of: URL hash; cleaning rules written from dev only)",
         f"  {'split':9s} {'texts':>5s}  {'furniture removed':>20s}  {'content lost':>12s}  "
         f"{'byline P':>9s}  {'dateline P':>10s}  language",
     ]
