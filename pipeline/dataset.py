@@ -868,6 +868,17 @@ class Dataset:
 
         position = self.position(stories)
         if kind == "ingest":
+            # Offsets between the position and where a range starts were deleted by Kafka before
+            # anything read them (retention; the run warned): the summary says so, so that they are
+            # not taken for a gap (`offset_gaps`).
+            skipped = [
+                {**rng, "start": reached, "stop": rng["start"]}
+                for rng in offsets
+                if (reached := position.get(rng["topic"], {}).get(rng["partition"])) is not None
+                and rng["start"] > reached
+            ]
+            if skipped:
+                extra = {**extra, "skipped": skipped}
             for rng in offsets:
                 parts = position.setdefault(rng["topic"], {})
                 parts[rng["partition"]] = max(parts.get(rng["partition"], 0), rng["stop"])
@@ -1128,8 +1139,9 @@ def offset_gaps(commits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     but that neither it nor an earlier one read: each gap's topic, partition, [start, stop) and the
     snapshot whose position passes it.
 
-    What came before the oldest kept snapshot (expired, or a migration's) counts as read; so does
-    where a partition the table had not seen yet starts (Kafka may have deleted its first records)."""
+    What came before the oldest kept snapshot (expired, or a migration's) counts as read; so do the
+    offsets a commit records as ``skipped`` (deleted by Kafka before anything read them), and where
+    a partition the table had not seen yet starts (Kafka may have deleted its first records)."""
     gaps: list[dict[str, Any]] = []
     reached: dict[tuple[str, int], int] | None = None
     for commit in commits:
@@ -1137,7 +1149,11 @@ def offset_gaps(commits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(position, dict):
             continue
         now = {(t, int(p)): int(o) for t, parts in position.items() for p, o in parts.items()}
-        ranges = [r for r in commit.get("offsets") or [] if commit.get("kind") == "ingest"]
+        ranges = [
+            r
+            for r in (commit.get("offsets") or []) + (commit.get("skipped") or [])
+            if commit.get("kind") == "ingest"
+        ]
         if reached is None or commit.get("kind") == "migration":
             reached = dict(now)
             for r in ranges:

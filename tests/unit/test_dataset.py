@@ -355,9 +355,20 @@ def test_a_deleted_manifest_is_named_nothing_is_deleted_and_repair_rolls_back_to
 def test_a_position_past_offsets_no_snapshot_read_is_a_gap_and_repair_rereads_it(tmp_path):
     dataset = Dataset(tmp_path)
     first = ingest(dataset, 1, 0, 4)
-    second = ingest(dataset, 2, 8, 12)  # offsets 4-7 were never committed
+    # Another tool appends a snapshot whose position passes offsets 4-7 that nothing read.
+    table = dataset.table()
+    table.append(
+        table.scan().to_arrow().slice(0, 1),
+        snapshot_properties={
+            "wirestream.batch": "2",
+            "wirestream.kind": "ingest",
+            "wirestream.offsets": json.dumps([{"topic": "t", "partition": 0, "start": 8, "stop": 12}]),
+            "wirestream.position": json.dumps({"t": {"0": 12}}),
+        },
+    )
+    second = dataset.table().current_snapshot().snapshot_id
     expected = (
-        f"snapshot {second['snapshot_id']} (batch 2) passes offsets 4-7 of partition 0 of t, which no kept "
+        f"snapshot {second} (batch 2) passes offsets 4-7 of partition 0 of t, which no kept "
         f"snapshot read: run `wirestream repair --output {tmp_path}` (it makes snapshot "
         f"{first['snapshot_id']} current again, and the next run reads offsets 4-11 of partition 0 of t again)"
     )
@@ -368,7 +379,15 @@ def test_a_position_past_offsets_no_snapshot_read_is_a_gap_and_repair_rereads_it
     repair(dataset)
     assert dataset.state() == (first["snapshot_id"], {"t": {0: 4}}, 2)
     ingest(dataset, 2, 4, 12)
-    assert table_ids(dataset) == [f"{0:08x}{o:024x}" for o in range(12)]
+    assert table_ids(dataset) == table_ids_of(0, 12)
+
+
+def test_offsets_kafka_deleted_before_a_batch_read_them_are_recorded_not_a_gap(tmp_path):
+    dataset = Dataset(tmp_path)
+    ingest(dataset, 1, 0, 4)
+    commit = ingest(dataset, 2, 8, 12)  # retention deleted 4-7 before the run read them
+    assert commit["skipped"] == [{"topic": "t", "partition": 0, "start": 4, "stop": 8}]
+    assert dataset.state()[1] == {"t": {0: 12}} and offset_gaps(dataset.commits()) == []
 
 
 def test_offsets_before_the_oldest_kept_snapshot_and_a_new_partitions_start_are_no_gap():
