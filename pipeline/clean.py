@@ -950,16 +950,17 @@ def _take_dateline(kept: list[str], result: CleanText) -> None:
 
 
 def _stated_date(removed: list[str], kept: list[str]) -> date | None:
-    """The date the page stamps the story with: the first date on a short line (a date stamp, a
-    "Published ..." label, a dateline) among its removed lines and first paragraphs. Dates inside
+    """The date the page stamps the story with: the first date on a short line that also holds a
+    time of day or a "published" label, among its removed lines and first paragraphs. Dates inside
     sentences and photo captions name the events they report, which may be years back."""
     stamps = [
         line for line in [*removed, *kept[:3]] if len(line) < 160 and line.count(" ") < 12 and _HAS_YEAR(line)
     ]
-    # A stamp with a time of day or a "published" label first: a page's header also shows today's
-    # date, and its lists of other stories theirs.
-    for line in sorted(stamps, key=lambda line: not _STAMP.search(line)):
-        found = text_date(line)
+    # Only a stamp with a time of day or a "published" label: a page's header also shows today's
+    # date, and its lists of other stories theirs (on the real-copy set's dev part, one of five
+    # dates without either was the story's).
+    for line in stamps:
+        found = text_date(line) if _STAMP.search(line) else None
         if found is not None:
             return found
     return None
