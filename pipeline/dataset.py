@@ -488,9 +488,13 @@ class Dataset:
             default=None,
         )
         seen: dict[str, str | None] = {}
-        good: dict[str, Any] | None = None
+        found = [self._snapshot_problem(table, snapshot, seen) for snapshot in history]
+        limit = len(history) if first_gap is None else first_gap
+        # The newest snapshot before any gap whose metadata reads in full becomes current; the
+        # snapshots after it, and older ones that do not read, leave the history.
+        target = max((at for at in range(limit) if found[at] is None), default=None)
         for at, snapshot in enumerate(history):
-            problem = self._snapshot_problem(table, snapshot, seen)
+            problem = found[at]
             if problem is None and at == first_gap:
                 gap = next(g for g in gaps if g["snapshot_id"] == snapshot.snapshot_id)
                 problem = (
@@ -498,25 +502,30 @@ class Dataset:
                     f"{gap['start']}-{gap['stop'] - 1} of partition {gap['partition']} of {gap['topic']}, "
                     "which no kept snapshot read"
                 )
-            if problem is None:
-                good = commits[at]
-                continue
-            plan.problems.append(problem)
-            plan.dropped = [s.snapshot_id for s in history[at:]]
-            break
+            if target is None or at > target or problem is not None:
+                plan.dropped.append(snapshot.snapshot_id)
+                if problem is not None and problem not in plan.problems:  # a manifest many share
+                    plan.problems.append(problem)
+        if target is not None and target < len(history) - 1:
+            # What the first dropped snapshot after the target says is wrong comes first.
+            after = [found[at] for at in range(target + 1, len(history)) if found[at]]
+            if after and after[0] in plan.problems:
+                plan.problems.remove(after[0])
+                plan.problems.insert(0, after[0])
         ancestry = {s.snapshot_id for s in history}
         for snapshot in table.snapshots():  # off the current history (a rolled-back branch)
             problem = (
                 None if snapshot.snapshot_id in ancestry else self._snapshot_problem(table, snapshot, seen)
             )
             if problem:
-                plan.problems.append(problem)
+                if problem not in plan.problems:
+                    plan.problems.append(problem)
                 plan.dropped.append(snapshot.snapshot_id)
         if plan.problems:
-            if good is None:
+            if target is None:
                 return plan
-            plan.rollback_to = good["snapshot_id"]
-            plan.reread = _ranges_between(good.get("position"), commits[-1].get("position"))
+            plan.rollback_to = commits[target]["snapshot_id"]
+            plan.reread = _ranges_between(commits[target].get("position"), commits[-1].get("position"))
         if data:
             target = plan.rollback_to or plan.current
             for task in table.scan(snapshot_id=target).plan_files():
@@ -538,7 +547,9 @@ class Dataset:
                 "and run again, which reads the topic from its start"
             )
         does = []
-        if plan.rollback_to is not None:
+        if plan.rollback_to is not None and plan.rollback_to == plan.current:
+            does.append(f"it takes {len(plan.dropped)} snapshot(s) that cannot be read out of the history")
+        elif plan.rollback_to is not None:
             does.append(
                 f"it makes snapshot {plan.rollback_to} current again, and the next run reads "
                 f"{format_ranges(plan.reread)} again"
@@ -1103,9 +1114,12 @@ class Dataset:
 
     def _reachable(self, table: Any) -> set[str]:
         """Every data file, manifest and manifest list some snapshot of ``table`` reaches."""
+        from pyiceberg.manifest import _manifests
+
         io = table.io
         found: set[str] = set()
         manifests: dict[str, Any] = {}
+        _manifests.cache_clear()  # what decides deletions is what is on disk now
         with self._reading(table):
             for snapshot in table.snapshots():
                 found.add(snapshot.manifest_list)

@@ -83,7 +83,14 @@ def repair(dataset: Dataset) -> RepairReport:
         for problem in plan.problems:
             report.lines.append(f"found: {problem}")
         stories = dataset.table(STORIES)
-        if plan.dropped:
+        if plan.dropped and plan.rollback_to == plan.current:
+            _drop(stories, plan.rollback_to, plan.dropped)
+            stories = dataset.table(STORIES)
+            report.lines.append(
+                f"took {len(plan.dropped)} snapshot(s) that cannot be read out of the history; the current "
+                f"snapshot {plan.current} reads in full and stays"
+            )
+        elif plan.dropped:
             _drop(stories, plan.rollback_to, plan.dropped)
             stories = dataset.table(STORIES)
             kept = commit_record(stories.current_snapshot())

@@ -487,3 +487,71 @@ def test_a_commit_that_fills_the_disk_names_the_space_it_needs_and_leaves_nothin
     assert dataset.state() == before and table_ids(dataset) == table_ids_of(0, 4)
     assert not list((dataset.root / "stories" / "data").rglob("batch-000002*"))
     assert not list(dataset.staging_root.glob("*.commit"))
+
+
+@pytest.mark.parametrize("content", [b"", b"{}", b"garbage"])
+def test_unreadable_current_metadata_is_named_and_repair_registers_the_newest_that_reads(tmp_path, content):
+    dataset = Dataset(tmp_path)
+    first = ingest(dataset, 1, 0, 4)
+    ingest(dataset, 2, 4, 8)
+    current = dataset.metadata_location()
+    local_path(current).write_bytes(content)
+    with pytest.raises(CorruptTable) as error:
+        dataset.commits()
+    assert str(error.value).startswith(
+        f"{current}: the current metadata of table wirestream.stories cannot be read ("
+    )
+    assert str(error.value).endswith(
+        f"): run `wirestream repair --output {tmp_path}` (it registers the newest readable metadata file again)"
+    )
+    report = repair(dataset)
+    assert report.lines[0].startswith("registered ") and report.lines[0].endswith(
+        f"(the newest that reads; {current} does not); the next `wirestream run` reads on from offset 4 of "
+        "partition 0 of t"
+    )
+    assert dataset.state() == (first["snapshot_id"], {"t": {0: 4}}, 2)
+    ingest(dataset, 2, 4, 8)
+    assert table_ids(dataset) == table_ids_of(0, 8)
+
+
+@pytest.mark.parametrize("what", ["manifest list", "manifest"])
+@pytest.mark.parametrize("content", [b"", b"{}", b"garbage"])
+def test_a_garbage_manifest_or_manifest_list_is_named(tmp_path, what, content):
+    dataset = Dataset(tmp_path)
+    commits = [ingest(dataset, batch, 4 * (batch - 1), 4 * batch) for batch in range(1, 4)]
+    table = dataset.table()
+    snapshot = table.snapshot_by_id(commits[1]["snapshot_id"])
+    [manifest] = [
+        m.manifest_path for m in snapshot.manifests(table.io) if m.added_snapshot_id == snapshot.snapshot_id
+    ]
+    broken = snapshot.manifest_list if what == "manifest list" else manifest
+    local_path(broken).write_bytes(content)
+    named = "the manifest list" if what == "manifest list" else "a manifest"
+    if what == "manifest list":
+        # The current snapshot reads in full; what reads every snapshot (maintain) names the list.
+        assert table_ids(dataset) == table_ids_of(0, 12)
+        read, does = (
+            lambda: dataset.maintain(timedelta(days=7)),
+            "it takes 1 snapshot(s) that cannot be read out of the history",
+        )
+    else:
+        read, does = (
+            dataset.live,
+            f"it makes snapshot {commits[0]['snapshot_id']} current again, and the next run reads offsets "
+            "4-11 of partition 0 of t again",
+        )
+    with pytest.raises(CorruptTable) as error:
+        read()
+    assert str(error.value).startswith(
+        f"{broken}: {named} of snapshot {snapshot.snapshot_id} cannot be read ("
+    )
+    assert str(error.value).endswith(f"): run `wirestream repair --output {tmp_path}` ({does})")
+    repair(dataset)
+    dataset.maintain(timedelta(days=7))
+    ingest(dataset, 4, 12, 16)
+    if what == "manifest":
+        assert dataset.state()[1] == {"t": {0: 16}} and table_ids(dataset) == table_ids_of(
+            0, 4
+        ) + table_ids_of(12, 16)
+    else:
+        assert table_ids(dataset) == table_ids_of(0, 16)
