@@ -815,6 +815,10 @@ def test_real_page_furniture_goes_in_every_language_and_story_lines_stay():
         "Who is Marc Fogel?",
         "Fogel's background",
         "Kaynak: AA",
+        "Ministry of Defence/AP/dpa Soldiers return home after the exchange (Belarus, 23.5.2025)",
+        "© Reuters. Prisoners of war pose after an exchange, in a handout picture released on 3 January",
+        "FILE - Excavators work at a grain port in Izmail, Ukraine, on April 26, 2023.",
+        "The ministry said the exchange was the largest since the war began and that talks on the next …",
     ]
     body = "\n".join(
         [furniture[0], story[0], *furniture[1:8], story[1], story[2], *furniture[8:14], story[3]]
