@@ -78,6 +78,30 @@ def test_a_deleted_manifest_is_named_by_every_command_and_repair_rereads_its_off
     assert len(ids) == len(published) == 70 and sorted(ids) == sorted(published)  # 0 lost, 0 doubled
 
 
+def test_unreadable_current_metadata_is_named_and_repair_registers_the_newest_that_reads(
+    kafka_config, tmp_path
+):
+    acked = publish_raw(kafka_config, [raw_story(i) for i in range(40)])
+    output = tmp_path / "out"
+    env = batches_of(kafka_config, 20)
+    wirestream("run", "--output", str(output), env=env)
+    current = Dataset(output).metadata_location()
+    local_path(current).write_text("{}")
+    expected = re.compile(
+        rf"error: {re.escape(current)}: the current metadata of table wirestream\.stories cannot be read "
+        rf"\(ValidationError: .*\): run `wirestream repair --output {re.escape(str(output))}` \(it "
+        r"registers the newest readable metadata file again\)"
+    )
+    for command in (("inspect", str(output)), ("run", "--output", str(output))):
+        line = one_line(wirestream(*command, env=env, check=False))
+        assert expected.fullmatch(line), (command, line)
+    repaired = wirestream("repair", "--output", str(output), env=env)
+    assert f"(the newest that reads; {current} does not)" in repaired.stdout
+    wirestream("run", "--output", str(output), env=env)
+    ids = [r["id"] for r in table_rows(output)]
+    assert len(ids) == len(acked) == 40 and sorted(ids) == sorted(acked)  # 0 lost, 0 doubled
+
+
 def test_a_truncated_data_file_is_named_and_does_not_block_new_stories(kafka_config, tmp_path):
     acked = publish_raw(kafka_config, [raw_story(i) for i in range(40)])
     output = tmp_path / "out"
