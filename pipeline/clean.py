@@ -461,6 +461,14 @@ _CAPTION_WORD = re.compile(
 _CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+/{_AGENCIES}(?:/\w+)* )")
 _CUT_SHORT_ENDS = ("…", "...", "\ufffd")
 _THREE_DOTS = re.compile(r"\.\.\.").search  # a literal: ~2x faster than `"..." in body`
+# A caption that names the picture it is under ("In this photo ...", "på dette bildet"): one of
+# _PICTURE_WORDS is in each of _CAPTION_PHRASE's phrases.
+_PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf")
+_CAPTION_PHRASE = re.compile(
+    r"\b(?:in this (?:photo|picture|image)|this (?:photo|image|picture) (?:released|provided|taken|shows)|"
+    r"(?:på )?dette bildet|auf diesem (?:am .{0,40})?(?:\S+-)?(?:bild|foto)|на (?:этом|цьому) фото|"
+    r"bu fotoğraf(?:ta)?)\b"
+)
 _FILE_PHOTO_STARTS = ("FILE", "ARCHIVE", "Archive photo", "Архивное фото")
 _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
 # Furniture a line holds whatever its length: template tokens, "read also" links, share bars and
@@ -480,6 +488,8 @@ _PAGE_FURNITURE = re.compile(
     r"[•·]? ?\d[\d ]* (?:просмотр\w*|переглядів|views|görüntülenme|okunma)$|"
     r"(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|"
     r"(?:you (?:must|need to) enable javascript|please enable javascript|javascript (?:is )?required)|"
+    r"(?:check out|click here|tap here|find out more)\b.{0,160}\bhere\.?$|uyarı:|"
+    r"(?:[A-Z][a-z]+ \d{4} |\d{4} )?(?:file )?photo (?:of|shows)\b|"
     r"\[[\w ]{1,30}_\d+\]$",
     re.IGNORECASE,
 )
@@ -491,6 +501,8 @@ _PAGE_FURNITURE_INSIDE = [
     ("erms of", re.compile(r"\b(?:privacy policy|terms of use|terms of service)\.?$", re.IGNORECASE)),
     (")", re.compile(r"\((?:редактор|editor|корреспондент|кореспондент)[^)]{0,60}\)$", re.IGNORECASE)),
     ("layer", re.compile(r"jwplayer", re.IGNORECASE)),
+    ("javascript", re.compile(r"\bdu trenger javascript\b")),
+    ("onaylanmamaktadır", re.compile(r"\byorumlar onaylanmamaktadır\.?$")),
     ("lecteur", re.compile(r"chargement du lecteur", re.IGNORECASE)),
 ]
 
@@ -1054,6 +1066,9 @@ def _is_caption(line: str) -> bool:
         return True
     if line.count(" ") >= 60:
         return False
+    lowered = line.lower()
+    if any(word in lowered for word in _PICTURE_WORDS) and _CAPTION_PHRASE.search(lowered):
+        return True
     # Every credit holds a "/", a "via ", a bracket at the end or a caption word before a colon:
     # most paragraphs hold none near their end, and the (slow) search is not run on them.
     tail = line[-100:]
@@ -1082,13 +1097,15 @@ def _is_label(line: str, last: bool) -> bool:
         return True  # "- Марія Хаміцевич": the author's name under the story
     if line[:1] in "\"'«„-–—•*(":
         return False
+    if words <= 6 and line.islower() and line[-1:] not in ".!?:":
+        return True  # a tag: "birleşik arap emirlikleri (bae)"
     if _SOURCE_LABEL.match(line):
         return True
     if capitals and line.endswith("?"):
         return True  # "WHAT HAPPENED?"
     if words <= 7 and line.endswith("?"):
         return True  # "Who is Marc Fogel?"
-    return words <= 12 and not _ends_sentence(line) and not line.endswith("…")
+    return words <= 14 and not _ends_sentence(line) and not line.endswith("…")
 
 
 def content_hash(text: str) -> str:
