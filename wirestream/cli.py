@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from wirestream.config import RUNNERS, Config, load_config
+from wirestream.configdoc import add_parser as add_config_parser
+from wirestream.configdoc import command as configdoc_command
 from wirestream.errors import UserError
 
 log = logging.getLogger("wirestream")
@@ -285,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kafka, for --connectors (env WIRESTREAM_BOOTSTRAP_SERVERS)",
     )
     _table_options(report)
+    add_config_parser(commands)  # config reference
     return parser
 
 
@@ -702,6 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dead-letters": cmd_dead_letters,
         "report": cmd_report,
         "repair": cmd_repair,
+        "config": configdoc_command,
     }
     try:
         code = handlers[args.command](args)

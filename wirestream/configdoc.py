@@ -2,9 +2,9 @@
 
 Each row comes from one field of `wirestream.config.Config`: its key, the environment variable
 that overrides it, its default and its one-line doc. ``python -m wirestream.configdoc`` prints the
-Markdown table that README.md holds between its ``config-reference`` markers, and
-``python -m wirestream.configdoc --write README.md`` puts it there; a unit test holds the README
-to exactly this text.
+Markdown table that README.md holds between its ``config-reference`` markers (so does
+``wirestream config reference``), and ``--write README.md`` puts it there; a unit test holds the
+README to exactly this text.
 """
 
 from __future__ import annotations
@@ -17,8 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from wirestream.config import ENV_PREFIX, SECRET_KEYS, Config
+from wirestream.errors import UserError
 
-__all__ = ["START", "END", "reference_markdown", "replace_reference"]
+__all__ = [
+    "START",
+    "END",
+    "reference_markdown",
+    "replace_reference",
+    "write_reference",
+    "add_parser",
+    "command",
+]
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -86,26 +95,57 @@ def replace_reference(text: str) -> str:
     return text[: start + len(START)] + "\n" + reference_markdown() + text[end:]
 
 
+def write_reference(path: Path) -> None:
+    """Put `reference_markdown` between the markers of the file ``path`` (unchanged if it is there)."""
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read: {exc.strerror}") from None
+    try:
+        updated = replace_reference(text)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    if updated != text:
+        path.write_text(updated, "utf-8")
+
+
+def add_parser(commands: Any) -> None:
+    """`wirestream config reference [--write FILE]`, under the CLI's subcommands."""
+    config = commands.add_parser(
+        "config", help="the configuration's keys, environment variables and defaults"
+    )
+    actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reference = actions.add_parser("reference", help="print the configuration reference (Markdown)")
+    _reference_options(reference)
+    reference.set_defaults(verbose=False)  # nothing here logs
+
+
+def _reference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--write", metavar="FILE", help=f"replace the text between {START} and {END} in FILE")
+
+
+def command(args: argparse.Namespace) -> int:
+    """`wirestream config reference`: print the reference, or write it into ``--write FILE``."""
+    if args.write is None:
+        sys.stdout.write(reference_markdown())
+    else:
+        write_reference(Path(args.write))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m wirestream.configdoc",
         description="Print the configuration reference (Markdown), or write it into a file's markers.",
     )
-    parser.add_argument("--write", metavar="FILE", help=f"replace the text between {START} and {END} in FILE")
-    args = parser.parse_args(argv)
-    if args.write is None:
-        sys.stdout.write(reference_markdown())
-        return 0
-    path = Path(args.write)
+    _reference_options(parser)
     try:
-        text = path.read_text("utf-8")
-        updated = replace_reference(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"error: {path}: {exc}", file=sys.stderr)
+        return command(parser.parse_args(argv))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    if updated != text:
-        path.write_text(updated, "utf-8")
-    return 0
 
 
 if __name__ == "__main__":
