@@ -467,7 +467,7 @@ _PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf")
 _CAPTION_PHRASE = re.compile(
     r"\b(?:in this (?:photo|picture|image)|this (?:photo|image|picture) (?:released|provided|taken|shows)|"
     r"(?:på )?dette bildet|auf diesem (?:am .{0,40})?(?:\S+-)?(?:bild|foto)|на (?:этом|цьому) фото|"
-    r"bu fotoğraf(?:ta)?)\b"
+    r"bu fotoğraf(?:ta)?)\b|^(?:[a-z]+ \d{4} |\d{4} )?(?:file )?photo (?:of|shows)\b"
 )
 _FILE_PHOTO_STARTS = ("FILE", "ARCHIVE", "Archive photo", "Архивное фото")
 _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
@@ -489,7 +489,6 @@ _PAGE_FURNITURE = re.compile(
     r"(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|"
     r"(?:you (?:must|need to) enable javascript|please enable javascript|javascript (?:is )?required)|"
     r"(?:check out|click here|tap here|find out more)\b.{0,160}\bhere\.?$|uyarı:|"
-    r"(?:[A-Z][a-z]+ \d{4} |\d{4} )?(?:file )?photo (?:of|shows)\b|"
     r"\[[\w ]{1,30}_\d+\]$",
     re.IGNORECASE,
 )
