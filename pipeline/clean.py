@@ -459,8 +459,6 @@ _CAPTION_WORD = re.compile(
     r"(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:"
 )
 _CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+/{_AGENCIES}(?:/\w+)* )")
-_CUT_SHORT_ENDS = ("…", "...", "\ufffd")
-_THREE_DOTS = re.compile(r"\.\.\.").search  # a literal: ~2x faster than `"..." in body`
 # A caption that names the picture it is under ("In this photo ...", "på dette bildet"): one of
 # _PICTURE_WORDS is in each of _CAPTION_PHRASE's phrases.
 _PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf")
@@ -468,6 +466,9 @@ _CAPTION_PHRASE = re.compile(
     r"\b(?:in this (?:photo|picture|image)|this (?:photo|image|picture) (?:released|provided|taken|shows)|"
     r"(?:på )?dette bildet|auf diesem (?:am .{0,40})?(?:\S+-)?(?:bild|foto)|на (?:этом|цьому) фото|"
     r"bu fotoğraf(?:ta)?)\b|^(?:[a-z]+ \d{4} |\d{4} )?(?:file )?photo (?:of|shows)\b"
+)
+_DATELINE_LINE = re.compile(
+    rf"^[{_UPPER}][{_UPPER}\-]{{2,}}(?: [{_UPPER}\-]+)*, \d{{1,2}}\.? [{_UPPER}{_LOWER}]{{3,}}"
 )
 _FILE_PHOTO_STARTS = ("FILE", "ARCHIVE", "Archive photo", "Архивное фото")
 _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
@@ -1032,14 +1033,14 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
 def _drop_labels(kept: list[str], result: CleanText, short: list[str], body: str) -> None:
     """Lines that label rather than tell, once byline, dateline and credit are taken: subheads and
     titles of other stories (a few words and no sentence's end), lines in capitals, short
-    questions standing alone as subheads, source and editor lines, photo captions, teasers cut
-    short ("…") before the story's end. The last line is left alone unless it is a few words: a
-    scraped text may end in a sentence cut short.
+    questions standing alone as subheads, source and editor lines, photo captions. The last line
+    is left alone unless it is a few words: a scraped text may end in a sentence cut short. A
+    paragraph ending in "…" is not taken for a teaser: sites cut their own story's paragraphs so.
 
     Only the ``short`` lines `_drop_furniture` checked can be labels; every line is looked at only
-    where the body holds what a caption's credit holds ("/", ":", "©") or a line cut short
-    ("...", "…", "\ufffd"): most bodies hold neither, and their long paragraphs are passed over."""
-    if "/" in body or ":" in body or "©" in body or "…" in body or "\ufffd" in body or _THREE_DOTS(body):
+    where the body holds what a caption's credit holds ("/", ":", "©"): most bodies hold none,
+    and their long paragraphs are passed over."""
+    if "/" in body or ":" in body or "©" in body:
         candidates = kept[:]
     else:
         present = set(map(id, kept))  # byline, dateline and credit lines have left since
@@ -1049,8 +1050,7 @@ def _drop_labels(kept: list[str], result: CleanText, short: list[str], body: str
             return
         last = line is kept[-1]
         words = line.count(" ") + 1
-        teaser = not last and words > 6 and line.endswith(_CUT_SHORT_ENDS)
-        if teaser or _is_caption(line) or (words <= 16 and _is_label(line, last)):
+        if _is_caption(line) or (words <= 16 and _is_label(line, last)):
             kept.remove(line)
             result.removed.append(line)
 
@@ -1100,6 +1100,8 @@ def _is_label(line: str, last: bool) -> bool:
         return True  # a tag: "birleşik arap emirlikleri (bae)"
     if _SOURCE_LABEL.match(line):
         return True
+    if _reads_like_reporting(line) or _DATELINE_LINE.match(line):
+        return False  # "..., передает Arbat.media"; "BAKI, 2 oktyabr. TELEQRAF": a dateline
     if capitals and line.endswith("?"):
         return True  # "WHAT HAPPENED?"
     if words <= 7 and line.endswith("?"):
