@@ -3,8 +3,16 @@
 Agencies and feeds in the region still publish in windows-1251, koi8-r and iso-8859-9, and often
 declare the wrong one (a server default of iso-8859-1, a template that says utf-8). Each declared
 encoding is therefore checked, not trusted: it must decode strictly and the result must not look
-like mojibake. Undeclared bytes that are not UTF-8 go to the candidate with the least mojibake;
-charset-normalizer's mess ratio does the judging.
+like mojibake, and bytes that are valid UTF-8 with multi-byte sequences are UTF-8 whatever a
+single-byte declaration says (a server default of iso-8859-1 would turn ``…`` into ``â¦``; legacy
+text is valid UTF-8 by chance almost never). UTF-16 and UTF-32 without a byte-order mark are
+recognised by where the zero bytes of the first characters fall (XML 1.0 appendix F, RFC 4627).
+
+Undeclared bytes that are not UTF-8 go to charset-normalizer's detection when it recognises a
+language in the text (GB2312, EUC-JP, Shift_JIS, EUC-KR, TIS-620, windows-1255 … all decode into
+*something* as windows-1251, so decoding without error proves nothing; the language model tells
+Chinese from Cyrillic mojibake). Short texts carry too little for its language model, so the
+configured fallbacks, judged by charset-normalizer's mess ratio, decide when it is not sure.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import codecs
 import re
 from dataclasses import dataclass
 
+from charset_normalizer import from_bytes
 from charset_normalizer.md import mess_ratio
 
 # Single-byte encodings decode any bytes, so the order breaks ties between equally clean results:
@@ -21,6 +30,7 @@ FALLBACK_ENCODINGS = ("windows-1251", "koi8-r", "iso-8859-9", "windows-1252")
 _MESS_SAMPLE_CHARS = 65536
 _CLEAN = 0.05  # a mess ratio at or below this reads as the language it claims to be
 _BETTER_BY = 0.1  # a candidate replaces a declared encoding only when this much cleaner
+_DETECT_SAMPLE_BYTES = 262144
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -48,6 +58,19 @@ _LABELS = {
     "utf-32-le": "utf-32le",
     "utf-32-be": "utf-32be",
 }
+
+
+# Zero bytes among the first four, for text that starts with an ASCII character ("<", "{", space).
+_WIDE = (
+    (lambda b: b[0] == b[1] == b[2] == 0 and b[3] != 0, "utf-32-be"),
+    (lambda b: b[0] != 0 and b[1] == b[2] == b[3] == 0, "utf-32-le"),
+    (lambda b: b[0] == 0 and b[1] != 0 and b[2] == 0 and b[3] != 0, "utf-16-be"),
+    (lambda b: b[0] != 0 and b[1] == 0 and b[2] != 0 and b[3] == 0, "utf-16-le"),
+)
+
+
+# Ideographs, kana, Hangul and their punctuation and full-width forms; not half-width katakana.
+_CJK = re.compile("[\u3000-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff01-\uff5e]")
 
 
 class EncodingError(ValueError):
@@ -111,6 +134,69 @@ def _cleanest(data: bytes, candidates: tuple[str, ...]) -> tuple[str, str, float
     return best
 
 
+def _wide(data: bytes) -> tuple[str, str] | None:
+    """(encoding, text) of UTF-16/32 without a byte-order mark, recognised by its zero bytes."""
+    if len(data) < 4:
+        return None
+    for matches, encoding in _WIDE:
+        if matches(data[:4]):
+            try:
+                return encoding, data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _utf8_multibyte(data: bytes) -> str | None:
+    if data.isascii():
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _cjk(text: str) -> bool:
+    """Whether the text's non-ASCII characters are (nearly all) CJK ideographs, kana or Hangul."""
+    wide = [c for c in text if ord(c) > 127]
+    return len(wide) >= 4 and len(_CJK.findall("".join(wide))) >= 0.9 * len(wide)
+
+
+def _detected(data: bytes, fallbacks: tuple[str, ...]) -> tuple[str, str] | None:
+    """(encoding, text) of undeclared non-UTF-8 bytes, or None when nothing decodes them.
+
+    charset-normalizer's choice wins when it found a language (coherence above zero) that the
+    best fallback's text does not show as well, or when it reads the bytes as a CJK multi-byte
+    encoding whose text is CJK script (its language model has no CJK coherence, and Cyrillic in
+    koi8-r reads as half-width katakana in Shift_JIS, which the script test refuses), and its text
+    is no messier; otherwise the fallbacks decide. When its text is what a fallback gives, the
+    fallback's label is kept (the same Turkish text is iso-8859-9 and windows-1254 alike). A feed
+    configured with its own encodings gets only those.
+    """
+    fallback = _cleanest(data, fallbacks)
+    if fallbacks != FALLBACK_ENCODINGS:
+        return None if fallback is None else (label(fallback[0]) or fallback[0], fallback[1])
+    matches = from_bytes(data[:_DETECT_SAMPLE_BYTES])
+    best = matches.best()
+    sample = str(best) if best is not None else ""
+    if best is not None and (best.coherence > 0 or _cjk(sample)):
+        fallback_text = fallback[1][: len(sample)] if fallback else None
+        fallback_coherence = max(
+            (m.coherence for m in matches if fallback_text is not None and str(m) == fallback_text),
+            default=0.0,
+        )
+        if fallback_text != sample and (best.coherence > fallback_coherence or _cjk(sample)):
+            try:
+                text = data.decode(best.encoding)
+            except (UnicodeDecodeError, LookupError):
+                text = None
+            if text is not None and (fallback is None or _mess(text) <= fallback[2] + _BETTER_BY):
+                return label(best.encoding) or best.encoding, text
+    if fallback is None:
+        return None
+    return label(fallback[0]) or fallback[0], fallback[1]
+
+
 def decode(
     data: bytes,
     *,
@@ -129,7 +215,13 @@ def decode(
     said = [name for name in (charset_of(content_type), _declared_in_document(data)) if name]
     declared = [lab for lab in (label(name) for name in said) if lab]
     declared_label = declared[0] if declared else (said[0] if said else None)
+    wide = _wide(data)
+    if wide is not None:
+        return Decoded(wide[1], declared_label, label(wide[0]) or wide[0])
     ascii_only = data.isascii()
+    utf8 = _utf8_multibyte(data)
+    if utf8 is not None and any(not d.startswith("utf-") for d in declared):
+        return Decoded(utf8, declared_label, "utf-8")
     for encoding in dict.fromkeys(declared):
         try:
             text = data.decode(encoding)
@@ -146,10 +238,10 @@ def decode(
         return Decoded(data.decode("utf-8"), declared_label, "utf-8")
     except UnicodeDecodeError as exc:
         utf8_error = exc
-    best = _cleanest(data, fallbacks)
-    if best is None:
+    found = _detected(data, fallbacks)
+    if found is None:
         raise EncodingError(f"not UTF-8 ({utf8_error}) and not any of {', '.join(fallbacks)}")
-    return Decoded(best[1], declared_label, label(best[0]) or best[0])
+    return Decoded(found[1], declared_label, found[0])
 
 
 def xml_as_utf8(text: str) -> bytes:

@@ -369,6 +369,16 @@ class FeedConnector:
             if item.key not in done and item.key not in queued:
                 fresh.append(item)
                 queued.add(item.key)  # the same entry twice in one document publishes once
+        repeats = len(keys) - len(set(keys))
+        if repeats:
+            # Only the first entry with an id is published; the per-feed summary counts the others.
+            errors["duplicate_id"] += repeats
+            log.warning(
+                "feed %s: %d entries repeat the id of an earlier entry; only the first is published",
+                spec.name,
+                repeats,
+                extra={"feed": spec.name, "kind": "duplicate_id"},
+            )
         already_dead_lettered = sum(1 for topic in done.values() if topic == self.topics[1])
         complete = True
         deferred: list[Item] = []

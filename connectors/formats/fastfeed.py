@@ -4,8 +4,10 @@ feedparser costs about half a millisecond per entry, most of it in per-element P
 ElementTree (C) reads the same document in a tenth of that. This module gives the entry fields that
 ``story_from_entry`` reads, computed the way feedparser computes them (its URL join for links and
 permalink guids, its date parser), and declines (returns None) for anything it does not cover
-exactly: other versions, xml:base, XHTML or base64 content, non-HTML alternate links. A declined
-or malformed document goes to feedparser. ``tests/unit/test_connector_formats.py`` checks that both
+exactly: other versions, xml:base, XHTML or base64 content, non-HTML alternate links, and any
+element of another namespace inside an entry unless it is one feedparser is known to leave out of
+those fields (Media RSS and iTunes elements feed its description, author and categories, so an
+entry that has them goes to feedparser). A declined or malformed document goes to feedparser. ``tests/unit/test_connector_formats.py`` checks that both
 paths give the same stories.
 """
 
@@ -26,12 +28,36 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
 DC = "{http://purl.org/dc/elements/1.1/}"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+MEDIA = "{http://search.yahoo.com/mrss/}"
 _RSS_VERSIONS = frozenset({"2.0", "0.91", "0.92"})
+# Namespaces whose entry elements feedparser keeps apart from title, link, id, body, author,
+# categories and dates (comment counts and links, the original link behind a redirect).
+_INERT_NAMESPACES = frozenset(
+    {
+        "http://purl.org/rss/1.0/modules/slash/",
+        "http://wellformedweb.org/CommentAPI/",
+        "http://rssnamespace.org/feedburner/ext/1.0",
+    }
+)
+# Media RSS elements that hold only attributes (a file and its picture) when they have no children.
+_INERT_EMPTY = frozenset({MEDIA + "content", MEDIA + "thumbnail"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 class _Decline(Exception):
     pass
+
+
+def _foreign(node: ET.Element) -> None:
+    """Decline an entry element of another namespace unless feedparser ignores it for our fields."""
+    tag = node.tag
+    if not isinstance(tag, str):
+        return  # a comment or processing instruction
+    if tag in _INERT_EMPTY and not len(node) and not (node.text or "").strip():
+        return
+    if tag[:1] == "{" and tag[1:].split("}", 1)[0] in _INERT_NAMESPACES:
+        return
+    raise _Decline
 
 
 def _text(node: ET.Element | None) -> str | None:
@@ -82,9 +108,11 @@ def _rss_item(item: ET.Element, base: str) -> dict[str, Any]:
         elif tag == DC + "date":
             entry["updated_parsed"] = _date(_text(child))
         elif not isinstance(tag, str) or tag[:1] != "{":
-            if tag in ("source", "enclosure", "comments"):
+            if tag in ("source", "enclosure", "comments") or not isinstance(tag, str):
                 continue
             raise _Decline  # an RSS element this reader does not map
+        else:
+            _foreign(child)
     if entry.pop("_guidislink", False) and "link" not in entry:
         entry["link"] = entry["id"]
     if "content" in entry and "summary" not in entry:
@@ -135,6 +163,8 @@ def _atom_entry(node: ET.Element, base: str) -> dict[str, Any]:
             value, kind = _atom_text(child)
             entry["content"] = [{"value": value, "type": kind}]
         elif tag == ATOM + "author":
+            if any(c.tag == ATOM + "email" for c in child):
+                raise _Decline  # feedparser writes "name (email)" by its own rules
             name = _text(next((c for c in child if c.tag == ATOM + "name"), None))
             if name:
                 entry["author"] = name  # feedparser keeps the last author's name
@@ -152,6 +182,8 @@ def _atom_entry(node: ET.Element, base: str) -> dict[str, Any]:
             continue
         elif isinstance(tag, str) and tag.startswith(ATOM):
             raise _Decline
+        else:
+            _foreign(child)
     if "content" in entry and "summary" not in entry:
         entry["summary"] = entry["content"][0]["value"]
         entry["summary_detail"] = {"type": entry["content"][0]["type"]}

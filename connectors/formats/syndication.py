@@ -4,10 +4,17 @@ The document reaches feedparser already decoded (see ``connectors.encoding``), r
 and screened for entity declarations (``connectors.safexml``). feedparser is given a stream, never
 bytes: it treats a bytes argument that names a file or URL as something to open. HTML is passed
 through unsanitised: the raw message keeps what the source sent, and the pipeline cleans it.
+
+An entry's id comes from its guid (or Atom id), else its link, else its content: the hash of its
+title, dates and text, so an entry with neither guid nor link keeps one id across polls instead of
+becoming a dead letter. Two entries of one feed that share a guid but differ in content are both
+kept: the second one's id adds its content hash. An exact repeat keeps the id and is published
+once (the connector counts it as a duplicate id).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from collections.abc import Iterator
@@ -43,6 +50,12 @@ def _body(entry: Any) -> tuple[str, str]:
     return "", "text/plain"
 
 
+def content_hash(message: dict[str, Any]) -> str:
+    """Hash of what an entry says (headline, dates, body, summary): the same text, the same hash."""
+    parts = [message.get(k) or "" for k in ("headline", "firstcreated", "versioncreated", "body", "summary")]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
 def story_from_entry(entry: Any, source: str, fetched_at: str) -> dict[str, Any]:
     """The raw message for one feedparser entry (not yet validated)."""
     guid = text(entry.get("id")) or text(entry.get("link")) or ""
@@ -71,6 +84,8 @@ def story_from_entry(entry: Any, source: str, fetched_at: str) -> dict[str, Any]
             t["term"] for t in entry.get("tags") or [] if isinstance(t.get("term"), str) and t["term"]
         ],
     }
+    if not guid and (message["headline"] or message["body"]):
+        message["id"] = identity(source, "content:" + content_hash(message))
     entry_language = language(entry.get("language"))
     if entry_language:
         message["language"] = entry_language
@@ -108,8 +123,15 @@ def parse(decoded: Decoded, source: str, origin: str, fetched_at: str, warnings:
 def _stories(
     entries: list[Any], feed_language: str | None, decoded: Decoded, source: str, origin: str, fetched_at: str
 ) -> Iterator[Item]:
+    seen: dict[str, str] = {}  # story id -> content hash of the first entry with it
     for index, entry in enumerate(entries):
         message = story_from_entry(entry, source, fetched_at)
+        if message["id"]:
+            fingerprint = content_hash(message)
+            first = seen.setdefault(message["id"], fingerprint)
+            if first != fingerprint:  # a reused guid on a different story: a story of its own
+                guid = text(entry.get("id")) or text(entry.get("link")) or ""
+                message["id"] = identity(source, f"{guid}#content:{fingerprint}")
         if feed_language and "language" not in message:
             message["language"] = feed_language
         message["encoding"] = decoded.record()
