@@ -68,13 +68,35 @@ def _text(node: ET.Element | None) -> str | None:
     return (node.text or "").strip()
 
 
+def _category(tags: list[dict[str, str | None]], node: ET.Element, value: str | None) -> None:
+    """A category the way feedparser records it (``_start_category``, ``_end_category``, ``_add_tag``).
+
+    The element's attributes make a tag (kept once); its text then fills that tag's missing term,
+    or makes a tag of its own (kept once). A tag made from attributes is compared before its term
+    is filled in, so two equal categories with a domain are both kept, as feedparser keeps them.
+    """
+    term, scheme, label = node.get("term"), node.get("scheme", node.get("domain")), node.get("label")
+    if term or scheme or label:
+        tag = {"term": term, "scheme": scheme, "label": label}
+        if tag not in tags:
+            tags.append(tag)
+    if not value:
+        return
+    if tags and not tags[-1]["term"]:
+        tags[-1]["term"] = value
+        return
+    tag = {"term": value, "scheme": None, "label": None}
+    if tag not in tags:
+        tags.append(tag)
+
+
 def _date(value: str | None) -> Any:
     return _parse_date(value) if value else None
 
 
 def _rss_item(item: ET.Element, base: str) -> dict[str, Any]:
     entry: dict[str, Any] = {}
-    tags: list[dict[str, str]] = []
+    tags: list[dict[str, str | None]] = []
     for child in item:
         tag = child.tag
         if tag == "title":
@@ -100,9 +122,7 @@ def _rss_item(item: ET.Element, base: str) -> dict[str, Any]:
         elif tag in ("author", DC + "creator"):
             entry["author"] = _text(child)
         elif tag in ("category", DC + "subject"):
-            term = _text(child)
-            if term:
-                tags.append({"term": term})
+            _category(tags, child, _text(child))
         elif tag == "pubDate":
             entry["published_parsed"] = _date(_text(child))
         elif tag == DC + "date":
@@ -139,7 +159,7 @@ def _atom_text(node: ET.Element) -> tuple[str, str]:
 
 def _atom_entry(node: ET.Element, base: str) -> dict[str, Any]:
     entry: dict[str, Any] = {}
-    tags: list[dict[str, str]] = []
+    tags: list[dict[str, str | None]] = []
     for child in node:
         tag = child.tag
         if tag == ATOM + "id":
@@ -169,9 +189,7 @@ def _atom_entry(node: ET.Element, base: str) -> dict[str, Any]:
             if name:
                 entry["author"] = name  # feedparser keeps the last author's name
         elif tag == ATOM + "category":
-            term = (child.get("term") or "").strip()
-            if term:
-                tags.append({"term": term})
+            _category(tags, child, _text(child))
         elif tag == ATOM + "published":
             entry["published_parsed"] = _date(_text(child))
         elif tag == ATOM + "updated":

@@ -177,6 +177,44 @@ def test_declared_and_detected_encodings(data, content_type, declared, detected)
     assert (decoded.declared, decoded.detected) == (declared, detected)
 
 
+@pytest.mark.parametrize(
+    ("codec", "detected"),
+    [
+        ("utf-16-le", "utf-16le"),
+        ("utf-16-be", "utf-16be"),
+        ("utf-32-le", "utf-32le"),
+        ("utf-32-be", "utf-32be"),
+    ],
+)
+@pytest.mark.parametrize("start", ['<?xml version="1.0"?><rss>', '{"version": "', "  <rss>"])
+def test_utf16_and_utf32_without_a_byte_order_mark(codec, detected, start):
+    text = start + "Зерновая сделка продлена. Grain deal extended."
+    decoded = decode(text.encode(codec))
+    assert (decoded.text, decoded.detected) == (text, detected)
+
+
+@pytest.mark.parametrize(
+    ("codec", "text"),
+    [
+        (
+            "gb2312",
+            "区域协调发展是中国式现代化的内在要求。我国幅员辽阔、人口众多，统筹区域发展从来都是一个重大问题。",
+        ),
+        (
+            "shift_jis",
+            "日本と北朝鮮の政府間協議が、あすに迫りました。日本側は、特別調査委員会について説明を受けます。",
+        ),
+        ("euc_kr", "때아닌 여름 더위는 한풀 꺾였는데 불청객 황사 때문에 눈과 코가 답답합니다."),
+        ("cp1255", "ראשי הרשויות צפת, חצור וראש פינה מתחברים למאבק להצלת העסקים בצפון"),
+    ],
+)
+def test_undeclared_legacy_encodings_are_detected_unless_the_feed_names_its_own(codec, text):
+    data = f"<rss><item><description>{text}</description></item></rss>".encode(codec)
+    assert text in decode(data).text
+    # A feed configured with its own encodings gets only those (here: a wrong one, read as told).
+    assert decode(data, fallbacks=("windows-1251",)).detected == "windows-1251"
+
+
 def test_xml_declaration_is_rewritten_to_the_encoding_actually_used():
     text = decode('<?xml version="1.0" encoding="windows-1251"?><a>Сделка</a>'.encode("cp1251")).text
     assert xml_as_utf8(text).startswith(b'<?xml version="1.0" encoding="utf-8"?>')
