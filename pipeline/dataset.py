@@ -681,7 +681,7 @@ class Dataset:
         if table is None:
             return None, {}, 1
         current = table.current_snapshot()
-        self._check_gaps(table, [commit_record(s) for s in reversed(list(self._ancestry(table)))])
+        self._check_gaps(table, [_offsets_record(s) for s in reversed(list(self._ancestry(table)))])
         latest = self._latest(table, "batch")
         return (
             current.snapshot_id if current is not None else None,
@@ -1146,6 +1146,20 @@ class Dataset:
             path.unlink()
             removed += 1
         return removed
+
+
+def _offsets_record(snapshot: Any) -> dict[str, Any]:
+    """What `offset_gaps` reads of a snapshot's commit: `commit_record`'s kind, offsets, skipped
+    offsets and position, and nothing else (a batch's planning reads every kept snapshot's)."""
+    summary = _summary(snapshot)
+    record: dict[str, Any] = {
+        "snapshot_id": snapshot.snapshot_id,
+        "kind": summary.get(PREFIX + "kind", "external"),
+    }
+    for key in ("offsets", "skipped", "position"):
+        with contextlib.suppress(TypeError, ValueError):
+            record[key] = json.loads(summary[PREFIX + key]) if PREFIX + key in summary else None
+    return record
 
 
 def offset_gaps(commits: list[dict[str, Any]]) -> list[dict[str, Any]]:
