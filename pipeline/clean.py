@@ -448,13 +448,17 @@ _STAMP_WORDS = re.compile(
 _AGENCIES = (
     r"(?:AP|AFP|Reuters|REUTERS|dpa|DPA|NTB|EPA|Getty Images|Sputnik|TASS|AA|UNB|Anadolu|Xinhua|UNN|IHA|DHA)"
 )
-_CAPTION_CREDIT = re.compile(
-    r"(?:\b(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:\s*"
-    r"[^.!?:]{1,80}\.?|"
-    r"\((?:[^()]*\bPhoto\b[^()]*|PHOTO ?/ ?[^()]{1,40}|Photo credit: [^()]{1,60}|Quelle: [^()]{1,40})\)\.?\s*\|?|"
-    rf"\b[\w.'-]+(?: [\w.'-]+){{0,3}} ?/ ?{_AGENCIES}(?: ?/ ?[\w ]{{1,20}})*\.?|"
-    rf"\bvia {_AGENCIES}\.?|^{_AGENCIES}/[\w ./]{{1,40}})$"
+# The credit at a caption's end, in the shapes `_credit_at_end` tells apart by their last "/",
+# "(", "via " or caption word; each pattern is anchored where it starts, so none is tried at every
+# position of a paragraph.
+_WORD_CREDIT = re.compile(
+    r"\b(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:\s*[^.!?:]{1,80}\.?$"
 )
+_BRACKET_CREDIT = re.compile(
+    r"\((?:[^()]*\bPhoto\b[^()]*|PHOTO ?/ ?[^()]{1,40}|Photo credit: [^()]{1,60}|Quelle: [^()]{1,40})\)\.?\s*\|?$"
+)
+_AGENCY_AFTER_SLASH = re.compile(rf" ?{_AGENCIES}\.?$")
+_AGENCY_SLASHED = re.compile(rf"{_AGENCIES}/[\w ./]{{1,40}}$")
 _CAPTION_WORD = re.compile(
     r"(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:"
 )
@@ -1040,7 +1044,8 @@ def _drop_labels(kept: list[str], result: CleanText, short: list[str], body: str
     Only the ``short`` lines `_drop_furniture` checked can be labels; every line is looked at only
     where the body holds what a caption's credit holds ("/", ":", "©"): most bodies hold none,
     and their long paragraphs are passed over."""
-    if "/" in body or ":" in body or "©" in body:
+    hints = _CaptionHints.of(body)
+    if hints is not None:
         candidates = kept[:]
     else:
         present = set(map(id, kept))  # byline, dateline and credit lines have left since
@@ -1050,34 +1055,74 @@ def _drop_labels(kept: list[str], result: CleanText, short: list[str], body: str
             return
         last = line is kept[-1]
         words = line.count(" ") + 1
-        if _is_caption(line) or (words <= 16 and _is_label(line, last)):
+        if (hints is not None and _is_caption(line, hints)) or (words <= 16 and _is_label(line, last)):
             kept.remove(line)
             result.removed.append(line)
 
 
-def _is_caption(line: str) -> bool:
-    """A photo caption, long ones included: it ends with the photo's credit, or opens with it
+@dataclass(frozen=True)
+class _CaptionHints:
+    """What a body holds that captions need, found once per body: each caption check runs only
+    where the body holds what it looks for. A caption without a credit's characters ("/", ":",
+    ")", "©") is not looked for: finding the words that name a picture costs a scan of the body
+    per word, which most bodies would pay for nothing."""
+
+    slash: bool
+    colon: bool
+    bracket: bool
+    copyright: bool
+    pictures: bool
+
+    @classmethod
+    def of(cls, body: str) -> _CaptionHints | None:
+        """The hints of ``body``, or None where it holds none of a credit's characters."""
+        slash, colon, bracket, copyright = "/" in body, ":" in body, ")" in body, "©" in body
+        if not (slash or colon or bracket or copyright):
+            return None
+        lowered = body.lower()
+        return cls(slash, colon, bracket, copyright, any(word in lowered for word in _PICTURE_WORDS))
+
+
+def _is_caption(line: str, hints: _CaptionHints) -> bool:
+    """A photo caption, long ones included: it ends with the photo's credit, opens with it
     ("Russian Defense Ministry/AP/dpa ...", "© Reuters. ...") or as an agency's file-photo caption
-    ("FILE - ...")."""
+    ("FILE - ..."), or names its picture early on ("... på dette bildet ..."). It reads no more
+    than the line's first 120 and last 100 characters."""
     if line.startswith(_FILE_PHOTO_STARTS) and _FILE_PHOTO.match(line):
         return True
-    if (line[:1] == "©" or "/" in line[:60]) and _CREDIT_FIRST.match(line):
+    if (
+        (hints.copyright or hints.slash)
+        and (line[:1] == "©" or "/" in line[:60])
+        and _CREDIT_FIRST.match(line)
+    ):
         return True
     if line.count(" ") >= 60:
         return False
-    lowered = line.lower()
-    if any(word in lowered for word in _PICTURE_WORDS) and _CAPTION_PHRASE.search(lowered):
-        return True
-    # Every credit holds a "/", a "via ", a bracket at the end or a caption word before a colon:
-    # most paragraphs hold none near their end, and the (slow) search is not run on them.
+    if hints.pictures:
+        lowered = line[:120].lower()
+        if any(word in lowered for word in _PICTURE_WORDS) and _CAPTION_PHRASE.search(lowered):
+            return True
     tail = line[-100:]
-    if (
-        "/" in tail
-        or "via " in tail
-        or line.rstrip(" .|")[-1:] == ")"
-        or (":" in tail and _CAPTION_WORD.search(tail))
+    return ("/" in tail or ")" in tail[-4:] or ":" in tail or "via " in tail) and _credit_at_end(tail)
+
+
+def _credit_at_end(tail: str) -> bool:
+    """Whether a line's last 100 characters end in a photo credit: "Foto: Ola Nordmann / NTB",
+    "(AP Photo/Jane Roe)", "Efrem Lukatsky/AP", "REUTERS/File Photo", "... via AP"."""
+    slash = tail.rfind("/")
+    if slash > 0 and (
+        _AGENCY_AFTER_SLASH.match(tail, slash + 1) or (len(tail) < 100 and _AGENCY_SLASHED.match(tail))
     ):
-        return bool(_CAPTION_CREDIT.search(tail))
+        return True
+    via = tail.rfind("via ")
+    if via >= 0 and _AGENCY_AFTER_SLASH.match(tail, via + 3):
+        return True
+    if tail.rstrip(" .|")[-1:] == ")":
+        bracket = tail.rfind("(")
+        if bracket >= 0 and _BRACKET_CREDIT.match(tail, bracket):
+            return True
+    if ":" in tail:
+        return any(_WORD_CREDIT.match(tail, word.start()) for word in _CAPTION_WORD.finditer(tail))
     return False
 
 
@@ -1100,13 +1145,14 @@ def _is_label(line: str, last: bool) -> bool:
         return True  # a tag: "birleşik arap emirlikleri (bae)"
     if _SOURCE_LABEL.match(line):
         return True
+    question = line.endswith("?")
+    if not question and (words > 14 or line.endswith("…") or _ends_sentence(line)):
+        return False  # a sentence (most short lines of a story are)
     if _reads_like_reporting(line) or _DATELINE_LINE.match(line):
         return False  # "..., передает Arbat.media"; "BAKI, 2 oktyabr. TELEQRAF": a dateline
-    if capitals and line.endswith("?"):
-        return True  # "WHAT HAPPENED?"
-    if words <= 7 and line.endswith("?"):
-        return True  # "Who is Marc Fogel?"
-    return words <= 14 and not _ends_sentence(line) and not line.endswith("…")
+    if question:
+        return capitals or words <= 7  # "WHAT HAPPENED?", "Who is Marc Fogel?"
+    return True
 
 
 def content_hash(text: str) -> str:
