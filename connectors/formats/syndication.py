@@ -38,6 +38,8 @@ from connectors.safexml import screen
 from schemas import RAW_SCHEMA_VERSION
 
 _TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
+_C1 = re.compile("[\x80-\x9f]")
+_C1_REFERENCE = re.compile(r"&#(?:0*(1[2-5][0-9])|[xX]0*([89][0-9a-fA-F]));")
 
 
 def _body(entry: Any) -> tuple[str, str]:
@@ -92,8 +94,41 @@ def story_from_entry(entry: Any, source: str, fetched_at: str) -> dict[str, Any]
     return message
 
 
+def _windows_1252(match: re.Match[str]) -> str:
+    number = match.group(1) or match.group(2)
+    code = int(number, 16) if match.group(2) else int(number)
+    if not 0x80 <= code <= 0x9F:
+        return match.group(0)
+    try:
+        return bytes([code]).decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: no character in windows-1252 either
+        return match.group(0)
+
+
+def c1_as_windows_1252(text: str) -> str:
+    """C1 control characters (raw or as ``&#133;``/``&#x85;``) as the windows-1252 characters meant.
+
+    Old publishing systems write windows-1252 code points as if they were Unicode: ``&#146;`` for
+    ``’``, ``&#133;`` for ``…``. HTML reads them so (the HTML standard's numeric reference table),
+    and so does feedparser, but only after stripping the text, and U+0085 is whitespace to
+    Python: a title ending in ``&#133;`` would lose its ellipsis. Mapping them before either parser
+    sees the document keeps every character.
+    """
+    if "&#" not in text and not _C1.search(text):
+        return text
+    text = _C1_REFERENCE.sub(_windows_1252, text)
+    return _C1.sub(lambda m: _windows_1252_char(m.group(0)), text)
+
+
+def _windows_1252_char(char: str) -> str:
+    try:
+        return bytes([ord(char)]).decode("cp1252")
+    except UnicodeDecodeError:
+        return char
+
+
 def parse(decoded: Decoded, source: str, origin: str, fetched_at: str, warnings: list[str]) -> Iterator[Item]:
-    document = xml_as_utf8(decoded.text)
+    document = xml_as_utf8(c1_as_windows_1252(decoded.text))
     screen(document)
     fast = fastfeed.read(document, origin)
     if fast is not None:

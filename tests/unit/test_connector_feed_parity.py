@@ -65,6 +65,8 @@ def test_fast_path_and_feedparser_give_the_same_stories_on_every_feed(tmp_path, 
         "no-identifier.rss",
         "repeated-categories.rss",
         "repeated-categories.atom",
+        "windows-1252-references.rss",
+        "windows-1252-references.atom",
         "undeclared-gb2312.rss",
     } <= read_fast
     assert not {"media-description.rss", "podcast-itunes.rss", "atom-authors.atom"} & read_fast
@@ -207,6 +209,15 @@ def test_typographic_characters_and_entities_are_preserved():
     (legacy,) = stories("html-entities.rss")
     assert legacy["headline"] == "Council won’t delay the vote…"
     assert legacy["body"] == "“We’re ready,” the mayor said – café owners agree."
+
+
+@pytest.mark.parametrize("name", ["windows-1252-references.rss", "windows-1252-references.atom"])
+def test_windows_1252_code_points_written_as_references_are_the_characters_meant(name):
+    story = parse((FEEDS / name).read_bytes(), Path(name).suffix).items[0].story
+    assert story["headline"] == "Mayor: “We don’t need a referendum” …"  # the closing … too
+    assert story["body"] == "<p>It’s the council’s call, he said.</p>"
+    assert story["byline"] == "J–P Martin" and story["categories"] == ["City–Hall"]
+    assert not any("\x80" <= c <= "\x9f" for c in json.dumps(story, ensure_ascii=False))
 
 
 @pytest.mark.parametrize("charset", ["iso-8859-1", "windows-1252"])
