@@ -144,6 +144,7 @@ class RepairPlan:
     unreadable: list[Any] = field(default_factory=list)
     reread: list[dict[str, Any]] = field(default_factory=list)
     days: list[str] = field(default_factory=list)
+    table: str = STORIES
 
     @property
     def needed(self) -> bool:
@@ -425,8 +426,13 @@ class Dataset:
             yield
         except UserError:
             raise
-        except Exception:
-            plan = self.plan_repair(table, data=False)
+        except Exception as exc:
+            try:
+                plan = self.plan_repair(table, data=False)
+            except UserError:
+                raise
+            except Exception:
+                raise exc from None
             if not plan.needed:
                 raise
             raise self.corrupt(plan) from None
@@ -472,17 +478,19 @@ class Dataset:
         return None
 
     def plan_repair(self, table: Any = None, data: bool = True) -> RepairPlan:
-        """What is wrong with the stories table (its snapshots' manifest lists and manifests, the
-        offsets their positions pass, with ``data`` the current files' footers) and what repair
-        does about it (`RepairPlan`)."""
+        """What is wrong with the stories table, or ``table`` (its snapshots' manifest lists and
+        manifests, the offsets the stories table's positions pass, with ``data`` the current files'
+        footers) and what repair does about it (`RepairPlan`)."""
         table = table if table is not None else self._load(STORIES, create=False)
         plan = RepairPlan()
         if table is None or table.current_snapshot() is None:
             return plan
+        plan.table = str(table.name()[-1])
         history = list(reversed(list(self._ancestry(table))))
         plan.current = history[-1].snapshot_id
         commits = [commit_record(s) for s in history]
-        gaps = offset_gaps(commits)
+        # Dead letters are committed only by batches that have some: their offsets have holes.
+        gaps = offset_gaps(commits) if plan.table == STORIES else []
         first_gap = min(
             (commits.index(c) for c in commits if c["snapshot_id"] in {g["snapshot_id"] for g in gaps}),
             default=None,
@@ -533,7 +541,7 @@ class Dataset:
                 if problem:
                     plan.problems.append(problem)
                     plan.unreadable.append(task.file)
-                    day = _partition_dir(task.file).rsplit("=", 1)[-1]
+                    day = _partition_dir(task.file).rsplit("=", 1)[-1] if plan.table == STORIES else "null"
                     if day != "null" and day not in plan.days:
                         plan.days.append(day)
         return plan
@@ -549,6 +557,11 @@ class Dataset:
         does = []
         if plan.rollback_to is not None and plan.rollback_to == plan.current:
             does.append(f"it takes {len(plan.dropped)} snapshot(s) that cannot be read out of the history")
+        elif plan.rollback_to is not None and plan.table != STORIES:
+            does.append(
+                f"it makes snapshot {plan.rollback_to} of table {self._identifier(plan.table)} current "
+                "again; the dead letters committed after it leave that table"
+            )
         elif plan.rollback_to is not None:
             does.append(
                 f"it makes snapshot {plan.rollback_to} current again, and the next run reads "

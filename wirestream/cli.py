@@ -569,7 +569,8 @@ def _explained(args: argparse.Namespace, exc: BaseException) -> int:
     from wirestream.repair import explain
 
     dataset = None
-    if args.command in ("run", "backfill", "changes", "load", "compact", "maintain", "inspect", "report"):
+    tables = {"run", "backfill", "changes", "load", "compact", "maintain", "inspect", "report"}
+    if args.command in tables | {"dead-letters"}:
         with contextlib.suppress(Exception):
             dataset, _config = _dataset(args)
     line = explain(dataset, exc)

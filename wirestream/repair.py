@@ -74,6 +74,7 @@ def repair(dataset: Dataset) -> RepairReport:
             registered = _register_readable_metadata(dataset, name)
             if registered:
                 report.lines.append(registered)
+        _repair_dead_letters(dataset, report)
         plan = dataset.plan_repair()
         if not plan.needed:
             _trim_dead_letters(dataset, report)
@@ -124,6 +125,39 @@ def repair(dataset: Dataset) -> RepairReport:
     return report
 
 
+def _repair_dead_letters(dataset: Dataset, report: RepairReport) -> None:
+    """The dead-letter table read in full again: snapshots that do not read leave its history, and
+    data files that do not read leave the table (the stories they were dead letters of are in Kafka
+    still; a backfill of their day makes them again)."""
+    letters = dataset._load(DEAD_LETTERS, create=False)
+    plan = dataset.plan_repair(letters) if letters is not None else None
+    if plan is None or not plan.needed:
+        return
+    if plan.dropped and plan.rollback_to is None:
+        raise dataset.corrupt(plan)
+    for problem in plan.problems:
+        report.lines.append(f"found: {problem}")
+    if plan.dropped:
+        _drop(letters, plan.rollback_to, plan.dropped)
+        report.lines.append(
+            f"made snapshot {plan.rollback_to} of the dead-letter table current: {len(plan.dropped)} "
+            "snapshot(s) left its history, with the dead letters they added"
+        )
+        letters = dataset.table(DEAD_LETTERS)
+    if plan.unreadable:
+        current = commit_record(letters.current_snapshot())
+        properties = _summary_properties(
+            int(current.get("batch") or 0),
+            "repair",
+            [],
+            {},
+            BatchStats(records=0, rows=0, dead_letters=0),
+            {},
+        )
+        _commit_files(letters, properties, plan.unreadable, [])
+        report.lines.append(f"took {len(plan.unreadable)} unreadable dead-letter file(s) out of their table")
+
+
 def _trim_dead_letters(dataset: Dataset, report: RepairReport) -> None:
     """After the stories table went back to an earlier batch, the dead letters of the batches after
     it leave their table too: those batches run again and commit their dead letters again."""
@@ -144,12 +178,16 @@ def explain(dataset: Dataset | None, exc: BaseException) -> str | None:
     if dataset is None or isinstance(exc, UserError):
         return None
     try:
-        plan = dataset.plan_repair()
+        for name in (STORIES, DEAD_LETTERS):
+            table = dataset._load(name, create=False)
+            plan = dataset.plan_repair(table) if table is not None else None
+            if plan is not None and plan.needed:
+                return str(dataset.corrupt(plan))
     except CorruptTable as found:
         return str(found)
     except Exception:
         return None
-    return str(dataset.corrupt(plan)) if plan.needed else None
+    return None
 
 
 def _register_readable_metadata(dataset: Dataset, name: str) -> str | None:

@@ -555,3 +555,45 @@ def test_a_garbage_manifest_or_manifest_list_is_named(tmp_path, what, content):
         ) + table_ids_of(12, 16)
     else:
         assert table_ids(dataset) == table_ids_of(0, 16)
+
+
+def test_an_unreadable_dead_letter_manifest_is_named_and_repair_rolls_that_table_back(tmp_path):
+    from schemas import DEAD_LETTER_SCHEMA
+
+    dataset = Dataset(tmp_path)
+    for batch in (1, 2):
+        staging = dataset.staging_dir(batch)
+        letter = {
+            "kafka_topic": "t",
+            "kafka_partition": 0,
+            "kafka_offset": batch,
+            "stage": "parse",
+            "reason": "x",
+        }
+        write_rows(
+            staging / "dead_letters" / f"batch-{batch:06d}-0000-parse.parquet",
+            [letter],
+            DEAD_LETTER_SCHEMA,
+            None,
+        )
+        dataset.commit(
+            batch, staging, [{"topic": "t", "partition": 0, "start": batch - 1, "stop": batch}], {}
+        )
+    letters = dataset.table("dead_letters")
+    second = letters.current_snapshot()
+    [manifest] = [
+        m.manifest_path for m in second.manifests(letters.io) if m.added_snapshot_id == second.snapshot_id
+    ]
+    local_path(manifest).unlink()
+    with pytest.raises(CorruptTable) as error:
+        dataset.live()
+    assert str(error.value) == (
+        f"{manifest}: a manifest of snapshot {second.snapshot_id} is missing: run `wirestream repair --output "
+        f"{tmp_path}` (it makes snapshot {second.parent_snapshot_id} of table wirestream.dead_letters current "
+        "again; the dead letters committed after it leave that table)"
+    )
+    repair(dataset)
+    # Batch 1's dead letters stay; batch 2's left with the snapshot that added them.
+    assert [e["path"].rsplit("-", 1)[0] for e in dataset.live().values()] == [
+        "dead_letters/batch-000001-0000-parse"
+    ]
