@@ -219,9 +219,10 @@ def decode(
     if wide is not None:
         return Decoded(wide[1], declared_label, label(wide[0]) or wide[0])
     ascii_only = data.isascii()
-    utf8 = _utf8_multibyte(data)
-    if utf8 is not None and any(not d.startswith("utf-") for d in declared):
-        return Decoded(utf8, declared_label, "utf-8")
+    if any(not d.startswith("utf-") for d in declared):
+        utf8 = _utf8_multibyte(data)
+        if utf8 is not None:
+            return Decoded(utf8, declared_label, "utf-8")
     for encoding in dict.fromkeys(declared):
         try:
             text = data.decode(encoding)

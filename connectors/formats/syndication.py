@@ -10,6 +10,9 @@ title, dates and text, so an entry with neither guid nor link keeps one id acros
 becoming a dead letter. Two entries of one feed that share a guid but differ in content are both
 kept: the second one's id adds its content hash. An exact repeat keeps the id and is published
 once (the connector counts it as a duplicate id).
+
+The body is the entry's content, else its description (summary), else its Media RSS description:
+a photo caption beside a description stays out of the body.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import feedparser
+from feedparser.namespaces import mediarss
 
 from connectors.delivery import Item
 from connectors.encoding import Decoded, xml_as_utf8
@@ -42,6 +46,23 @@ _C1 = re.compile("[\x80-\x9f]")
 _C1_REFERENCE = re.compile(r"&#(?:0*(1[2-5][0-9])|[xX]0*([89][0-9a-fA-F]));")
 
 
+def _start_media_description(self: Any, attrs_d: dict[str, str]) -> None:
+    kind = "text/html" if (attrs_d.get("type") or "").lower() == "html" else "text/plain"
+    self._get_context().setdefault("media_description_detail", {"type": kind})
+    self.push("media_description", 1)
+
+
+def _end_media_description(self: Any) -> None:
+    self.pop("media_description")  # stored by feedparser as the entry's ``media_description``
+
+
+# feedparser reads <media:description> as a second <description>: an item with a description and
+# a photo caption would get the caption as its content, so as its body. Recorded apart instead,
+# a caption is the body only when the entry has no other text (Media RSS: the media's description).
+mediarss.Namespace._start_media_description = _start_media_description
+mediarss.Namespace._end_media_description = _end_media_description
+
+
 def _body(entry: Any) -> tuple[str, str]:
     content = entry.get("content")
     if content:
@@ -49,6 +70,9 @@ def _body(entry: Any) -> tuple[str, str]:
     summary = text(entry.get("summary"))
     if summary:
         return summary, entry.get("summary_detail", {}).get("type", "text/html")
+    caption = text(entry.get("media_description"))
+    if caption:
+        return caption, entry.get("media_description_detail", {}).get("type", "text/plain")
     return "", "text/plain"
 
 

@@ -91,8 +91,16 @@ def test_media_description_is_the_body_when_there_is_no_other_text():
     assert clips[0]["categories"] == ["Politics"]
     assert clips[1]["body"].startswith("The head of the weather agency")
     assert clips[1]["byline"] == "Weather desk"
+    assert clips[2]["body"] == "The description is the body." and clips[2]["summary"] is None
     photo = parse((FEEDS / "atom-authors.atom").read_bytes(), ".atom").items[1].story
     assert photo["body"] == "Fishermen bring in the morning catch at the harbour."
+
+
+def test_a_photo_caption_never_replaces_the_description():
+    story, photo = stories("photo-captions.rss")
+    assert story["body"] == "Three ships carrying corn left port on Saturday, the first convoy in weeks."
+    assert story["byline"] == "Marc Santos and Olena Koval" and story["categories"] == ["Ukraine"]
+    assert (photo["body"], photo["body_format"]) == ("<p>Fishing boats return at dawn.</p>", "text/html")
 
 
 def test_itunes_author_summary_and_keywords_are_kept():
