@@ -244,7 +244,7 @@ def report_real(results: RealResults, verbose: bool = True) -> str:
     languages = Counter(results.language_by_label)
     out = [
         f"REAL-COPY SET (real/*.yaml: {results.texts} published texts as scraped, {results.groups} groups "
-        "of one agency story on different sites; nothing was tuned on it)",
+        "of one agency story on different sites; rules written from its dev part only)",
         "",
         f"Near-duplicates (all {results.texts * (results.texts - 1) // 2} pairs; same group = duplicate)",
         f"  pair precision {p.precision:.3f}  recall {p.recall:.3f}  F1 {p.f1:.3f}"
