@@ -72,6 +72,8 @@ def _as_feedparser(value: str) -> str:
     ``…``. Without this a ``don&#146;t`` would reach the pipeline as a control character, and
     cleaning would make it ``dont``.
     """
+    if value.isascii():
+        return value  # nothing to repair, and the common case
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         value = value.encode("iso-8859-1").decode("utf-8")
     return value.translate(_cp1252)
