@@ -60,7 +60,7 @@ class RepairReport:
 
 def repair(dataset: Dataset) -> RepairReport:
     """Make the stories table readable in full again (see the module's docstring), under the
-    output folder's writer lock."""
+    output folder's writer lock (refused while a run holds it)."""
     report = RepairReport()
     if not dataset.embedded:
         raise UserError(
@@ -69,7 +69,7 @@ def repair(dataset: Dataset) -> RepairReport:
         )
     if dataset.metadata_location(STORIES) is None:
         dataset.table()  # no table: says so
-    with dataset.lock(wait=True):
+    with dataset.lock():  # a run writing to the table is refused, not waited for
         for name in (STORIES, DEAD_LETTERS):
             registered = _register_readable_metadata(dataset, name)
             if registered:

@@ -597,3 +597,13 @@ def test_an_unreadable_dead_letter_manifest_is_named_and_repair_rolls_that_table
     assert [e["path"].rsplit("-", 1)[0] for e in dataset.live().values()] == [
         "dead_letters/batch-000001-0000-parse"
     ]
+
+
+def test_repair_is_refused_while_a_run_writes_to_the_table(tmp_path):
+    dataset = Dataset(tmp_path)
+    ingest(dataset, 1, 0, 4)
+    before = dataset.metadata_location()
+    with dataset.lock(), pytest.raises(UserError) as error:
+        repair(Dataset(tmp_path))
+    assert str(error.value) == f"another wirestream run is writing to {tmp_path}; wait for it to finish"
+    assert dataset.metadata_location() == before
