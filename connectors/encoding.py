@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from charset_normalizer import from_bytes
 from charset_normalizer.md import mess_ratio
@@ -162,6 +163,35 @@ def _cjk(text: str) -> bool:
     return len(wide) >= 4 and len(_CJK.findall("".join(wide))) >= 0.9 * len(wide)
 
 
+def _samples(data: bytes) -> list[bytes]:
+    """What the detector reads of a document: all of it, or a head that ends on a whole character.
+
+    The head is cut after its last byte below 0x40 (ASCII controls, space, digits, most
+    punctuation, ``<`` and ``>``): no such byte is a lead or trail byte in Shift_JIS, GBK, Big5 or
+    EUC, so the cut leaves no half character to count against the right encoding. A head without
+    such a byte in its second half is offered cut one to three bytes shorter as well.
+    """
+    if len(data) <= _DETECT_SAMPLE_BYTES:
+        return [data]
+    head = data[:_DETECT_SAMPLE_BYTES]
+    cut = max(head.rfind(bytes([byte])) for byte in range(0x40))
+    if cut >= len(head) // 2:
+        return [head[: cut + 1]]
+    return [head[: len(head) - trim] for trim in range(4)]
+
+
+def _detect(data: bytes) -> tuple[Any, Any]:
+    """charset-normalizer's matches and best match; of several samples, the least messy reading."""
+    found: list[tuple[Any, Any]] = []
+    for sample in _samples(data):
+        matches = from_bytes(sample)
+        found.append((matches, matches.best()))
+    readable = [pair for pair in found if pair[1] is not None]
+    if not readable:
+        return found[0]
+    return min(readable, key=lambda pair: (pair[1].chaos, -pair[1].coherence))
+
+
 def _detected(data: bytes, fallbacks: tuple[str, ...]) -> tuple[str, str] | None:
     """(encoding, text) of undeclared non-UTF-8 bytes, or None when nothing decodes them.
 
@@ -176,8 +206,7 @@ def _detected(data: bytes, fallbacks: tuple[str, ...]) -> tuple[str, str] | None
     fallback = _cleanest(data, fallbacks)
     if fallbacks != FALLBACK_ENCODINGS:
         return None if fallback is None else (label(fallback[0]) or fallback[0], fallback[1])
-    matches = from_bytes(data[:_DETECT_SAMPLE_BYTES])
-    best = matches.best()
+    matches, best = _detect(data)
     sample = str(best) if best is not None else ""
     if best is not None and (best.coherence > 0 or _cjk(sample)):
         fallback_text = fallback[1][: len(sample)] if fallback else None

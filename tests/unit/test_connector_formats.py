@@ -215,6 +215,17 @@ def test_undeclared_legacy_encodings_are_detected_unless_the_feed_names_its_own(
     assert decode(data, fallbacks=("windows-1251",)).detected == "windows-1251"
 
 
+@pytest.mark.parametrize("offset", [0, 1])
+@pytest.mark.parametrize("line_breaks", [True, False])
+def test_a_long_undeclared_document_is_detected_from_a_head_cut_on_a_whole_character(offset, line_breaks):
+    sentence = "区域协调发展是中国式现代化的内在要求。我国幅员辽阔、人口众多"
+    body = ("\n" if line_breaks else "").join([sentence] * 8000)  # over 256 KB in GB2312
+    text = "<rss>" + "x" * offset + "<item><description>" + body + "</description></item></rss>"
+    data = text.encode("gb2312")
+    assert len(data) > 300_000
+    assert decode(data).text == text
+
+
 def test_xml_declaration_is_rewritten_to_the_encoding_actually_used():
     text = decode('<?xml version="1.0" encoding="windows-1251"?><a>Сделка</a>'.encode("cp1251")).text
     assert xml_as_utf8(text).startswith(b'<?xml version="1.0" encoding="utf-8"?>')
