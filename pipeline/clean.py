@@ -1050,14 +1050,24 @@ def _drop_labels(kept: list[str], result: CleanText, short: list[str], body: str
     else:
         present = set(map(id, kept))  # byline, dateline and credit lines have left since
         candidates = [line for line in short if id(line) in present and len(line) < 200]
-    for line in reversed(candidates):
-        if len(kept) <= 1:
-            return
-        last = line is kept[-1]
+    # Decided on the lines as they stand, then removed: a run of headings is told from a lone
+    # subhead by its neighbours before any of them goes.
+    dropped = []
+    for line in candidates:
         words = line.count(" ") + 1
-        if (hints is not None and _is_caption(line, hints)) or (words <= 16 and _is_label(line, last)):
-            kept.remove(line)
-            result.removed.append(line)
+        label = _is_label(line, line is kept[-1]) if words <= 16 else None
+        if label == "heading":
+            # A heading between two paragraphs is the story's own subhead ("Sanctions and supply
+            # cuts"): kept. Headings in a run, or before or after the story, are other stories'
+            # titles and section labels.
+            i = kept.index(line)
+            if 0 < i < len(kept) - 1 and _ends_sentence(kept[i - 1]) and _ends_sentence(kept[i + 1]):
+                label = None
+        if label or (hints is not None and _is_caption(line, hints)):
+            dropped.append(line)
+    for line in dropped[: len(kept) - 1]:  # never the whole body
+        kept.remove(line)
+        result.removed.append(line)
 
 
 @dataclass(frozen=True)
@@ -1126,33 +1136,35 @@ def _credit_at_end(tail: str) -> bool:
     return False
 
 
-def _is_label(line: str, last: bool) -> bool:
+def _is_label(line: str, last: bool) -> str | None:
+    """ "label" for a line that labels rather than tells; "heading" for a few words without a
+    sentence's end, which is a label unless it stands between two paragraphs (`_drop_labels`)."""
     words = line.count(" ") + 1
     if words > 16 or line[-1:] in ",;" or (last and words > 6):
-        return False
+        return None
     capitals = line.isupper() and len(line) > 2  # every cased letter a capital
     if capitals and not _ends_sentence(line.strip("\"'")):
-        return True  # "SON DAKİKA", "\"ASKERLER, TIBBİ VE PSİKOLOJİK DESTEK ALACAK\"", "— HABER SONU —"
+        return "label"  # "SON DAKİKA", "\"ASKERLER, TIBBİ VE PSİKOLOJİK DESTEK ALACAK\"", "— HABER SONU —"
     if line[:1] in "-–—" and line[-1:] in "-–—":
-        return True  # "- 'We will release all our people' -": an agency's subhead
+        return "label"  # "- 'We will release all our people' -": an agency's subhead
     if line[:1] in "•*" and words <= 3 and not _ends_sentence(line):
-        return True  # "• Ankara5°C"
+        return "label"  # "• Ankara5°C"
     if line[:1] in "-–—" and words <= 4 and _looks_like_name(line.lstrip("-–— ")):
-        return True  # "- Марія Хаміцевич": the author's name under the story
+        return "label"  # "- Марія Хаміцевич": the author's name under the story
     if line[:1] in "\"'«„-–—•*(":
-        return False
+        return None
     if words <= 6 and line.islower() and line[-1:] not in ".!?:":
-        return True  # a tag: "birleşik arap emirlikleri (bae)"
+        return "label"  # a tag: "birleşik arap emirlikleri (bae)"
     if _SOURCE_LABEL.match(line):
-        return True
+        return "label"
     question = line.endswith("?")
     if not question and (words > 14 or line.endswith("…") or _ends_sentence(line)):
-        return False  # a sentence (most short lines of a story are)
+        return None  # a sentence (most short lines of a story are)
     if _reads_like_reporting(line) or _DATELINE_LINE.match(line):
-        return False  # "..., передает Arbat.media"; "BAKI, 2 oktyabr. TELEQRAF": a dateline
+        return None  # "..., передает Arbat.media"; "BAKI, 2 oktyabr. TELEQRAF": a dateline
     if question:
-        return capitals or words <= 7  # "WHAT HAPPENED?", "Who is Marc Fogel?"
-    return True
+        return "label" if capitals or words <= 7 else None  # "WHAT HAPPENED?", "Who is Marc Fogel?"
+    return "heading"
 
 
 def content_hash(text: str) -> str:

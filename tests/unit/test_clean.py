@@ -800,6 +800,9 @@ def test_real_page_furniture_goes_in_every_language_and_story_lines_stay():
         "The ministry said the exchange was the largest since the war began and that talks on the next …",
         "В Минск прибыли 50 военных, освобожденных из плена, передает агентство",
         "KYIV, 2 October. The talks went on into the night.",
+        # a subhead of the story's own, standing alone between two paragraphs
+        "Sanctions and supply cuts",
+        "Officials said the next exchange could come within weeks.",
     ]
     furniture = [
         "Publisert: 24.05.2025 13:04",
@@ -817,7 +820,8 @@ def test_real_page_furniture_goes_in_every_language_and_story_lines_stay():
         "The post Prisoners exchanged appeared first on Example News.",
         "SON DAKİKA",
         "Who is Marc Fogel?",
-        "Fogel's background",
+        "Russie : la Cour suprême ôte les talibans de sa liste",
+        "Diplomatie : reprise du dialogue à Istanbul",
         "Kaynak: AA",
         "Ministry of Defence/AP/dpa Soldiers return home after the exchange (Belarus, 23.5.2025)",
         "© Reuters. Prisoners of war pose after an exchange, in a handout picture released on 3 January",
