@@ -1127,12 +1127,9 @@ class Dataset:
 
     def _reachable(self, table: Any) -> set[str]:
         """Every data file, manifest and manifest list some snapshot of ``table`` reaches."""
-        from pyiceberg.manifest import _manifests
-
         io = table.io
         found: set[str] = set()
         manifests: dict[str, Any] = {}
-        _manifests.cache_clear()  # what decides deletions is what is on disk now
         with self._reading(table):
             for snapshot in table.snapshots():
                 found.add(snapshot.manifest_list)
