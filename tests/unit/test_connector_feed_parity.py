@@ -49,6 +49,7 @@ def corpus(tmp_path: Path) -> list[Path]:
     return [
         *sorted(p for p in FEEDS.iterdir() if p.suffix in xml),
         *sorted(p for p in (CASES / "formats").iterdir() if p.suffix in xml and p.name != "newsml-g2.xml"),
+        *sorted(p for p in (CASES / "hostile").iterdir() if p.suffix == ".rss"),  # read, if leniently
         *sorted((SAMPLES / "feeds").iterdir()),
         *sorted(bench.iterdir()),
     ]
