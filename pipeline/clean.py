@@ -452,7 +452,7 @@ _AGENCIES = (
 # "(", "via " or caption word; each pattern is anchored where it starts, so none is tried at every
 # position of a paragraph.
 _WORD_CREDIT = re.compile(
-    r"\b(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:\s*[^.!?:]{1,80}\.?$"
+    r"\b(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот|Screenshot)\s*:\s*[^.!?:]{1,80}\.?$"
 )
 _BRACKET_CREDIT = re.compile(
     r"\((?:[^()]*\bPhoto\b[^()]*|PHOTO ?/ ?[^()]{1,40}|Photo credit: [^()]{1,60}|Quelle: [^()]{1,40})\)\.?\s*\|?$"
@@ -460,7 +460,7 @@ _BRACKET_CREDIT = re.compile(
 _AGENCY_AFTER_SLASH = re.compile(rf" ?{_AGENCIES}\.?$")
 _AGENCY_SLASHED = re.compile(rf"{_AGENCIES}/[\w ./]{{1,40}}$")
 _CAPTION_WORD = re.compile(
-    r"(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот)\s*:"
+    r"(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот|Screenshot)\s*:"
 )
 _CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+/{_AGENCIES}(?:/\w+)* )")
 # A caption that names the picture it is under ("In this photo ...", "på dette bildet"): one of
@@ -817,7 +817,7 @@ def _is_date_stamp(line: str) -> bool:
         for word in _STAMP_WORDS.sub(" ", line).split()
         if any(c.isalpha() for c in word) and word.strip(".,").casefold() not in _MONTHS
     ]
-    return len(rest) <= 2 and not _ends_sentence(line.rstrip("0123456789 "))
+    return len(rest) <= 2 and not _ends_sentence(line.rstrip("0123456789: "))
 
 
 def _network(word: str) -> bool:
@@ -1164,7 +1164,18 @@ def _is_label(line: str, last: bool) -> str | None:
         return None  # "..., передает Arbat.media"; "BAKI, 2 oktyabr. TELEQRAF": a dateline
     if question:
         return "label" if capitals or words <= 7 else None  # "WHAT HAPPENED?", "Who is Marc Fogel?"
+    if " | " in line or _is_section_label(line) or _title_case(line):
+        return "label"  # "... | WATCH", "World News", "Russia's 2024 Election in Occupied Regions"
     return "heading"
+
+
+def _title_case(line: str) -> bool:
+    """An English title: three or more words of four letters or more, each capitalised, as
+    headlines are set and a story's own subheads (in sentence case) are not."""
+    if not line.isascii():
+        return False  # German capitalises every noun: its subheads would read as titles
+    long = [word for word in line.split() if len(word) >= 4 and word[0].isalpha()]
+    return len(long) >= 3 and all(word[0].isupper() for word in long)
 
 
 def content_hash(text: str) -> str:
