@@ -5,10 +5,11 @@ ElementTree (C) reads the same document in a tenth of that. This module gives th
 ``story_from_entry`` reads, computed the way feedparser computes them (its URL join for links and
 permalink guids, its date parser, its text repairs, its way of recording categories), and declines
 (returns None) for anything it does not cover exactly: other versions, xml:base, XHTML or base64
-content, non-HTML alternate links, Atom authors with an e-mail, and any element of another
-namespace inside an entry unless feedparser is known to leave it out of those fields (Media RSS
-and iTunes elements feed its title, description, author and categories, so an entry that has them
-goes to feedparser). A declined or malformed document goes to feedparser.
+content, non-HTML alternate links, Atom authors with an e-mail or without a name, a second link,
+guid, id, description or summary in one entry, and any element of another namespace inside an
+entry unless feedparser is known to leave it out of those fields (Media RSS and iTunes elements
+feed its title, description, author and categories, so an entry that has them goes to
+feedparser). A declined or malformed document goes to feedparser.
 ``tests/unit/test_connector_feed_parity.py`` runs both paths over a corpus of real-shaped feeds and
 compares every story field by field.
 """
@@ -46,6 +47,8 @@ _INERT_NAMESPACES = frozenset(
 # Media RSS elements that hold only attributes (a file and its picture) when they have no children.
 _INERT_EMPTY = frozenset({MEDIA + "content", MEDIA + "thumbnail"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_ONCE_RSS = frozenset({"link", "guid", "description"})
+_ONCE_ATOM = frozenset({ATOM + "id", ATOM + "summary", ATOM + "content"})
 
 
 class _Decline(Exception):
@@ -121,8 +124,13 @@ def _date(value: str | None) -> Any:
 def _rss_item(item: ET.Element, base: str) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     tags: list[dict[str, str | None]] = []
+    seen: set[str] = set()
     for child in item:
         tag = child.tag
+        if tag in _ONCE_RSS:
+            if tag in seen:
+                raise _Decline  # feedparser's choice between two links, guids or descriptions is its own
+            seen.add(tag)
         if tag == "title":
             entry["title"] = _text(child)
         elif tag == "link":
@@ -184,10 +192,20 @@ def _atom_text(node: ET.Element) -> tuple[str, str]:
 def _atom_entry(node: ET.Element, base: str) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     tags: list[dict[str, str | None]] = []
+    seen: set[str] = set()
     for child in node:
         tag = child.tag
+        if tag in _ONCE_ATOM:
+            if tag in seen:
+                raise _Decline  # a second summary is content to feedparser; a second id its own choice
+            seen.add(tag)
         if tag == ATOM + "id":
-            entry["id"] = _text(child)
+            # feedparser reads an Atom id as a permalink guid: resolved against the feed's URL, and
+            # the entry's link when it has no alternate link
+            value = _text(child) or ""
+            entry["id"] = _urljoin(base, value) if value else value
+            if value:
+                entry["_guidislink"] = True
         elif tag == ATOM + "title":
             entry["title"], _kind = _atom_text(child)
         elif tag == ATOM + "link":
@@ -207,8 +225,8 @@ def _atom_entry(node: ET.Element, base: str) -> dict[str, Any]:
             value, kind = _atom_text(child)
             entry["content"] = [{"value": value, "type": kind}]
         elif tag == ATOM + "author":
-            if any(c.tag == ATOM + "email" for c in child):
-                raise _Decline  # feedparser writes "name (email)" by its own rules
+            if any(c.tag == ATOM + "email" for c in child) or not any(c.tag == ATOM + "name" for c in child):
+                raise _Decline  # feedparser writes "name (email)", or an empty name, by its own rules
             # feedparser keeps an Atom name as written (its text is not "expected text" to it)
             name = _raw_text(next((c for c in child if c.tag == ATOM + "name"), None))
             if name:
@@ -227,6 +245,8 @@ def _atom_entry(node: ET.Element, base: str) -> dict[str, Any]:
             raise _Decline
         else:
             _foreign(child)
+    if entry.pop("_guidislink", False) and "link" not in entry:
+        entry["link"] = entry["id"]
     if "content" in entry and "summary" not in entry:
         entry["summary"] = entry["content"][0]["value"]
         entry["summary_detail"] = {"type": entry["content"][0]["type"]}

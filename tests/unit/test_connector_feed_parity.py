@@ -66,6 +66,8 @@ def test_fast_path_and_feedparser_give_the_same_stories_on_every_feed(tmp_path, 
         "no-identifier.rss",
         "repeated-categories.rss",
         "repeated-categories.atom",
+        "rss-edge-cases.rss",
+        "atom-edge-cases.atom",
         "windows-1252-references.rss",
         "windows-1252-references.atom",
         "undeclared-gb2312.rss",
@@ -110,6 +112,13 @@ def test_itunes_author_summary_and_keywords_are_kept():
     assert episode["body"].startswith("Ships leave Odesa again")
     assert episode["categories"] == ["grain", "shipping", "prices"]
     assert second["categories"] == ["Politics", "Referendums"]
+
+
+def test_an_atom_id_is_a_permalink_when_the_entry_has_no_link():
+    entries = [i.story for i in parse((FEEDS / "atom-edge-cases.atom").read_bytes(), ".atom").items]
+    assert (entries[1]["uri"], entries[1]["url"]) == ("https://wire.example/news/2",) * 2
+    assert (entries[2]["uri"], entries[2]["url"]) == ("urn:metro:3",) * 2
+    assert entries[3]["url"] == "https://wire.example/stories/4"  # an alternate link wins
 
 
 @pytest.mark.parametrize("name", ["repeated-categories.rss", "repeated-categories.atom"])
