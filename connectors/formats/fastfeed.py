@@ -7,9 +7,10 @@ permalink guids, its date parser, its text repairs, its way of recording categor
 (returns None) for anything it does not cover exactly: other versions, xml:base, XHTML or base64
 content, non-HTML alternate links, Atom authors with an e-mail or without a name, a second link,
 guid, id, description or summary in one entry, and any element of another namespace inside an
-entry unless feedparser is known to leave it out of those fields (Media RSS and iTunes elements
-feed its title, description, author and categories, so an entry that has them goes to
-feedparser). A declined or malformed document goes to feedparser.
+entry unless feedparser is known to leave it out of those fields (pictures and their credits are;
+Media RSS titles, descriptions and categories and iTunes elements feed its title, body, author and
+categories, so an entry that has them goes to feedparser). A declined or malformed document goes
+to feedparser.
 ``tests/unit/test_connector_feed_parity.py`` runs both paths over a corpus of real-shaped feeds and
 compares every story field by field.
 """
@@ -44,8 +45,10 @@ _INERT_NAMESPACES = frozenset(
         "http://rssnamespace.org/feedburner/ext/1.0",
     }
 )
-# Media RSS elements that hold only attributes (a file and its picture) when they have no children.
-_INERT_EMPTY = frozenset({MEDIA + "content", MEDIA + "thumbnail"})
+# Media RSS elements feedparser keeps out of those fields: a picture and its credit, and the
+# containers that hold only them (a media:title or media:description in them is another matter).
+_MEDIA_LEAVES = frozenset({MEDIA + "thumbnail", MEDIA + "credit"})
+_MEDIA_CONTAINERS = frozenset({MEDIA + "content", MEDIA + "group"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _ONCE_RSS = frozenset({"link", "guid", "description"})
 _ONCE_ATOM = frozenset({ATOM + "id", ATOM + "summary", ATOM + "content"})
@@ -55,12 +58,20 @@ class _Decline(Exception):
     pass
 
 
+def _inert_media(node: ET.Element) -> bool:
+    if node.tag in _MEDIA_LEAVES:
+        return not len(node)
+    if node.tag in _MEDIA_CONTAINERS:
+        return not (node.text or "").strip() and all(_inert_media(child) for child in node)
+    return False
+
+
 def _foreign(node: ET.Element) -> None:
     """Decline an entry element of another namespace unless feedparser ignores it for our fields."""
     tag = node.tag
     if not isinstance(tag, str):
         return  # a comment or processing instruction
-    if tag in _INERT_EMPTY and not len(node) and not (node.text or "").strip():
+    if _inert_media(node):
         return
     if tag[:1] == "{" and tag[1:].split("}", 1)[0] in _INERT_NAMESPACES:
         return

@@ -59,7 +59,8 @@ def test_fast_path_and_feedparser_give_the_same_stories_on_every_feed(tmp_path, 
     documents = corpus(tmp_path)
     fast = {p: outcome(p) for p in documents}
     read_fast = {p.name for p in documents if fastfeed.read(xml_as_utf8(decode(p.read_bytes()).text), ORIGIN)}
-    # Plain feeds stay on the fast path; feeds with Media RSS, iTunes or Atom e-mails go to feedparser.
+    # Plain feeds and pictures with credits stay on the fast path; Media RSS text, iTunes elements
+    # and Atom e-mails go to feedparser.
     assert {
         "dublin-core.rss",
         "typography.rss",
@@ -67,6 +68,8 @@ def test_fast_path_and_feedparser_give_the_same_stories_on_every_feed(tmp_path, 
         "repeated-categories.rss",
         "repeated-categories.atom",
         "rss-edge-cases.rss",
+        "media-credits.rss",
+        "media-credits.atom",
         "atom-edge-cases.atom",
         "windows-1252-references.rss",
         "windows-1252-references.atom",
@@ -104,6 +107,14 @@ def test_a_photo_caption_never_replaces_the_description():
     assert story["body"] == "Three ships carrying corn left port on Saturday, the first convoy in weeks."
     assert story["byline"] == "Marc Santos and Olena Koval" and story["categories"] == ["Ukraine"]
     assert (photo["body"], photo["body_format"]) == ("<p>Fishing boats return at dawn.</p>", "text/html")
+
+
+def test_picture_credits_are_not_bylines():
+    grain, heat = stories("media-credits.rss")
+    assert (grain["byline"], heat["byline"]) == ("Dan Sabbagh in Kyiv", "Staff and agencies")
+    assert grain["categories"] == ["Ukraine", "Commodities"]
+    pictures = [i.story for i in parse((FEEDS / "media-credits.atom").read_bytes(), ".atom").items]
+    assert [p["byline"] for p in pictures] == ["Picture desk", "Night desk"]
 
 
 def test_itunes_author_summary_and_keywords_are_kept():
