@@ -443,8 +443,8 @@ _STAMP_WORDS = re.compile(
     r"понедельник|вторник|среда|четверг|пятница|суббота|воскресенье)\b\.?:?|\S*\d\S*",
     re.IGNORECASE,
 )
-# A photo caption: a line that ends with its credit ("Foto: NTB", "(AP Photo/Efrem Lukatsky)",
-# "Efrem Lukatsky/AP", "REUTERS/File Photo", "(PHOTO / AFP)", "Kremlin Pool Photo via AP.").
+# The agencies whose names close or open a photo credit ("Efrem Lukatsky/AP", "REUTERS/File
+# Photo", "Kremlin Pool Photo via AP.", "© Reuters.").
 _AGENCIES = (
     r"(?:AP|AFP|Reuters|REUTERS|dpa|DPA|NTB|EPA|Getty Images|Sputnik|TASS|AA|UNB|Anadolu|Xinhua|UNN|IHA|DHA)"
 )
@@ -476,7 +476,8 @@ _DATELINE_LINE = re.compile(
 )
 _FILE_PHOTO_STARTS = ("FILE", "ARCHIVE", "Archive photo", "Архивное фото")
 _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archive photo|Архивное фото)\b")
-# Furniture a line holds whatever its length: template tokens, "read also" links, share bars and
+# Furniture on lines of up to 40 words, most of it recognised by how the line starts: "read also"
+# links, relative times, player leftovers, editor lines, back links, comment and view counters,
 # "the post ... appeared first on" notices of syndicated copies.
 _PAGE_FURNITURE = re.compile(
     r"(?:>>\s*)?(?:read also|see also|lire aussi|à lire aussi|lesen sie auch|les også|читайте (?:также|також)|"
