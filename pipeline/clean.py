@@ -979,7 +979,7 @@ def _stated_date(removed: list[str], kept: list[str]) -> date | None:
         line for line in [*removed, *kept[:3]] if len(line) < 160 and line.count(" ") < 12 and _HAS_YEAR(line)
     ]
     # Only a stamp with a time of day or a "published" label: a page's header also shows today's
-    # date, and its lists of other stories theirs (on the real-copy set's dev part, one of five
+    # date, and its lists of other stories theirs (on the real-copy set's dev part, one of four
     # dates without either was the story's).
     for line in stamps:
         found = text_date(line) if _STAMP.search(line) else None
