@@ -28,14 +28,29 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 import re
+import statistics
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_DATA", "EXTRACTORS", "Page", "Scores", "evaluate", "load_pages", "match", "scores"]
+__all__ = [
+    "DEFAULT_DATA",
+    "EXTRACTORS",
+    "Page",
+    "Matches",
+    "Scores",
+    "evaluate",
+    "load_pages",
+    "match",
+    "report",
+    "scores",
+    "spread",
+    "summary",
+]
 
 DEFAULT_DATA = Path.home() / ".cache" / "wirestream" / "article-extraction-benchmark"
 SHINGLE = 4  # the benchmark's ``ngram_n``
@@ -145,29 +160,57 @@ EXTRACTORS: dict[str, Callable[[str], str]] = {
 }
 
 
+Matches = list[tuple[float, float, float]]  # one `match` per page, in the order of the pages
+
+
 def evaluate(
     pages: list[Page], extractors: dict[str, Callable[[str], str]] = EXTRACTORS
-) -> dict[str, list[tuple[float, float, float]]]:
-    """Each extractor's per-page `match` against the true bodies, in the order of ``pages``."""
+) -> dict[str, Matches]:
+    """Each extractor's per-page `match` against the true bodies."""
     return {
         name: [match(page.body, extract(page.html)) for page in pages] for name, extract in extractors.items()
     }
 
 
-def report(pages: list[Page], matches: dict[str, list[tuple[float, float, float]]], worst: int = 0) -> str:
+def spread(matches: Matches, resamples: int = 1000, seed: int = 0) -> Scores:
+    """Standard deviations of the `scores` over bootstrap resamples of the pages, as the benchmark's
+    evaluate.py reports them (a fixed seed: the same figures on every run)."""
+    draw = random.Random(seed)
+    samples = [scores(draw.choices(matches, k=len(matches))) for _ in range(resamples)]
+    return Scores(
+        statistics.stdev(s.f1 for s in samples),
+        statistics.stdev(s.precision for s in samples),
+        statistics.stdev(s.recall for s in samples),
+    )
+
+
+def report(pages: list[Page], runs: dict[str, Matches], worst: int = 0) -> str:
     lines = [
-        f"SCRAPINGHUB ARTICLE-EXTRACTION BENCHMARK ({len(pages)} pages; mean over pages, as its evaluate.py)",
-        f"  {'':<14} {'F1':>6} {'precision':>10} {'recall':>7}",
+        f"Scrapinghub article-extraction benchmark ({len(pages)} pages; mean over pages, as its evaluate.py)",
+        f"  {'':<14} {'F1':>13}  {'precision':>13}  {'recall':>13}",
     ]
-    for name, rows in matches.items():
-        s = scores(rows)
-        lines.append(f"  {name:<14} {s.f1:>6.3f} {s.precision:>10.3f} {s.recall:>7.3f}")
-    for name, rows in matches.items() if worst else ():
+    for name, matches in runs.items():
+        s, sd = scores(matches), spread(matches)
+        lines.append(
+            f"  {name:<14} {s.f1:.3f} ± {sd.f1:.3f}  {s.precision:.3f} ± {sd.precision:.3f}"
+            f"  {s.recall:.3f} ± {sd.recall:.3f}"
+        )
+    for name, matches in runs.items() if worst else ():
         lines.append(f"  {name}: the {worst} pages of lowest F1 (precision, recall, url)")
-        by_f1 = sorted(zip(pages, rows, strict=True), key=lambda pair: scores([pair[1]]).f1)
+        by_f1 = sorted(zip(pages, matches, strict=True), key=lambda pair: scores([pair[1]]).f1)
         for page, row in by_f1[:worst]:
             lines.append(f"    {_precision(*row):.2f} {_recall(*row):.2f} {page.url}")
     return "\n".join(lines)
+
+
+def summary(data: Path = DEFAULT_DATA) -> str:
+    """The report for `python -m benchmarks.quality`, or one line saying where the data set goes
+    when it is not there."""
+    try:
+        pages = load_pages(data)
+    except (ValueError, OSError) as e:
+        return f"Scrapinghub article-extraction benchmark: not run ({e})"
+    return report(pages, evaluate(pages))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, "error: --worst must be 0 or more\n")
     try:
         pages = load_pages(args.data)
-    except (ValueError, OSError, json.JSONDecodeError) as e:
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report(pages, evaluate(pages), args.worst))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.quality.extraction import evaluate, load_pages, main, match, scores
+from benchmarks.quality.extraction import Scores, evaluate, load_pages, main, match, scores, spread, summary
 
 
 def test_identical_texts_match_fully_whatever_the_punctuation_and_spacing() -> None:
@@ -70,10 +70,10 @@ def test_pages_are_scored_by_each_extractor_in_one_run(tmp_path: Path) -> None:
     markup = f"<html><body><nav>Home | World | Sport</nav><article><p>{ARTICLE}</p></article></body></html>"
     pages = load_pages(_benchmark(tmp_path, {"b": (markup, ARTICLE), "a": (markup, ARTICLE)}))
     assert [page.key for page in pages] == ["a", "b"]
-    result = evaluate(pages, {"whole page": lambda html: html, "nothing": lambda html: ""})
-    assert scores(result["whole page"]).recall == 1.0
-    assert scores(result["whole page"]).precision < 1.0  # the menu words are extra
-    assert scores(result["nothing"]).recall == 0.0
+    runs = evaluate(pages, {"whole page": lambda html: html, "nothing": lambda html: ""})
+    assert scores(runs["whole page"]).recall == 1.0
+    assert scores(runs["whole page"]).precision < 1.0  # the menu words are extra
+    assert scores(runs["nothing"]).recall == 0.0
 
 
 def test_the_command_prints_each_extractor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,8 +83,9 @@ def test_the_command_prints_each_extractor(tmp_path: Path, capsys: pytest.Captur
     assert main(["--data", str(_benchmark(tmp_path, {"a": (markup, ARTICLE)}))]) == 0
     figures = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
     assert set(figures) == {"trafilatura", "extract_html", "clean_text"}
-    for f1, precision, recall in figures.values():
-        assert min(float(f1), float(precision), float(recall)) > 0.9  # one plain article, found whole by each
+    for values in figures.values():
+        f1, precision, recall = float(values[0]), float(values[3]), float(values[6])
+        assert min(f1, precision, recall) > 0.9  # one plain article, found whole by each
 
 
 def test_a_missing_copy_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,3 +93,18 @@ def test_a_missing_copy_is_one_error_line(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert not (tmp_path / "absent").exists()
+
+
+def test_the_spread_is_the_bootstrap_deviation_over_pages() -> None:
+    alike = [match("a b c d e", "a b c d")] * 20
+    assert spread(alike) == Scores(0.0, 0.0, 0.0)
+    mixed = [match("a b c d e", "a b c d e"), match("a b c d e", "x y z w")] * 10
+    deviation = spread(mixed)
+    assert 0.0 < deviation.recall < 0.5
+    assert deviation == spread(mixed)  # a fixed seed: the same figures every run
+
+
+def test_the_quality_summary_says_where_the_data_goes_when_it_is_missing(tmp_path: Path) -> None:
+    text = summary(tmp_path)
+    assert "not run" in text and str(tmp_path / "ground-truth.json") in text
+    assert text.count("\n") == 0
