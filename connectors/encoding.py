@@ -192,19 +192,21 @@ def _detect(data: bytes) -> tuple[Any, Any]:
     return min(readable, key=lambda pair: (pair[1].chaos, -pair[1].coherence))
 
 
-def _detected(data: bytes, fallbacks: tuple[str, ...]) -> tuple[str, str] | None:
-    """(encoding, text) of undeclared non-UTF-8 bytes, or None when nothing decodes them.
+def _detected(data: bytes, fallbacks: tuple[str, ...], detect: bool) -> tuple[str, str] | None:
+    """(encoding, text) of non-UTF-8 bytes, or None when nothing decodes them.
+
+    For bytes that declare no encoding, or one that reads as mojibake. ``detect`` False (a feed
+    configured with its own encodings) gets the best of ``fallbacks`` only.
 
     charset-normalizer's choice wins when it found a language (coherence above zero) that the
     best fallback's text does not show as well, or when it reads the bytes as a CJK multi-byte
     encoding whose text is CJK script (its language model has no CJK coherence, and Cyrillic in
     koi8-r reads as half-width katakana in Shift_JIS, which the script test refuses), and its text
     is no messier; otherwise the fallbacks decide. When its text is what a fallback gives, the
-    fallback's label is kept (the same Turkish text is iso-8859-9 and windows-1254 alike). A feed
-    configured with its own encodings gets only those.
+    fallback's label is kept (the same Turkish text is iso-8859-9 and windows-1254 alike).
     """
     fallback = _cleanest(data, fallbacks)
-    if fallbacks != FALLBACK_ENCODINGS:
+    if not detect:
         return None if fallback is None else (label(fallback[0]) or fallback[0], fallback[1])
     matches, best = _detect(data)
     sample = str(best) if best is not None else ""
@@ -260,15 +262,16 @@ def decode(
         if ascii_only or encoding.startswith("utf-") or _mess(text) <= _CLEAN:
             return Decoded(text, declared_label, encoding)
         # The declared single-byte encoding decodes, but into mojibake: see whether another reads clean.
-        better = _cleanest(data, tuple(f for f in fallbacks if f != encoding))
-        if better is not None and better[2] + _BETTER_BY <= _mess(text):
-            return Decoded(better[1], declared_label, label(better[0]) or better[0])
+        others = tuple(f for f in fallbacks if f != encoding)
+        better = _detected(data, others, detect=fallbacks == FALLBACK_ENCODINGS)
+        if better is not None and _mess(better[1]) + _BETTER_BY <= _mess(text):
+            return Decoded(better[1], declared_label, better[0])
         return Decoded(text, declared_label, encoding)
     try:
         return Decoded(data.decode("utf-8"), declared_label, "utf-8")
     except UnicodeDecodeError as exc:
         utf8_error = exc
-    found = _detected(data, fallbacks)
+    found = _detected(data, fallbacks, detect=fallbacks == FALLBACK_ENCODINGS)
     if found is None:
         raise EncodingError(f"not UTF-8 ({utf8_error}) and not any of {', '.join(fallbacks)}")
     return Decoded(found[1], declared_label, found[0])

@@ -215,6 +215,13 @@ def test_undeclared_legacy_encodings_are_detected_unless_the_feed_names_its_own(
     assert decode(data, fallbacks=("windows-1251",)).detected == "windows-1251"
 
 
+@pytest.mark.parametrize("charset", ["iso-8859-1", "windows-1252", "windows-1251"])
+def test_a_single_byte_charset_that_reads_as_mojibake_gives_way_to_the_detected_one(charset):
+    text = "<rss><item><title>区域协调发展是中国式现代化的内在要求。我国幅员辽阔、人口众多。</title></item></rss>"
+    decoded = decode(text.encode("gb2312"), content_type=f"text/xml; charset={charset}")
+    assert decoded.text == text and decoded.declared == charset
+
+
 @pytest.mark.parametrize("offset", [0, 1])
 @pytest.mark.parametrize("line_breaks", [True, False])
 def test_a_long_undeclared_document_is_detected_from_a_head_cut_on_a_whole_character(offset, line_breaks):
