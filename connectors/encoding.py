@@ -8,8 +8,8 @@ single-byte declaration says (a server default of iso-8859-1 would turn ``…`` 
 text is valid UTF-8 by chance almost never). UTF-16 and UTF-32 without a byte-order mark are
 recognised by where the zero bytes of the first characters fall (XML 1.0 appendix F, RFC 4627).
 
-Undeclared bytes that are not UTF-8 go to charset-normalizer's detection when it recognises a
-language in the text (GB2312, EUC-JP, Shift_JIS, EUC-KR, TIS-620, windows-1255 … all decode into
+Undeclared bytes that are not UTF-8, and bytes whose declared encoding reads as mojibake, go to
+charset-normalizer's detection when it recognises a language (or CJK script) in the text (GB2312, EUC-JP, Shift_JIS, EUC-KR, TIS-620, windows-1255 … all decode into
 *something* as windows-1251, so decoding without error proves nothing; the language model tells
 Chinese from Cyrillic mojibake). Short texts carry too little for its language model, so the
 configured fallbacks, judged by charset-normalizer's mess ratio, decide when it is not sure.
