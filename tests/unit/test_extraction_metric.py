@@ -82,7 +82,7 @@ def test_the_command_prints_each_extractor(tmp_path: Path, capsys: pytest.Captur
     )
     assert main(["--data", str(_benchmark(tmp_path, {"a": (markup, ARTICLE)}))]) == 0
     figures = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
-    assert set(figures) == {"trafilatura", "extract_html", "clean_text"}
+    assert set(figures) == {"trafilatura", "trafilatura-nc", "extract_html", "clean_text"}
     for values in figures.values():
         f1, precision, recall = float(values[0]), float(values[3]), float(values[6])
         assert min(f1, precision, recall) > 0.9  # one plain article, found whole by each
