@@ -12,7 +12,6 @@ import errno
 import logging
 import math
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -181,7 +180,8 @@ def _run_pipeline(
         if deleted:
             raise RecordsDeleted(deleted.group(1)) from None
         if _disk_full(exc):
-            raise disk_full(staging.parent.parent, batch) from None
+            dataset = Dataset(staging.parent.parent, catalog_settings(config))
+            raise dataset.disk_full(batch, records=sum(r.size for r in ranges)) from None
         gone = _KAFKA_GONE.search(str(exc))
         if gone or isinstance(exc, KafkaError):
             reason = gone.group(0) if gone else f"{type(exc).__name__}: {exc}"
@@ -214,14 +214,6 @@ class KafkaUnreachable(UserError):
 
 def _disk_full(exc: BaseException) -> bool:
     return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
-
-
-def disk_full(where: Path, batch: int) -> UserError:
-    free = shutil.disk_usage(where).free if where.exists() else 0
-    return UserError(
-        f"no space left on the device of {where} ({free // 1024} KiB free): batch {batch} was not "
-        "committed and nothing of it is visible; earlier batches stay committed. Free space and run again"
-    )
 
 
 def _plan(

@@ -168,7 +168,8 @@ def test_a_full_disk_is_one_line_and_the_batches_before_it_stay(kafka_config, sm
     assert len(lines) == 1, result.stderr
     [line] = lines
     assert re.fullmatch(
-        rf"error: no space left on the device of {re.escape(str(output))}.*\b\d+ KiB (is )?free.*; earlier "
+        rf"error: no space left on the device of {re.escape(str(output))} for batch \d+: it needs about \d+ KiB "
+        r"and \d+ KiB is free.*; earlier "
         r"batches stay committed\. Free space and run again",
         line,
     ), line
