@@ -108,3 +108,11 @@ def test_the_quality_summary_says_where_the_data_goes_when_it_is_missing(tmp_pat
     text = summary(tmp_path)
     assert "not run" in text and str(tmp_path / "ground-truth.json") in text
     assert text.count("\n") == 0
+
+
+def test_a_negative_count_of_worst_pages_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data", str(tmp_path), "--worst", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --worst must be 0 or more\n"
