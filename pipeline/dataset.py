@@ -51,10 +51,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.storage import local_path, open_source, refused
-from schemas import CLEAN_SCHEMA, CLEAN_SCHEMA_VERSION, DEAD_LETTER_SCHEMA, PARTITION_COLUMN, PARTITION_SOURCE
+from schemas import CLEAN_SCHEMA_VERSION, DEAD_LETTER_SCHEMA, PARTITION_COLUMN, PARTITION_SOURCE
+from schemas.clean import ADDED_FIELDS, FIRST_CLEAN_SCHEMA
 from wirestream.errors import UserError
 
 __all__ = [
@@ -320,6 +322,40 @@ class Dataset:
                 f"table {self._identifier(name)} holds schema version {found}; this wirestream writes "
                 f"version {CLEAN_SCHEMA_VERSION}: use another table or upgrade wirestream"
             )
+        if name == STORIES and create:
+            table = self._add_fields(table)
+        return table
+
+    def _add_fields(self, table: Any) -> Any:
+        """The stories table with the columns added since the first release (`ADDED_FIELDS`), each
+        taking the field id the files carry: an Iceberg schema update, once per table."""
+        from pyiceberg.exceptions import CommitFailedException
+        from pyiceberg.io.pyarrow import pyarrow_to_schema
+        from pyiceberg.table.name_mapping import create_mapping_from_schema
+
+        names = set(table.schema().column_names)
+        missing = [f for f in ADDED_FIELDS if f.name not in names]
+        if not missing:
+            return table
+        added = pyarrow_to_schema(pa.schema(missing))
+        try:
+            with table.transaction() as transaction, transaction.update_schema() as update:
+                for field in added.fields:
+                    update.add_column(field.name, field.field_type, doc=None)
+            table = table.refresh()
+            with table.transaction() as transaction:
+                mapping = create_mapping_from_schema(table.schema()).model_dump_json()
+                transaction.set_properties({"schema.name-mapping.default": mapping})
+        except CommitFailedException:  # another writer added them first
+            table = table.refresh()
+        ids = {f.name: f.field_id for f in table.schema().fields}
+        for field in missing:
+            expected = int(field.metadata[b"PARQUET:field_id"])
+            if ids.get(field.name) != expected:
+                raise UserError(
+                    f"table {self._identifier(STORIES)} gave column {field.name} field id {ids.get(field.name)}, "
+                    f"where wirestream's files carry {expected}: the table was changed by another tool"
+                )
         return table
 
     def _create(self, name: str) -> Any:
@@ -335,7 +371,9 @@ class Dataset:
         # Two writers creating the namespace at once: the SQL catalog's loser meets the other's row.
         with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
             catalog.create_namespace(self.settings.namespace)
-        arrow = CLEAN_SCHEMA if name == STORIES else DEAD_LETTER_SCHEMA
+        # A new table starts as the first release's and gains later columns as an old one does, so
+        # every column has the field id the files carry (`_add_fields`).
+        arrow = FIRST_CLEAN_SCHEMA if name == STORIES else DEAD_LETTER_SCHEMA
         schema = pyarrow_to_schema(arrow)
         spec = PartitionSpec()
         order = SortOrder()

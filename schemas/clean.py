@@ -19,6 +19,8 @@ import pyarrow as pa
 __all__ = [
     "CLEAN_SCHEMA_VERSION",
     "CLEAN_SCHEMA",
+    "FIRST_CLEAN_SCHEMA",
+    "ADDED_FIELDS",
     "DEAD_LETTER_SCHEMA",
     "EVIDENCE_TYPE",
     "TOPIC_TYPE",
@@ -107,6 +109,18 @@ CLEAN_SCHEMA = pa.schema(
     metadata={b"wirestream.schema": b"wirestream.clean_story", b"wirestream.schema_version": b"1"},
 )
 CLEAN_SCHEMA = _with_field_ids(CLEAN_SCHEMA)
+# The table as its first release created it; fields added since are in `ADDED_FIELDS`.
+FIRST_CLEAN_SCHEMA = CLEAN_SCHEMA
+# Fields added after the first release, in the order a table gains them: each takes the next unused
+# field id and is appended, nullable, so a table created before it adds the column (an Iceberg schema
+# update) without renumbering any other, and files written before it read it as null.
+ADDED_FIELDS = [
+    # Where `firstcreated` comes from: "feed" (the source's own date), "text" (a date the story's
+    # text states) or "ingested" (neither gave one: the time Kafka took the story in).
+    pa.field("firstcreated_from", pa.string(), metadata={FIELD_ID: b"39"}),
+]
+for _added in ADDED_FIELDS:
+    CLEAN_SCHEMA = CLEAN_SCHEMA.append(_added)
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [

@@ -608,3 +608,63 @@ def test_repair_is_refused_while_a_run_writes_to_the_table(tmp_path):
         repair(Dataset(tmp_path))
     assert str(error.value) == f"another wirestream run is writing to {tmp_path}; wait for it to finish"
     assert dataset.metadata_location() == before
+
+
+def _field_ids(schema) -> dict[str, int]:
+    """Every field's id by its dotted path, Arrow or Iceberg."""
+    import pyarrow as pa
+
+    ids: dict[str, int] = {}
+
+    def walk(field, path):
+        ids[path] = int(field.metadata[b"PARQUET:field_id"])
+        kind = field.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            walk(kind.value_field, f"{path}.element")
+        elif pa.types.is_struct(kind):
+            for child in kind:
+                walk(child, f"{path}.{child.name}")
+
+    for field in schema:
+        walk(field, field.name)
+    return ids
+
+
+def test_a_new_table_gives_every_column_the_field_id_its_files_carry(tmp_path):
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    dataset = Dataset(tmp_path)
+    dataset.commit(1, stage(dataset, 1), [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    table = dataset.table()
+    assert _field_ids(schema_to_pyarrow(table.schema())) == _field_ids(CLEAN_SCHEMA)
+    assert table.scan().to_arrow().column("firstcreated_from").null_count == 3  # rows staged without it
+
+
+def test_a_table_created_before_a_column_was_added_gains_it_and_reads_old_files(tmp_path):
+    from pyiceberg.io.pyarrow import pyarrow_to_schema, schema_to_pyarrow
+
+    from schemas.clean import FIRST_CLEAN_SCHEMA
+
+    dataset = Dataset(tmp_path)
+    catalog = dataset.catalog()
+    catalog.create_namespace("wirestream")
+    old = catalog.create_table(
+        "wirestream.stories",
+        pyarrow_to_schema(FIRST_CLEAN_SCHEMA),
+        location=(tmp_path / "stories").as_uri(),
+        properties={"wirestream.schema-version": "1"},
+    )
+    assert "firstcreated_from" not in old.schema().column_names
+    import pyarrow as pa
+
+    # A file the old release wrote, in a snapshot that records where ingestion reached.
+    old.append(
+        pa.Table.from_pylist(rows(2), schema=FIRST_CLEAN_SCHEMA),
+        snapshot_properties={"wirestream.position": '{"t": {"0": 0}}', "wirestream.kind": "ingest"},
+    )
+    staged = stage(Dataset(tmp_path), 1)
+    Dataset(tmp_path).commit(1, staged, [{"topic": "t", "partition": 0, "start": 0, "stop": 3}], {})
+    table = Dataset(tmp_path).table()
+    assert _field_ids(schema_to_pyarrow(table.schema()))["firstcreated_from"] == 39
+    read = table.scan().to_arrow()
+    assert read.num_rows == 5 and read.column("firstcreated_from").null_count == 5
