@@ -2,13 +2,12 @@
 with a small ``expand()`` over the plain functions of its stage's module.
 
 `ReadKafkaStories` (`kafka_source`), `PrepareStories` (`prepare`: `parse`, `clean`, `tagging`
-and `dedup.sign_rows` in worker processes), `DeduplicateStories` (`dedup`), `GroupByFile` and
-`WriteParquetDataset` (`write`) make a batch's pipeline (`run.build_pipeline`);
-`ParseRawStories`, `CleanStories` and `TagTopics` run those stages one by one.
+and `dedup.sign_rows`, one step per chunk), `DeduplicateStories` (`dedup`), `GroupRowsByFile` (or,
+on a local runner, `GroupByFile` over spilled Arrow) and `WriteParquetDataset` (`write`) make a
+batch's pipeline (`run.build_pipeline`).
 
-The stage modules never import Beam (here, `run` and `runners` do). The worker processes that
-prepare stories fork from a server that imports those modules, and importing Beam too had made
-every run's first reads wait ~0.4 s for that server. The coders below are registered with Beam
+The stage modules never import Beam (here, `run` and `runners` do): the local accelerator's worker
+processes fork from a server that imports those modules, and Beam would slow its start. The coders below are registered with Beam
 when this module is imported, as every pipeline built from these transforms does first.
 """
 
@@ -34,7 +33,6 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 from kafka import KafkaConsumer, TopicPartition
 
-from pipeline.clean import clean_story
 from pipeline.dedup import (
     DEFAULT_LOOKBACK,
     DEFAULT_THRESHOLD,
@@ -61,10 +59,10 @@ from pipeline.kafka_source import (
     poll_once,
     record_of,
 )
-from pipeline.parse import DEAD_LETTERS, each_story, parse_chunk
+from pipeline.parse import DEAD_LETTERS
 from pipeline.prepare import STAGES, pack_chunk, prepare_chunk, prepare_read
 from pipeline.rows import CHUNK_SIZE, MICROSECOND, Chunk, Packed
-from pipeline.tagging import Taxonomy, tag_row
+from pipeline.tagging import Taxonomy
 from pipeline.workers import WORKERS, InFlight
 from pipeline.write import data_file_name, route_rows, sorted_table, unpack_files, write_rows, write_table
 from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA
@@ -335,21 +333,6 @@ class ReadKafkaStories(beam.PTransform):
 # Parse, clean, tag: one stage each, for pipelines that run them apart.
 
 
-class _OrDeadLetter(beam.DoFn):
-    """Each story of a chunk through ``fn``; a story it raises on leaves as a dead letter with the
-    exception, and the rest of the chunk goes on. (Beam's ``with_exception_handling`` works per
-    element, here a whole chunk, and emits ``(element, (type, repr, traceback))`` tuples that need
-    one more transform to become dead letters.)"""
-
-    def __init__(self, stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> None:
-        self._stage = stage
-        self._fn = fn
-        self._args = args
-
-    def process(self, stories: list[dict[str, Any]]) -> Iterator[Any]:
-        yield from chunk_outputs(*each_story(self._stage, self._fn, stories, *self._args))
-
-
 def chunk_outputs(
     done: list[dict[str, Any]],
     letters: list[dict[str, Any]],
@@ -362,60 +345,6 @@ def chunk_outputs(
         yield wrap(done)
     for letter in letters:
         yield pvalue.TaggedOutput(tag, wrap(letter))
-
-
-def per_story(stage: str, fn: Callable[..., dict[str, Any]], *args: Any) -> beam.ParDo:
-    """``fn(story, *args)`` for each story of each chunk, with outputs ``rows`` (chunks) and
-    ``dead_letters`` (one element each)."""
-    return (
-        beam.ParDo(_OrDeadLetter(stage, fn, *args))
-        .with_output_types(Chunk)
-        .with_outputs(DEAD_LETTERS, main="rows")
-    )
-
-
-class _Parse(beam.DoFn):
-    def process(self, records: list[dict[str, Any]]) -> Iterator[Any]:
-        yield from chunk_outputs(*parse_chunk(records))
-
-
-class ParseRawStories(beam.PTransform):
-    """Chunks of Kafka records in; outputs ``stories`` (chunks) and ``dead_letters`` (one element
-    each, with reasons). Every record leaves as exactly one of the two."""
-
-    def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return records | "ParseAndValidate" >> beam.ParDo(_Parse()).with_output_types(Chunk).with_outputs(
-            DEAD_LETTERS, main="stories"
-        )
-
-
-class CleanStories(beam.PTransform):
-    """Chunks of parsed raw stories in; outputs ``rows`` (chunks of clean rows) and ``dead_letters``
-    (bounded or unbounded; every story leaves as one of the two). A story the cleaner raises on leaves
-    as a dead letter with the exception, so one unforeseen page cannot fail its batch, nor every
-    retry of it. The pipeline runs cleaning inside `PrepareStories`, in worker processes."""
-
-    def __init__(self, pipeline_version: str) -> None:
-        super().__init__()
-        self._version = pipeline_version
-
-    def expand(self, stories: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return stories | "CleanText" >> per_story("clean", clean_story, self._version)
-
-
-class TagTopics(beam.PTransform):
-    """Chunks of clean rows in; outputs ``rows`` (the same rows with ``topics`` filled, in chunks)
-    and ``dead_letters`` (a row the tagger raises on, with the exception). Bounded or unbounded;
-    every row leaves as one of the two."""
-
-    def __init__(self, taxonomy: Taxonomy) -> None:
-        super().__init__()
-        if not taxonomy.topics:
-            raise ValueError("taxonomy has no topics")
-        self._taxonomy = taxonomy
-
-    def expand(self, rows: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return rows | "MatchPhrases" >> per_story("tag", tag_row, self._taxonomy)
 
 
 # Prepare: parse, clean, tag and sign in one step, in worker processes (see `pipeline.prepare`).
@@ -521,11 +450,11 @@ def _outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = False) -> I
 class PrepareStories(beam.PTransform):
     """Chunks of Kafka records (or `kafka_source.DeferredRead`s, read where they are prepared) in;
     outputs ``rows`` (chunks of clean rows, tagged and signed) and one dead-letter output per stage
-    of `STAGES`. Bounded or unbounded; every record leaves as one
-    row or one dead letter. The stages are those of `ParseRawStories`, `CleanStories` and
-    `TagTopics`, then `dedup.sign_rows`. With ``processes`` > 0, full chunks are prepared in that
-    many worker processes beside the pipeline's own (`pipeline.workers`); the rows are the same
-    either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
+    of `STAGES`. Bounded or unbounded; every record leaves as one row or one dead letter. The
+    stages are `prepare.prepare_chunk`'s: parse and validate, clean, tag, then `dedup.sign_rows`;
+    a story a stage raises on leaves as a dead letter of that stage. With ``processes`` > 0 (only
+    the local accelerator gives any), full chunks are prepared in that many worker processes beside
+    the pipeline's own (`pipeline.workers`); the rows are the same either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
     many shards (`DeduplicateStories(packed=True)` takes them): the workers build the Arrow and
     spill it to the folder ``spill`` (the batch's staging folder: readers never see it), which
     whoever runs the pipeline removes after it.
