@@ -134,8 +134,14 @@ class _Next:
     part: int = 0
 
 
-def _shards(config: Config, ranges: list[OffsetRange]) -> int:
-    return max(1, math.ceil(sum(r.size for r in ranges) / config.rows_per_file))
+# Rows of one data file a cluster's worker holds at once (the file's group of the shuffle): a
+# TaskManager's heap bounds it, where the local accelerator streams a file's spilled Arrow instead.
+CLUSTER_ROWS_PER_FILE = 10_000
+
+
+def _shards(config: Config, ranges: list[OffsetRange], local: bool = True) -> int:
+    per_file = config.rows_per_file if local else min(config.rows_per_file, CLUSTER_ROWS_PER_FILE)
+    return max(1, math.ceil(sum(r.size for r in ranges) / per_file))
 
 
 def _run_pipeline(
@@ -151,7 +157,7 @@ def _run_pipeline(
     following: _Next | None = None,
     io_properties: dict[str, str] | None = None,
 ) -> None:
-    shards = _shards(config, ranges)
+    shards = _shards(config, ranges, accelerator.local)
     ahead = None
     if following:
         ahead = (following.ranges, following.staging, following.part, _shards(config, following.ranges))

@@ -6,6 +6,9 @@ SDK reports (deploy/prism/install.sh, deploy/flink/build.sh; `make runners` runs
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
 from pathlib import Path
 
 from apache_beam.version import __version__ as BEAM_VERSION
@@ -19,6 +22,7 @@ __all__ = [
     "RUNNERS",
     "runner_options",
     "runs_locally",
+    "worker_command",
     "prism_binary",
     "flink_job_server_jar",
 ]
@@ -43,6 +47,22 @@ def _require(path: Path, what: str) -> str:
             f"{what} not found at {path}; build it with `make runners` (or set its path in the config)"
         )
     return str(path)
+
+
+def worker_command(config: Config) -> Path:
+    """The executable a TaskManager starts each Python worker with (Beam's PROCESS environment):
+    configured, or a launcher of this interpreter's `wirestream.sdk_boot`, written once."""
+    if config.flink_worker_command:
+        return Path(config.flink_worker_command)
+    launcher = Path(config.cache_dir) / "flink" / "sdk-boot"
+    text = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m wirestream.sdk_boot "$@"\n'
+    if not launcher.is_file() or launcher.read_text() != text:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        partial = launcher.with_suffix(".partial")
+        partial.write_text(text)
+        partial.chmod(0o755)
+        partial.replace(launcher)
+    return launcher
 
 
 def runs_locally(runner: str) -> bool:
@@ -72,14 +92,23 @@ def runner_options(config: Config, runner: str) -> list[str]:
         ]
     if runner == "flink-cluster":
         # The session cluster's job server turns the pipeline into a Flink job; the TaskManagers
-        # run its Python stages in workers of the SDK worker pool beside them (EXTERNAL).
+        # run its Python stages in workers of their own.
         parallelism = config.flink_parallelism or config.flink_taskmanagers * config.flink_slots
+        if config.flink_environment == "external":
+            # Each TaskManager's own worker pool: its pod's sidecar, at the pod's localhost.
+            environment = [
+                "--environment_type=EXTERNAL",
+                f"--environment_config=localhost:{config.flink_worker_pool_port}",
+            ]
+        elif config.flink_environment == "process":
+            command = json.dumps({"command": str(worker_command(config))})
+            environment = ["--environment_type=PROCESS", f"--environment_config={command}"]
+        else:
+            raise UserError(f"flink_environment {config.flink_environment!r}: use 'process' or 'external'")
         return [
             "--runner=PortableRunner",
             f"--job_endpoint={config.flink_host}:{config.flink_job_port}",
-            "--environment_type=EXTERNAL",
-            # Each TaskManager's own worker pool (its pod's sidecar; here, the one beside them).
-            f"--environment_config=localhost:{config.flink_worker_pool_port}",
+            *environment,
             f"--parallelism={parallelism}",
         ]
     raise UserError(f"unknown runner {runner!r}; known runners: {', '.join(RUNNERS)}")

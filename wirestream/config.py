@@ -154,12 +154,23 @@ class Config:
         "Port of the Beam job server that submits to the session cluster (`wirestream flink up` starts it).",
         default=8099,
     )
+    flink_environment: str = doc(
+        "Where the session cluster's TaskManagers run the pipeline's Python workers: 'process' (each "
+        "TaskManager starts its own, with flink_worker_command) or 'external' (a worker pool beside "
+        "each TaskManager at localhost:flink_worker_pool_port, a pod's sidecar on Kubernetes).",
+        default="process",
+    )
+    flink_worker_command: str | None = doc(
+        "Executable a TaskManager starts a Python worker with ('process'); default a launcher of this "
+        "Python written under <cache_dir>/flink.",
+        default=None,
+    )
     flink_worker_pool_port: int = doc(
-        "Port of the Python SDK worker pool beside the TaskManagers (EXTERNAL environment).", default=50000
+        "Port of the Python SDK worker pool beside each TaskManager ('external').", default=50000
     )
     flink_taskmanagers: int = doc("TaskManagers `wirestream flink up` starts.", default=2)
     flink_slots: int = doc("Task slots per TaskManager.", default=1)
-    flink_taskmanager_memory: str = doc("Process memory of each TaskManager JVM.", default="1280m")
+    flink_taskmanager_memory: str = doc("Process memory of each TaskManager JVM.", default="4096m")
     flink_parallelism: int | None = doc(
         "Parallelism of pipeline runs on the session cluster; default taskmanagers x slots.", default=None
     )

@@ -3,9 +3,9 @@
 
 It is the topology of a real cluster, every part its own process: a JobManager
 (`StandaloneSessionClusterEntrypoint`) with its REST endpoint and web UI, N TaskManagers
-(`TaskManagerRunner`), the Python SDK worker pool the TaskManagers start the pipeline's Python
-workers in (Beam's EXTERNAL environment: `apache_beam.runners.worker.worker_pool_main`, the sidecar
-of a TaskManager pod on Kubernetes), and the Beam job server (`FlinkJobServerDriver
+(`TaskManagerRunner`), each starting the pipeline's Python workers itself (Beam's PROCESS
+environment, `wirestream.sdk_boot`: a TaskManager's workers are its own, as a TaskManager pod's
+worker-pool sidecar is its own on Kubernetes), and the Beam job server (`FlinkJobServerDriver
 --flink-master`) that turns a Beam pipeline into a Flink job and submits it over REST.
 
 Maven Central does not serve the `flink-dist` distribution, so deploy/flink/cluster/pom.xml pulls the
@@ -18,9 +18,7 @@ configuration and logs live under <state_dir>/flink.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -38,8 +36,26 @@ DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "flink" / "clus
 JOBMANAGER_MAIN = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
 TASKMANAGER_MAIN = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
 JOB_SERVER_MAIN = "org.apache.beam.runners.flink.FlinkJobServerDriver"
-WORKER_POOL_MAIN = "apache_beam.runners.worker.worker_pool_main"
 START_TIMEOUT_S = 120.0
+# What flink-dist's configuration gives every Flink JVM on Java 17: Flink and Beam reach into these
+# JDK packages (Kryo, memory management, exception enrichment).
+_JAVA_17_OPENS = [
+    f"--add-opens=java.base/{package}=ALL-UNNAMED"
+    for package in (
+        "java.lang",
+        "java.lang.reflect",
+        "java.net",
+        "java.io",
+        "java.nio",
+        "sun.nio.ch",
+        "java.text",
+        "java.time",
+        "java.util",
+        "java.util.concurrent",
+        "java.util.concurrent.atomic",
+        "java.util.concurrent.locks",
+    )
+] + ["--add-exports=java.base/sun.net.util=ALL-UNNAMED"]
 _LOG4J = """\
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = MainAppender
@@ -77,7 +93,7 @@ class ClusterStatus:
 
 class FlinkCluster:
     def __init__(self, config: Config) -> None:
-        for name in ("flink_port", "flink_job_port", "flink_worker_pool_port"):
+        for name in ("flink_port", "flink_job_port"):
             port = getattr(config, name)
             if not 0 < port < 65536:
                 raise UserError(f"{name} {port} is not a TCP port (1-65535)")
@@ -102,7 +118,7 @@ class FlinkCluster:
         return (
             [("jobmanager", JOBMANAGER_MAIN)]
             + [(f"taskmanager-{i}", TASKMANAGER_MAIN) for i in range(1, taskmanagers + 1)]
-            + [("worker-pool", WORKER_POOL_MAIN), ("job-server", JOB_SERVER_MAIN)]
+            + [("job-server", JOB_SERVER_MAIN)]
         )
 
     def _started(self) -> dict[str, Any]:
@@ -142,6 +158,9 @@ class FlinkCluster:
             "taskmanager.memory.process.size": config.flink_taskmanager_memory,
             # The pipeline's work runs in the Python workers, not in Flink's managed memory.
             "taskmanager.memory.managed.fraction": 0.05,
+            # The Fn API's gRPC buffers (rows on their way to and from the Python workers) are
+            # direct memory: Flink's default of none for tasks fails a batch's first large chunks.
+            "taskmanager.memory.task.off-heap.size": "1024m",
             "parallelism.default": taskmanagers * config.flink_slots,
             # A TaskManager that dies is noticed within seconds, and the job fails rather than waits.
             "heartbeat.interval": 2000,
@@ -201,6 +220,7 @@ class FlinkCluster:
         return [
             "java",
             *jvm,
+            *_JAVA_17_OPENS,
             "-XX:+ExitOnOutOfMemoryError",
             f"-Dlog.file={self.log_dir / (name + '.log')}",
             f"-Dlog4j.configurationFile={self.conf_dir / 'log4j.properties'}",
@@ -249,7 +269,6 @@ class FlinkCluster:
                 if name == "jobmanager":
                     self._wait(lambda: self._overview() is not None, "the JobManager")
             self._wait(lambda: len(self._taskmanagers()) >= wanted, f"{wanted} TaskManager(s)")
-            self._wait(lambda: _port_open(self.config.flink_worker_pool_port), "the SDK worker pool")
             self._wait(lambda: _port_open(self.config.flink_job_port), "the Beam job server")
         except BaseException:
             if "jobmanager" in missing:
@@ -270,7 +289,6 @@ class FlinkCluster:
             ("REST", self.config.flink_port),
             ("RPC", self.config.flink_port + 42),
             ("job server", self.config.flink_job_port),
-            ("worker pool", self.config.flink_worker_pool_port),
         ):
             if _port_open(port):
                 raise UserError(f"port {port} (the Flink {label} port) is already in use by another process")
@@ -283,12 +301,6 @@ class FlinkCluster:
             jvm, dynamic = self._resource_params("TM")
             args = [*dynamic, "-D", f"taskmanager.resource-id={name}"]
             self._launch(name, self._java(name, jvm, TASKMANAGER_MAIN, *args))
-        elif name == "worker-pool":
-            # The pool starts `python` workers: this interpreter's, with the project installed.
-            path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-            port = self.config.flink_worker_pool_port
-            command = [sys.executable, "-m", WORKER_POOL_MAIN, f"--service_port={port}"]
-            self._launch(name, command, env=dict(os.environ, PATH=path))
         else:
             self._launch(
                 name,
@@ -380,7 +392,7 @@ class FlinkCluster:
         status.details = [
             ("web ui", self.rest),
             ("job server", f"localhost:{self.config.flink_job_port}"),
-            ("worker pool", f"localhost:{self.config.flink_worker_pool_port}"),
+            ("workers", "started by each TaskManager (python -m wirestream.sdk_boot)"),
             ("logs", str(self.log_dir)),
         ]
         if overview is not None:
@@ -398,7 +410,7 @@ def add_parsers(commands: Any, common: Any) -> None:
     flink = commands.add_parser("flink", help="run a local Flink session cluster for --runner flink-cluster")
     actions = flink.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (
-        ("up", "start the JobManager, TaskManagers, SDK worker pool and job server (idempotent)"),
+        ("up", "start the JobManager, TaskManagers and job server (idempotent)"),
         ("status", "show the processes, TaskManagers and latest jobs with where they ran"),
         ("down", "stop them all"),
     ):

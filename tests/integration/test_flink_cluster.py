@@ -1,5 +1,5 @@
 """The pipeline on a real multi-process Flink session cluster (`wirestream flink up`): a JobManager,
-two TaskManagers (separate JVMs), the Python SDK worker pool beside them and the Beam job server,
+two TaskManagers (separate JVMs) that start their own Python workers, and the Beam job server,
 against the real broker. The cluster runs the plain graph (no local accelerator): its rows must be
 the DirectRunner's, and its tasks must run on both TaskManagers."""
 
@@ -37,7 +37,6 @@ def flink_cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     ports = {
         "WIRESTREAM_FLINK_PORT": str(free_port()),
         "WIRESTREAM_FLINK_JOB_PORT": str(free_port()),
-        "WIRESTREAM_FLINK_WORKER_POOL_PORT": str(free_port()),
     }
     args = ("--state-dir", str(state))
     up = wirestream("flink", "up", "--taskmanagers", "2", *args, env=ports)
@@ -54,7 +53,6 @@ def _cluster_config(config: Config, cluster: dict) -> Config:
         config,
         flink_port=int(env["WIRESTREAM_FLINK_PORT"]),
         flink_job_port=int(env["WIRESTREAM_FLINK_JOB_PORT"]),
-        flink_worker_pool_port=int(env["WIRESTREAM_FLINK_WORKER_POOL_PORT"]),
         flink_taskmanagers=2,
     )
 
@@ -65,7 +63,7 @@ def test_cluster_status_shows_its_processes(flink_cluster) -> None:  # type: ign
     )
     lines = status.stdout.splitlines()
     assert any(line.split()[:2] == ["cluster", "running"] for line in lines)
-    for process in ("jobmanager", "taskmanager-1", "taskmanager-2", "worker-pool", "job-server"):
+    for process in ("jobmanager", "taskmanager-1", "taskmanager-2", "job-server"):
         assert any(line.startswith(process) and "running (pid" in line for line in lines), status.stdout
     assert sum(1 for line in lines if line.startswith("taskmanager ")) == 2
 
