@@ -121,7 +121,14 @@ class CorruptTable(UserError):
 
 
 def _what_is_wrong(exc: BaseException) -> str:
-    """How a file failed to read, in a few words."""
+    """How a file failed to read, in a few words. Object storage refusing the keys is no fault of
+    the file: that ends the command with the credentials' own one line."""
+    refusal = refused(exc)
+    if refusal:
+        raise UserError(
+            f"object storage refused the credentials reading the table ({refusal}); check "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: nothing was written"
+        ) from None
     text = " ".join(str(exc).split())
     if isinstance(exc, FileNotFoundError) or "does not exist" in text or "No such file" in text:
         return "is missing"
