@@ -17,24 +17,88 @@ chooses.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pipeline.kafka_source import OffsetRange
 from pipeline.memory import freeze_loaded_objects, keep_freed_memory, release_memory
+from pipeline.prepare import pack_chunk
 from pipeline.rows import CHUNK_SIZE
 from pipeline.runners import runs_locally
 from pipeline.tagging import Taxonomy
-from pipeline.transforms import prepare_ahead
-from pipeline.workers import WORKERS
+from pipeline.transforms import PrepareChunks, PrepareFn, deferred_reads, prepare_call, prepared_outputs
+from pipeline.workers import WORKERS, InFlight
 from pipeline.write import spill_dir, spill_root
 from wirestream.config import Config
 
-__all__ = ["Accelerator", "Plain", "LocalAccelerator", "accelerator_for", "AHEAD_READS"]
+__all__ = [
+    "Accelerator",
+    "Plain",
+    "LocalAccelerator",
+    "PrepareInWorkers",
+    "accelerator_for",
+    "in_workers",
+    "prepare_ahead",
+    "AHEAD_READS",
+]
 
 # Deferred reads of the next pipeline prepared ahead, per worker: ~1.4 s of a worker's time, about
 # what a 50k part's end leaves the workers while this process clusters and writes.
 AHEAD_READS = 6
+
+
+class PrepareInWorkers(PrepareChunks):
+    """`transforms.PrepareChunks` with its calls handed to ``processes`` worker processes, while
+    this process takes the next elements and handles the rows of those before (`workers.InFlight`);
+    a call made ahead of the pipeline (`prepare_ahead`) is adopted, not made again."""
+
+    def __init__(
+        self, pipeline_version: str, taxonomy: Taxonomy, shards: int | None, spill: str | None, processes: int
+    ) -> None:
+        super().__init__(pipeline_version, taxonomy, shards, spill)
+        if processes < 1:
+            raise ValueError("PrepareInWorkers needs at least one process")
+        self._processes = processes
+        self._in_flight = InFlight(processes)
+
+    def start_bundle(self) -> None:
+        self._in_flight = InFlight(self._processes)
+
+    def calls(self, fn: Callable[..., Any], args: tuple[Any, ...], context: Any) -> Iterator[tuple[Any, Any]]:
+        return self._in_flight.submit(fn, args, context)
+
+    def finish_bundle(self):  # type: ignore[no-untyped-def]
+        WORKERS.ahead.start()  # every read of the bundle is handed out: the next run's may start
+        for prepared, (wrap, many) in self._in_flight.drain():
+            yield from prepared_outputs(prepared, wrap, many)
+
+
+def in_workers(processes: int) -> PrepareFn:
+    """The maker of `PrepareStories`' DoFn that prepares in ``processes`` worker processes."""
+    return partial(PrepareInWorkers, processes=processes)
+
+
+def prepare_ahead(
+    processes: int,
+    client_options: dict[str, Any],
+    ranges: list[OffsetRange],
+    pipeline_version: str,
+    taxonomy: Taxonomy,
+    shards: int,
+    spill: str | Path,
+    reads: int,
+) -> None:
+    """Offer the first ``reads`` deferred reads of a next pipeline's `PrepareStories` (the same
+    arguments, packed for ``shards`` files and spilled to ``spill``) to be prepared ahead, while the
+    current pipeline ends (`workers.CallsAhead`)."""
+    stages = (pipeline_version, taxonomy, shards, str(spill))
+    calls = [
+        prepare_call(pack_chunk, read, stages)
+        for read, _ in zip(deferred_reads(client_options, ranges), range(reads), strict=False)
+    ]
+    WORKERS.ahead.offer(processes, calls)
 
 
 class Accelerator:
@@ -51,11 +115,11 @@ class Accelerator:
         following: tuple[list[OffsetRange], Path, int, int] | None,
         pipeline_version: str,
         taxonomy: Taxonomy,
-    ) -> int:
-        """Before one pipeline over ``ranges``; returns the worker processes it may use. With
-        ``following`` (the next pipeline's ranges, staging folder, part and shards), that one's
-        first reads may be prepared meanwhile."""
-        return 0
+    ) -> PrepareFn | None:
+        """Before one pipeline over ``ranges``; returns the maker of its preparing DoFn, or None
+        for the runner's own (`transforms.PrepareChunks`). With ``following`` (the next pipeline's
+        ranges, staging folder, part and shards), that one's first reads may be prepared meanwhile."""
+        return None
 
     def after_pipeline(self, staging: Path, part: int) -> None:
         """After one pipeline, whether it succeeded or not."""
@@ -93,7 +157,7 @@ class LocalAccelerator(Accelerator):
         following: tuple[list[OffsetRange], Path, int, int] | None,
         pipeline_version: str,
         taxonomy: Taxonomy,
-    ) -> int:
+    ) -> PrepareFn | None:
         keep_freed_memory()
         freeze_loaded_objects()
         workers = self._workers_for(ranges)
@@ -112,7 +176,7 @@ class LocalAccelerator(Accelerator):
                     spill_dir(next_staging, next_part),
                     AHEAD_READS * workers,
                 )
-        return workers
+        return in_workers(workers) if workers else None
 
     def after_pipeline(self, staging: Path, part: int) -> None:
         shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned

@@ -45,6 +45,8 @@ from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.transforms import (
     DeduplicateStories,
     GroupRowsByFile,
+    PrepareChunks,
+    PrepareFn,
     PrepareStories,
     ReadKafkaStories,
     WriteParquetDataset,
@@ -90,7 +92,7 @@ def build_pipeline(
     shards: int,
     committed_files: list[str],
     part: int = 0,
-    workers: int = 0,
+    prepare: PrepareFn | None = None,
     io_properties: dict[str, str] | None = None,
     spill: Path | None = None,
 ) -> None:
@@ -100,22 +102,22 @@ def build_pipeline(
     Every stage is a plain DoFn whose parallelism is the runner's, and rows cross the runner's
     shuffle themselves (`GroupRowsByFile`), unless the local accelerator (`pipeline.accelerator`)
     gives a ``spill`` folder: then prepared rows travel to their files as Arrow streams spilled
-    there, only their paths crossing the shuffle, and with ``workers`` the reader only claims
-    offsets while each worker process reads the records it prepares.
+    there, only their paths crossing the shuffle, and with its ``prepare`` (worker processes) the
+    reader only claims offsets while each worker process reads the records it prepares.
     """
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(
-        client_options, ranges, defer=spill is not None and workers > 0
+        client_options, ranges, defer=spill is not None and prepare is not None
     )
     load_committed = LoadCommitted(committed_files, io_properties)
     if spill is not None:
         # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for
         # its verdicts already grouped by file: the batch's full rows cross one shuffle, not two.
         prepared = records | "PrepareStories" >> PrepareStories(
-            PIPELINE_VERSION, taxonomy, workers, min_chunk=1, shards=shards, spill=spill
+            PIPELINE_VERSION, taxonomy, shards=shards, spill=spill, prepare=prepare or PrepareChunks
         )
         files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(load_committed, packed=True)
     else:
-        prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy, min_chunk=1)
+        prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy)
         files = (
             prepared["rows"]
             | "DeduplicateStories" >> DeduplicateStories(load_committed)
@@ -161,7 +163,7 @@ def _run_pipeline(
     ahead = None
     if following:
         ahead = (following.ranges, following.staging, following.part, _shards(config, following.ranges))
-    workers = accelerator.before_pipeline(ranges, ahead, PIPELINE_VERSION, taxonomy)
+    prepare = accelerator.before_pipeline(ranges, ahead, PIPELINE_VERSION, taxonomy)
     try:
         with beam.Pipeline(options=PipelineOptions(runner_options(config, runner))) as pipeline:
             build_pipeline(
@@ -174,7 +176,7 @@ def _run_pipeline(
                 shards,
                 committed_files,
                 part,
-                workers,
+                prepare,
                 io_properties,
                 accelerator.spill(staging, part),
             )

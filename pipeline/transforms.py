@@ -6,9 +6,10 @@ and `dedup.sign_rows`, one step per chunk), `DeduplicateStories` (`dedup`), `Gro
 on a local runner, `GroupByFile` over spilled Arrow) and `WriteParquetDataset` (`write`) make a
 batch's pipeline (`run.build_pipeline`).
 
-The stage modules never import Beam (here, `run` and `runners` do): the local accelerator's worker
-processes fork from a server that imports those modules, and Beam would slow its start. The coders below are registered with Beam
-when this module is imported, as every pipeline built from these transforms does first.
+The stage modules never import Beam (here, `run`, `runners` and `accelerator` do): the local
+accelerator's worker processes fork from a server that imports those modules, and Beam would slow
+its start. The coders below are registered with Beam when this module is imported, as every
+pipeline built from these transforms does first.
 """
 
 from __future__ import annotations
@@ -61,9 +62,8 @@ from pipeline.kafka_source import (
 )
 from pipeline.parse import DEAD_LETTERS
 from pipeline.prepare import STAGES, pack_chunk, prepare_chunk, prepare_read
-from pipeline.rows import CHUNK_SIZE, MICROSECOND, Chunk, Packed
+from pipeline.rows import MICROSECOND, Chunk, Packed
 from pipeline.tagging import Taxonomy
-from pipeline.workers import WORKERS, InFlight
 from pipeline.write import data_file_name, route_rows, sorted_table, unpack_files, write_rows, write_table
 from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA
 
@@ -305,7 +305,7 @@ class ReadKafkaStories(beam.PTransform):
 
     With ``defer``, a bounded read emits `DeferredRead`s of up to `READ_SIZE` offsets instead of
     records, for the stage that takes them to read them where it works (`PrepareStories`
-    does, in its workers): the same records, each exactly once, never through this process.
+    does, where it prepares them): the same records, each exactly once, never through this process.
     """
 
     def __init__(
@@ -347,36 +347,15 @@ def chunk_outputs(
         yield pvalue.TaggedOutput(tag, wrap(letter))
 
 
-# Prepare: parse, clean, tag and sign in one step, in worker processes (see `pipeline.prepare`).
+# Prepare: parse, clean, tag and sign in one step (see `pipeline.prepare`).
 
 
-def prepare_ahead(
-    processes: int,
-    client_options: dict[str, Any],
-    ranges: list[OffsetRange],
-    pipeline_version: str,
-    taxonomy: Taxonomy,
-    shards: int,
-    spill: str | Path,
-    reads: int,
-) -> None:
-    """Offer the first ``reads`` deferred reads of a next pipeline's `PrepareStories` (the same
-    arguments, packed for ``shards`` files and spilled to ``spill``) to be prepared ahead, while the
-    current pipeline ends (`workers.CallsAhead`)."""
-    stages = (pipeline_version, taxonomy, shards, str(spill))
-    calls = [
-        _call(pack_chunk, read, stages)
-        for read, _ in zip(deferred_reads(client_options, ranges), range(reads), strict=False)
-    ]
-    WORKERS.ahead.offer(processes, calls)
-
-
-def _call(
+def prepare_call(
     prepare: Callable[..., Any], element: list[dict[str, Any]] | DeferredRead, stages: tuple[Any, ...]
 ) -> tuple[Callable[..., Any], tuple[Any, ...]]:
     """The call that prepares one element (a chunk, or a deferred read's chunks) with ``prepare``
-    and the rest of its arguments: one layout, so that a call made ahead is the very call a
-    pipeline makes (`workers.CallsAhead` matches them by their bytes)."""
+    and the rest of its arguments: one layout, so that whoever makes a call ahead of a pipeline
+    makes the very call that pipeline makes."""
     if isinstance(element, DeferredRead):
         return prepare_read, (prepare, element, *stages)
     return prepare, (element, *stages)
@@ -387,33 +366,19 @@ def windowed(timestamp: Any, window: Any) -> Callable[[Any], WindowedValue]:
     return lambda value: WindowedValue(value, timestamp, (window,))
 
 
-class _PrepareChunks(beam.DoFn):
-    """Prepares chunks, or deferred reads (each its chunks), in worker processes while this process
-    takes the next ones and handles the rows of those before (see `workers.InFlight`). A chunk
-    under ``min_chunk`` records is prepared here, as everything is when ``processes`` is 0: a
-    trickle would not pay for the hand-over. (A run gives workers only to a batch worth them, and
-    then sets ``min_chunk`` to 1.)"""
+class PrepareChunks(beam.DoFn):
+    """Prepares each chunk (or deferred read: each of its chunks) where the runner runs it: the
+    runner's own parallelism. `pipeline.accelerator` subclasses it to hand the calls to worker
+    processes on one machine (``calls``)."""
 
     def __init__(
-        self,
-        pipeline_version: str,
-        taxonomy: Taxonomy,
-        processes: int,
-        min_chunk: int,
-        shards: int | None,
-        spill: str | None,
+        self, pipeline_version: str, taxonomy: Taxonomy, shards: int | None, spill: str | None
     ) -> None:
         self._version = pipeline_version
         self._taxonomy = taxonomy
-        self._processes = processes
-        self._min_chunk = min_chunk
         # The chain a chunk goes through: rows, or rows packed for ``shards`` data files.
         self._prepare: Callable[..., Any] = prepare_chunk if shards is None else pack_chunk
         self._extra: tuple[Any, ...] = () if shards is None else (shards, spill)
-        self._in_flight = InFlight(processes)
-
-    def start_bundle(self) -> None:
-        self._in_flight = InFlight(self._processes)
 
     def process(  # type: ignore[no-untyped-def]
         self,
@@ -422,22 +387,17 @@ class _PrepareChunks(beam.DoFn):
         window=beam.DoFn.WindowParam,  # noqa: B008
     ):
         wrap = windowed(timestamp, window)
-        fn, args = _call(self._prepare, records, (self._version, self._taxonomy, *self._extra))
+        fn, args = prepare_call(self._prepare, records, (self._version, self._taxonomy, *self._extra))
         many = isinstance(records, DeferredRead)  # read where it is prepared: its chunks' outputs
-        if not self._processes or (not many and len(records) < self._min_chunk):  # type: ignore[arg-type]
-            yield from _outputs(fn(*args), wrap, many)
-            return
-        for prepared, (wrap_done, many_done) in self._in_flight.submit(fn, args, (wrap, many)):
-            yield from _outputs(prepared, wrap_done, many_done)
+        for prepared, (wrap_done, many_done) in self.calls(fn, args, (wrap, many)):
+            yield from prepared_outputs(prepared, wrap_done, many_done)
 
-    def finish_bundle(self):  # type: ignore[no-untyped-def]
-        if self._processes:
-            WORKERS.ahead.start()  # every read of the bundle is handed out: the next run's may start
-        for prepared, (wrap, many) in self._in_flight.drain():
-            yield from _outputs(prepared, wrap, many)
+    def calls(self, fn: Callable[..., Any], args: tuple[Any, ...], context: Any) -> Iterator[tuple[Any, Any]]:
+        """Makes ``fn(*args)``; yields ``(result, context)`` of each call done (here: this one)."""
+        yield fn(*args), context
 
 
-def _outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = False) -> Iterator[Any]:
+def prepared_outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = False) -> Iterator[Any]:
     """The outputs of one prepared chunk (rows or `Packed` rows, {stage: dead letters}), or of
     each of a list of them (``many``)."""
     for rows, letters in prepared if many else [prepared]:
@@ -447,46 +407,46 @@ def _outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = False) -> I
             yield from chunk_outputs([], stage_letters, wrap, tag=stage)
 
 
+# What makes a stage's DoFn: `PrepareChunks`, or the local accelerator's subclass of it.
+PrepareFn = Callable[[str, Taxonomy, "int | None", "str | None"], PrepareChunks]
+
+
 class PrepareStories(beam.PTransform):
     """Chunks of Kafka records (or `kafka_source.DeferredRead`s, read where they are prepared) in;
     outputs ``rows`` (chunks of clean rows, tagged and signed) and one dead-letter output per stage
     of `STAGES`. Bounded or unbounded; every record leaves as one row or one dead letter. The
     stages are `prepare.prepare_chunk`'s: parse and validate, clean, tag, then `dedup.sign_rows`;
-    a story a stage raises on leaves as a dead letter of that stage. With ``processes`` > 0 (only
-    the local accelerator gives any), full chunks are prepared in that many worker processes beside
-    the pipeline's own (`pipeline.workers`); the rows are the same either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
-    many shards (`DeduplicateStories(packed=True)` takes them): the workers build the Arrow and
-    spill it to the folder ``spill`` (the batch's staging folder: readers never see it), which
-    whoever runs the pipeline removes after it.
+    a story a stage raises on leaves as a dead letter of that stage.
+
+    Each chunk is prepared by `PrepareChunks`, where the runner runs it, unless ``prepare`` gives
+    another maker of the DoFn (`pipeline.accelerator` does on one machine); the rows are the same
+    either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
+    many shards (`DeduplicateStories(packed=True)` takes them): the Arrow is built where the chunk
+    is prepared and spilled to the folder ``spill`` (the batch's staging folder: readers never see
+    it), which whoever runs the pipeline removes after it.
     """
 
     def __init__(
         self,
         pipeline_version: str,
         taxonomy: Taxonomy,
-        processes: int = 0,
-        min_chunk: int = CHUNK_SIZE // 2,
         shards: int | None = None,
         spill: str | Path | None = None,
+        prepare: PrepareFn = PrepareChunks,
     ) -> None:
         super().__init__()
-        if processes < 0 or min_chunk < 1:
-            raise ValueError("processes must be >= 0 and min_chunk >= 1")
         self._version = pipeline_version
         self._taxonomy = taxonomy
-        self._processes = processes
-        self._min_chunk = min_chunk
         if shards is not None and shards < 1:
             raise ValueError("shards must be at least 1")
         if shards is not None and spill is None:
             raise ValueError("packed rows (shards) need a spill folder")
         self._shards = shards
         self._spill = None if spill is None else str(spill)
+        self._prepare = prepare
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
-        prepare = _PrepareChunks(
-            self._version, self._taxonomy, self._processes, self._min_chunk, self._shards, self._spill
-        )
+        prepare = self._prepare(self._version, self._taxonomy, self._shards, self._spill)
         return records | "ParseCleanTagSign" >> beam.ParDo(prepare).with_output_types(
             Chunk if self._shards is None else Packed
         ).with_outputs(*STAGES, main="rows")

@@ -7,12 +7,13 @@ import json
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline.accelerator import in_workers
 from pipeline.clean import clean_story
 from pipeline.dedup import sign_rows
 from pipeline.parse import parse_record
 from pipeline.prepare import STAGES, prepare_chunk
 from pipeline.tagging import load_taxonomy, tag_row
-from pipeline.transforms import PrepareStories
+from pipeline.transforms import PrepareChunks, PrepareStories
 from schemas import story_id
 from tests.conftest import chunks, raw_story
 from tests.unit.test_clean import seed_parts
@@ -106,7 +107,10 @@ def _prepare_in_pipeline(records, processes, expected):
     ``expected`` (rows, {stage: dead letters}), in any order."""
     rows, letters = expected
     with beam.Pipeline() as p:
-        out = p | beam.Create(chunks(records, 3)) | PrepareStories("test", load_taxonomy(None), processes, 1)
+        prepare = in_workers(processes) if processes else PrepareChunks
+        out = (
+            p | beam.Create(chunks(records, 3)) | PrepareStories("test", load_taxonomy(None), prepare=prepare)
+        )
         assert_that(out["rows"] | beam.FlatMap(lambda chunk: chunk), equal_to(rows), label="rows")
         for stage in STAGES:
             assert_that(out[stage], equal_to(letters[stage]), label=stage)
@@ -206,13 +210,9 @@ def test_the_modules_workers_import_leave_beam_out():
     """The worker server imports the stages before any worker can start, and every run's first
     reads wait for it: with Beam among its imports it took twice as long. Beam belongs to
     `pipeline.transforms` (and `run`, `runners`), never to a stage module."""
-    import inspect
     import subprocess
     import sys
 
-    from pipeline import workers
-
-    assert 'forkserver(["pipeline.prepare"])' in inspect.getsource(workers._start_method)
     code = (
         "import sys\n"
         "import pipeline.prepare, pipeline.workers, pipeline.memory\n"
@@ -241,3 +241,18 @@ def test_the_pipeline_process_freezes_what_it_has_loaded_but_no_garbage():
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     frozen, once, collected = found.stdout.split()
     assert int(frozen) > 50_000 and once == "True" and collected == "True"
+
+
+def test_the_beam_stages_leave_the_local_accelerator_out():
+    """The graph's transforms are plain Beam: only `pipeline.accelerator` brings the worker pool
+    and the memory tuning in, so a cluster's workers never load them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pipeline.transforms\n"
+        "print(sorted(m for m in ('pipeline.workers', 'pipeline.memory') if m in sys.modules))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
