@@ -155,6 +155,16 @@ _FURNITURE = [
     r"(версия для печати|распечатать|фото|видео|теги|метки):?.{0,60}",
     r"(rəy bildirin|rəy yazın|şərh yaz(ın)?|bizi (sosial şəbəkələrdə )?izləyin(:.{0,60})?|paylaş|xəbər lenti|bütün xəbərlər)",
     r"(həmçinin oxuyun|digər xəbərlər|son xəbərlər|çap et|çap versiyası|foto|şəkil|etiketlər):?.{0,60}",
+    # a news site's block labels ("Цитата", "Деталі", "Нагадаємо"), its ads' labels, a picture's
+    # placeholder, and a date stamp's labels whose dates the page did not give ("Published: Updated:")
+    r"(цитата|детали|деталі|подробности|подробиці|нагадаємо|напомним|контекст|details|news image)",
+    r"(reklam( alanı)?|anzeige|werbung|publicité|annonse|реклама|advertentie)",
+    r"((published|updated|posted|yayınlanma|yayın tarihi|son güncelleme|güncelleme|опубликовано|обновлено|"
+    r"опубліковано|оновлено|publié|mis à jour|veröffentlicht|aktualisiert|publisert|oppdatert|dərc edilib)"
+    r":? ?){1,3}",
+    r"(open|view) (this )?(photo|image|picture|gallery)( in (the )?gallery)?",
+    # a line that is only an agency's name: the credit of a picture or of the story
+    r"(the )?(associated press|reuters|afp|agence france-presse|dpa|tass|anadolu( ajansı| agency)?|xinhua|ntb)",
 ]
 _FURNITURE_RE = re.compile(r"^(?:" + "|".join(_FURNITURE) + r")[.!:]?$", re.IGNORECASE)
 
@@ -260,6 +270,11 @@ _BANNER_WORDS = (
 _IMPERATIVE = re.compile(
     r"^(subscribe|support|become|sign up|sign in|log in|donate|join|download|get|register|install|enable|"
     r"turn on|подпишитесь|подписывайтесь|поддержите|скачайте|abunə olun|yükləyin)\b",
+    re.IGNORECASE,
+)
+# "Чтобы следить за важными новостями, подпишитесь на канал ...": the imperative after a clause.
+_IMPERATIVE_AFTER_CLAUSE = re.compile(
+    r", (subscribe|sign up|follow us|подпишитесь|подписывайтесь|підпишіться|abunə olun|abone olun|abonnieren sie)\b",
     re.IGNORECASE,
 )
 _COOKIE = re.compile(r"\bcookies?\b|\bкуки\b|\bcookie-fayl", re.IGNORECASE)
@@ -446,7 +461,8 @@ _STAMP_WORDS = re.compile(
 # The agencies whose names close or open a photo credit ("Efrem Lukatsky/AP", "REUTERS/File
 # Photo", "Kremlin Pool Photo via AP.", "© Reuters.").
 _AGENCIES = (
-    r"(?:AP|AFP|Reuters|REUTERS|dpa|DPA|NTB|EPA|Getty Images|Sputnik|TASS|AA|UNB|Anadolu|Xinhua|UNN|IHA|DHA)"
+    r"(?:AP|AFP|Reuters|REUTERS|dpa|DPA|NTB|EPA|Getty Images|Sputnik|TASS|AA|UNB|Anadolu|Xinhua|UNN|IHA|DHA|"
+    r"(?:The )?Associated Press|(?:The )?Canadian Press)"
 )
 # The credit at a caption's end, in the shapes `_credit_at_end` tells apart by their last "/",
 # "(", "via " or caption word; each pattern is anchored where it starts, so none is tried at every
@@ -455,7 +471,18 @@ _WORD_CREDIT = re.compile(
     r"\b(?:Photo|Foto|Фото|Fotoğraf|Bild|Picture|Image|Credit|Crédit photo|Kilde|Скриншот|Screenshot)\s*:\s*[^.!?:]{1,80}\.?$"
 )
 _BRACKET_CREDIT = re.compile(
-    r"\((?:[^()]*\bPhoto\b[^()]*|PHOTO ?/ ?[^()]{1,40}|Photo credit: [^()]{1,60}|Quelle: [^()]{1,40})\)\.?\s*\|?$"
+    r"\((?:[^()]*\bPhoto\b[^()]*|PHOTO ?/ ?[^()]{1,40}|(?:Photo )?[Cc]redit: [^()]{1,60}|Quelle: [^()]{1,40}|"
+    rf"[^()/]{{1,40}}/{_AGENCIES})\)\.?\s*\|?$"
+)
+# "... Reuters/Maxim Shemetov": the agency, then its photographer's name, closing a caption.
+_AGENCY_THEN_NAME = re.compile(rf"(?<![\w/]){_AGENCIES}/[{_UPPER}][\w.'-]*(?: [{_UPPER}][\w.'-]*){{0,3}}\.?$")
+# "... in this screen grab obtained from a handout video. (Reuters)": a caption naming its picture
+# and closed by its agency in brackets.
+_AGENCY_BRACKETED = re.compile(rf"\({_AGENCIES}\)\.?$")
+# An AP caption's close: ", Friday, March 14, 2025." (a sentence says "on Friday").
+_CAPTION_DATE = re.compile(
+    r", (?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
+    r"(?:Jan|Feb|March|April|May|June|July|Aug|Sept|Oct|Nov|Dec)\w*\.? \d{1,2}, \d{4}\.$"
 )
 _AGENCY_AFTER_SLASH = re.compile(rf" ?{_AGENCIES}\.?$")
 _AGENCY_SLASHED = re.compile(rf"{_AGENCIES}/[\w ./]{{1,40}}$")
@@ -465,9 +492,10 @@ _CAPTION_WORD = re.compile(
 _CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+/{_AGENCIES}(?:/\w+)* )")
 # A caption that names the picture it is under ("In this photo ...", "på dette bildet"): one of
 # _PICTURE_WORDS is in each of _CAPTION_PHRASE's phrases.
-_PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf")
+_PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf", "screen grab")
 _CAPTION_PHRASE = re.compile(
-    r"\b(?:in this (?:photo|picture|image)|this (?:photo|image|picture) (?:released|provided|taken|shows)|"
+    r"\b(?:in this (?:(?:handout )?photo|picture|image|screen grab)|"
+    r"this (?:handout )?(?:photo|photograph|image|picture) (?:released|provided|taken|shows)|"
     r"(?:på )?dette bildet|auf diesem (?:am .{0,40})?(?:\S+-)?(?:bild|foto)|на (?:этом|цьому) фото|"
     r"bu fotoğraf(?:ta)?)\b|^(?:[a-z]+ \d{4} |\d{4} )?(?:file )?photo (?:of|shows)\b"
 )
@@ -495,7 +523,14 @@ _PAGE_FURNITURE = re.compile(
     r"(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|"
     r"(?:you (?:must|need to) enable javascript|please enable javascript|javascript (?:is )?required)|"
     r"(?:check out|click here|tap here|find out more)\b.{0,160}\bhere\.?$|uyarı:|"
-    r"\[[\w ]{1,30}_\d+\]$",
+    r"\[[\w ]{1,30}_\d+\]$|"
+    # comment forms and their rules, players loading, a feed's footer with its link
+    r"(?:your email address will not be published|e-posta adresiniz yayınlanmayacak|"
+    r"ваш адрес email не будет опубликован|deine e-mail-adresse wird nicht veröffentlicht|"
+    r"votre adresse (?:e-mail|de messagerie) ne sera pas publiée|required fields are marked)|"
+    r"please keep (?:your )?comments|.{0,60}\bcommitted to providing a forum for\b|"
+    r"if you would like to share a story idea|hold tight\b.{0,80}\bloading|loading the .{1,60} player|"
+    r"from .{1,150} https?://\S+$",
     re.IGNORECASE,
 )
 # Furniture found anywhere in a line, each behind a substring test (most lines fail it).
@@ -506,7 +541,8 @@ _PAGE_FURNITURE_INSIDE = [
     ("erms of", re.compile(r"\b(?:privacy policy|terms of use|terms of service)\.?$", re.IGNORECASE)),
     (")", re.compile(r"\((?:редактор|editor|корреспондент|кореспондент)[^)]{0,60}\)$", re.IGNORECASE)),
     ("layer", re.compile(r"jwplayer", re.IGNORECASE)),
-    ("javascript", re.compile(r"\bdu trenger javascript\b")),
+    ("avascript", re.compile(r"\bdu trenger javascript\b", re.IGNORECASE)),
+    ("pic.twitter.com", re.compile(r"\bpic\.twitter\.com/\w+$")),  # an embedded post's text
     ("onaylanmamaktadır", re.compile(r"\byorumlar onaylanmamaktadır\.?$")),
     ("lecteur", re.compile(r"chargement du lecteur", re.IGNORECASE)),
 ]
@@ -639,6 +675,9 @@ class Extracted:
     title: str | None = None
     author: str | None = None
     published: date | None = None
+    # The text is the page's main text as trafilatura selected it (its own subheads included),
+    # not every block of the markup.
+    selected: bool = False
 
 
 _PAGE = re.compile(r"<(?:!doctype|html|head|body|article|main)\b", re.IGNORECASE)
@@ -646,7 +685,11 @@ _PAGE = re.compile(r"<(?:!doctype|html|head|body|article|main)\b", re.IGNORECASE
 
 def extract_html(markup: str) -> Extracted:
     """Main text of an HTML page with trafilatura, plus its title, author and date; a fragment
-    (no page structure) or a page trafilatura finds no text in is read block by block instead."""
+    (no page structure) or a page trafilatura finds no text in is read block by block instead.
+
+    trafilatura runs with ``fast=True``: without its second opinion (readability and jusText
+    run on the page as a fallback), which on the Scrapinghub benchmark both costs time and
+    selects more of the page around the article."""
     if _PAGE.search(markup[:5000]):
         import trafilatura  # a heavy import that plain-text batches never need
 
@@ -656,6 +699,7 @@ def extract_html(markup: str) -> Extracted:
             include_comments=False,
             include_tables=True,
             favor_recall=True,
+            fast=True,
             date_extraction_params={"extensive_search": False, "original_date": True},
             as_dict=True,
         )
@@ -666,6 +710,7 @@ def extract_html(markup: str) -> Extracted:
                 fields.get("title") or None,
                 fields.get("author") or None,
                 _iso_date(fields.get("date")),
+                selected=True,
             )
     return Extracted(html_to_text(markup))
 
@@ -803,7 +848,7 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
             _COOKIE.search(line) or _CALL_TO_ACTION.search(line)
         ):
             return not _reads_like_reporting(line) and bool(
-                _SITE_VOICE.search(line) or _IMPERATIVE.match(line)
+                _SITE_VOICE.search(line) or _IMPERATIVE.match(line) or _IMPERATIVE_AFTER_CLAUSE.search(line)
             )
     return False
 
@@ -991,8 +1036,10 @@ def _stated_date(removed: list[str], kept: list[str]) -> date | None:
 def clean_text(headline: str, body: str, body_format: str = "text/plain") -> CleanText:
     """Story text without site furniture, with byline, dateline and credit split off."""
     result = CleanText(body="")
+    selected = False
     if body_format == "text/html":
         page = extract_html(body)
+        selected = page.selected
         body = page.text
         result.title, result.published = page.title, page.published
         result.byline = _names(page.author) if page.author else None
@@ -1030,45 +1077,99 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
                     break
             if result.credit:
                 break
-    _drop_labels(kept, result, short, body)
+    _drop_labels(kept, result, short, body, selected)
     result.body = "\n\n".join(line for line in kept if line)
     return result
 
 
-def _drop_labels(kept: list[str], result: CleanText, short: list[str], body: str) -> None:
+def _drop_labels(
+    kept: list[str], result: CleanText, short: list[str], body: str, selected: bool = False
+) -> None:
     """Lines that label rather than tell, once byline, dateline and credit are taken: subheads and
     titles of other stories (a few words and no sentence's end), lines in capitals, short
-    questions standing alone as subheads, source and editor lines, photo captions. The last line
-    is left alone unless it is a few words: a scraped text may end in a sentence cut short. A
-    paragraph ending in "…" is not taken for a teaser: sites cut their own story's paragraphs so.
+    questions standing alone as subheads, source and editor lines, photo captions, and open lines
+    (`_open_line`: titles and standfirsts). The last line is left alone unless it is a few words:
+    a scraped text may end in a sentence cut short. A paragraph ending in "…" is not taken for a
+    teaser: sites cut their own story's paragraphs so. In text trafilatura ``selected`` from a
+    page, its headings, questions and titles are the article's own subheads (it reads them from
+    the page's structure): only labels and captions go there.
 
-    Only the ``short`` lines `_drop_furniture` checked can be labels; every line is looked at only
-    where the body holds what a caption's credit holds ("/", ":", "©"): most bodies hold none,
-    and their long paragraphs are passed over."""
+    Only the ``short`` lines `_drop_furniture` checked, and lines without a sentence's end, can be
+    labels; every line is looked at only where the body holds what a caption's credit holds
+    ("/", ":", "©") or a picture's name: most bodies hold none, and their long paragraphs are
+    passed over."""
     hints = _CaptionHints.of(body)
+    last = kept[-1] if kept else None
     if hints is not None:
         candidates = kept[:]
     else:
         present = set(map(id, kept))  # byline, dateline and credit lines have left since
-        candidates = [line for line in short if id(line) in present and len(line) < 200]
+        short_ids = {id(line) for line in short if id(line) in present and len(line) < 200}
+        candidates = [line for line in kept if id(line) in short_ids or line[-1:] not in _CLOSED_ENDS]
     # Decided on the lines as they stand, then removed: a run of headings is told from a lone
     # subhead by its neighbours before any of them goes.
     dropped = []
     for line in candidates:
         words = line.count(" ") + 1
-        label = _is_label(line, line is kept[-1]) if words <= 16 else None
-        if label == "heading":
-            # A heading between two paragraphs is the story's own subhead ("Sanctions and supply
-            # cuts"): kept. Headings in a run, or before or after the story, are other stories'
-            # titles and section labels.
+        label = _is_label(line, line is last) if words <= 16 else None
+        if selected and label in ("heading", "title"):
+            label = None
+        elif label == "heading" and words < _OPEN_WORDS:
+            # A short heading between two paragraphs is the story's own subhead ("Sanctions and
+            # supply cuts"): kept. Headings in a run, or before or after the story, are other
+            # stories' titles and section labels.
             i = kept.index(line)
             if 0 < i < len(kept) - 1 and _ends_sentence(kept[i - 1]) and _ends_sentence(kept[i + 1]):
                 label = None
+        elif label is None and not selected and line is not last:
+            label = "open" if _open_line(line, words) else None
+        if label is None and "pic.twitter.com/" in line and _page_furniture(line):
+            label = "embed"  # an embedded post's text, under which the page shows its author
         if label or (hints is not None and _is_caption(line, hints)):
             dropped.append(line)
+    # A paragraph repeated verbatim (a caption under two pictures, a standfirst set again as the
+    # lead) keeps its first place only.
+    seen: set[str] = set()
+    for line in kept:
+        if line in seen and line.count(" ") >= 3 and not selected:
+            dropped.append(line)
+        seen.add(line)
     for line in dropped[: len(kept) - 1]:  # never the whole body
-        kept.remove(line)
-        result.removed.append(line)
+        if line in kept:
+            kept.remove(line)
+            result.removed.append(line)
+
+
+# What a paragraph of the story ends in (a "," too: a list's items, a scraped line broken off).
+_CLOSED_ENDS = frozenset(".!?…:;\"')»,]")
+# The words from which a line without a sentence's end is a title or a standfirst even between
+# two paragraphs: on the real-copy set's dev part every such line of five words or more is
+# furniture (titles of this and other stories, standfirsts, captions without a credit), while
+# the story's own subheads that stand between paragraphs ("Sanctions and supply cuts") are shorter.
+_OPEN_WORDS = 5
+_SENTENCE_BREAK = re.compile(r"[.!?] [^\W\d_]")
+
+
+def _open_line(line: str, words: int) -> bool:
+    """A line of `_OPEN_WORDS` to twenty words (a title's length; a story's paragraph that a site
+    leaves without a full stop is longer) that is one unfinished sentence: no sentence's end,
+    not a list item (","), no sentence break inside (a story's paragraph cut short holds whole
+    sentences before its cut). A quotation, a line that reports ("..., передает Arbat.media") and
+    a row of figures ("Sep 24 CBOT Wheat closed at $5.32 1/2, down 18 1/4 cents") are story text
+    whatever their end."""
+    return (
+        _OPEN_WORDS <= words <= 20
+        and line[-1:] not in _CLOSED_ENDS
+        and line[:1] not in _QUOTE_OPENERS
+        and not _ends_sentence(line)
+        and not _SENTENCE_BREAK.search(line)
+        and len(_NUMBERS(line)) < 3
+        and not _reads_like_reporting(line)
+    )
+
+
+_QUOTE_OPENERS = frozenset("\"'«„")
+_NUMBERS = re.compile(r"\d+").findall
 
 
 @dataclass(frozen=True)
@@ -1086,12 +1187,13 @@ class _CaptionHints:
 
     @classmethod
     def of(cls, body: str) -> _CaptionHints | None:
-        """The hints of ``body``, or None where it holds none of a credit's characters."""
+        """The hints of ``body``, or None where it holds none of a credit's characters, no word
+        naming a picture and no date an AP caption closes with."""
         slash, colon, bracket, copyright = "/" in body, ":" in body, ")" in body, "©" in body
-        if not (slash or colon or bracket or copyright):
+        pictures = _names_picture(body.lower())
+        if not (slash or colon or bracket or copyright or pictures or ", 20" in body):
             return None
-        lowered = body.lower()
-        return cls(slash, colon, bracket, copyright, any(word in lowered for word in _PICTURE_WORDS))
+        return cls(slash, colon, bracket, copyright, pictures)
 
 
 def _is_caption(line: str, hints: _CaptionHints) -> bool:
@@ -1114,7 +1216,16 @@ def _is_caption(line: str, hints: _CaptionHints) -> bool:
         if any(word in lowered for word in _PICTURE_WORDS) and _CAPTION_PHRASE.search(lowered):
             return True
     tail = line[-100:]
+    if tail[-1:] in ".)" and (
+        _CAPTION_DATE.search(tail)
+        or (hints.pictures and _AGENCY_BRACKETED.search(tail) and _names_picture(line.lower()))
+    ):
+        return True
     return ("/" in tail or ")" in tail[-4:] or ":" in tail or "via " in tail) and _credit_at_end(tail)
+
+
+def _names_picture(lowered: str) -> bool:
+    return any(word in lowered for word in _PICTURE_WORDS)
 
 
 def _credit_at_end(tail: str) -> bool:
@@ -1122,7 +1233,9 @@ def _credit_at_end(tail: str) -> bool:
     "(AP Photo/Jane Roe)", "Efrem Lukatsky/AP", "REUTERS/File Photo", "... via AP"."""
     slash = tail.rfind("/")
     if slash > 0 and (
-        _AGENCY_AFTER_SLASH.match(tail, slash + 1) or (len(tail) < 100 and _AGENCY_SLASHED.match(tail))
+        _AGENCY_AFTER_SLASH.match(tail, slash + 1)
+        or (len(tail) < 100 and _AGENCY_SLASHED.match(tail))
+        or _AGENCY_THEN_NAME.search(tail, max(0, slash - 30))
     ):
         return True
     via = tail.rfind("via ")
@@ -1138,8 +1251,9 @@ def _credit_at_end(tail: str) -> bool:
 
 
 def _is_label(line: str, last: bool) -> str | None:
-    """ "label" for a line that labels rather than tells; "heading" for a few words without a
-    sentence's end, which is a label unless it stands between two paragraphs (`_drop_labels`)."""
+    """ "label" for a line that labels rather than tells; "title" for a question or title standing
+    alone; "heading" for a few words without a sentence's end, which is a label unless it stands
+    between two paragraphs (`_drop_labels`)."""
     words = line.count(" ") + 1
     if words > 16 or line[-1:] in ",;" or (last and words > 6):
         return None
@@ -1164,9 +1278,9 @@ def _is_label(line: str, last: bool) -> str | None:
     if _reads_like_reporting(line) or _DATELINE_LINE.match(line):
         return None  # "..., передает Arbat.media"; "BAKI, 2 oktyabr. TELEQRAF": a dateline
     if question:
-        return "label" if capitals or words <= 7 else None  # "WHAT HAPPENED?", "Who is Marc Fogel?"
+        return "title" if capitals or words <= 7 else None  # "WHAT HAPPENED?", "Who is Marc Fogel?"
     if " | " in line or _is_section_label(line) or _title_case(line):
-        return "label"  # "... | WATCH", "World News", "Russia's 2024 Election in Occupied Regions"
+        return "title"  # "... | WATCH", "World News", "Russia's 2024 Election in Occupied Regions"
     return "heading"
 
 
