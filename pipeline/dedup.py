@@ -6,10 +6,17 @@ with other furniture, headline or light edits, is syndication, which is informat
 kept, with ``duplicate_of`` naming the first-seen story and ``cluster_id`` shared by the group.
 
 Near-duplicates are texts whose MinHash signatures (`pipeline.minhash`, over word shingles of the
-clean body) estimate a Jaccard similarity of at least ``threshold``, published at most ``lookback``
-apart; groups are the connected components of such pairs. Stories committed by earlier batches
-within the look-back take part with their stored ``minhash`` signatures; a committed story keeps
-its flags, so it is the canonical whenever it is in a group.
+clean body without its quoted speech) estimate a containment over the shorter copy of at least
+``threshold``, published at most ``lookback`` apart; groups are the connected components of such
+pairs. Containment, not Jaccard similarity: sites cut one agency story to different lengths, and a
+lead-only copy shares nearly all its shingles with the full story but few of the full story's.
+Stories committed by earlier batches within the look-back take part with their stored ``minhash``
+signatures (those committed before signatures kept their shingle count match by Jaccard
+similarity); a committed story keeps its flags, so it is the canonical whenever it is in a group.
+
+``DEFAULT_THRESHOLD`` (0.35) was chosen on the development part of the real-copy set
+(`benchmarks/quality/real`): copies republished on different sites, cut, extended and lightly
+edited, against independent reports of the same events that quote the same statements.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.4
+DEFAULT_THRESHOLD = 0.35
 DEFAULT_LOOKBACK = timedelta(days=7)
 
 
@@ -66,7 +73,7 @@ _SIGNED_SCHEMA = pa.schema(
         ("canonical", pa.string()),  # duplicate_of, or the story's own id
         ("cluster", pa.string()),
         ("published", pa.int64()),  # UTC microseconds
-        ("minhash", pa.binary()),  # whole signatures only (`_read_signed`)
+        ("minhash", pa.binary()),  # whole signatures only, each `minhash.SIGNATURE_BYTES` (`_read_signed`)
     ]
 )
 
@@ -85,7 +92,8 @@ class CommittedIndex:
     signed: list[tuple[pa.Table, npt.NDArray[np.intp]]] = field(default_factory=list)
 
     def add(self, story: str, signature: bytes, canonical: str, cluster: str, published: int) -> None:
-        row = pa.table([[story], [canonical], [cluster], [published], [signature]], schema=_SIGNED_SCHEMA)
+        whole = minhash.signature_matrix([signature]).tobytes()  # a legacy signature gets a count of 0
+        row = pa.table([[story], [canonical], [cluster], [published], [whole]], schema=_SIGNED_SCHEMA)
         self.signed.append((row, np.zeros(1, np.intp)))
 
     def signed_rows(self) -> pa.Table:
@@ -104,7 +112,7 @@ class CommittedIndex:
         return [row.tobytes() for table, rows in self.signed for row in _signature_rows(table)[rows]]
 
     def copy_signatures(self, out: npt.NDArray[np.uint16]) -> None:
-        """The signatures, in the index's order, into ``out`` (stories x `minhash.BINS`)."""
+        """The signatures, in the index's order, into ``out`` (stories x `minhash.COLUMNS`)."""
         at = 0
         for table, rows in self.signed:
             out[at : at + len(rows)] = _signature_rows(table)[rows]
@@ -277,8 +285,16 @@ def _read_signed(path: str, io: _IO) -> pa.Table:
             "minhash": signatures.cast(pa.binary()),
         }
     )
-    # Only whole signatures take part, each `minhash.SIGNATURE_BYTES` long: then the column's one
-    # buffer is the signature matrix itself (`_signature_rows`).
+    # Only whole signatures take part, each `minhash.SIGNATURE_BYTES` long (one committed before
+    # signatures kept their shingle count gets a count of 0): then the column's one buffer is the
+    # signature matrix itself (`_signature_rows`).
+    length = pc.binary_length(signed.column("minhash"))
+    legacy = pc.fill_null(pc.equal(length, minhash.LEGACY_SIGNATURE_BYTES), False)
+    if pc.any(legacy).as_py():
+        pad = bytes(minhash.SIGNATURE_BYTES - minhash.LEGACY_SIGNATURE_BYTES)
+        padded = pc.binary_join_element_wise(signed.column("minhash"), pa.scalar(pad), pa.scalar(b""))
+        column = pc.if_else(legacy, padded, signed.column("minhash"))
+        signed = signed.set_column(signed.schema.get_field_index("minhash"), "minhash", column)
     whole = pc.equal(pc.binary_length(signed.column("minhash")), minhash.SIGNATURE_BYTES)
     return signed.filter(pc.fill_null(whole, False)).combine_chunks()
 
@@ -327,14 +343,14 @@ def _rows_inside(published: pa.ChunkedArray, windows: list[tuple[int, int]] | No
 
 
 def _signature_rows(table: pa.Table) -> npt.NDArray[np.uint16]:
-    """A signed table's signatures as a (stories x `minhash.BINS`) view of its own buffer."""
+    """A signed table's signatures as a (stories x `minhash.COLUMNS`) view of its own buffer."""
     column = table.column("minhash")
     if not len(column):
-        return np.zeros((0, minhash.BINS), np.uint16)
+        return np.zeros((0, minhash.COLUMNS), np.uint16)
     (chunk,) = column.chunks
     offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
     data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
-    return data.view("<u2").reshape(len(chunk), minhash.BINS)
+    return data.view("<u2").reshape(len(chunk), minhash.COLUMNS)
 
 
 def _order(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -401,7 +417,7 @@ def cluster_stories(
     for _order_key, story, published, signature in sorted(stories, key=lambda s: s[0]):
         if story in committed.ids:
             verdicts[story] = Verdict(keep=False)
-        elif signature is None or len(signature) != minhash.SIGNATURE_BYTES:
+        elif signature is None or not minhash.is_signature(signature):
             verdicts[story] = Verdict(keep=True, cluster_id=story)
         else:
             fresh.append(story)
@@ -410,7 +426,7 @@ def cluster_stories(
     # Committed stories take the lowest indexes, so a group's smallest index is its canonical.
     signed = committed.signed_rows()
     base = signed.num_rows
-    matrix = np.empty((base + len(sigs), minhash.BINS), np.uint16)
+    matrix = np.empty((base + len(sigs), minhash.COLUMNS), np.uint16)
     committed.copy_signatures(matrix[:base])
     matrix[base:] = minhash.signature_matrix(sigs)
     published = np.concatenate([signed.column("published").to_numpy(), np.array(times, np.int64)])

@@ -1,16 +1,29 @@
 """MinHash signatures of word shingles, vectorised over a batch of texts, and LSH near-duplicate pairs.
 
+Near-duplicates are copies of one story cut to different lengths, extended or lightly edited, so
+pairs are judged by containment over the shorter copy, |A ∩ B| / min(|A|, |B|), which does not
+punish a length gap as Jaccard similarity does (a lead-only copy of a 400-word story has a Jaccard
+similarity near 0.1 with it and a containment near 1). Each signature carries its text's count of
+distinct shingles beside the bins, and the bins' estimate of Jaccard similarity J gives the
+overlap: |A ∩ B| = J (|A| + |B|) / (1 + J). Quoted speech is left out of the shingles: independent
+reports of one event quote the same statement word for word, while copies of one agency story
+share the reporter's own sentences.
+
 A signature is one-permutation MinHash (Li, Owen and Zhang 2012) with optimal densification
 (Shrivastava 2017): every shingle is hashed once to 64 bits; the top 7 bits pick one of 128 bins and
 each bin keeps its smallest hash, so a text costs O(shingles) rather than O(shingles x permutations).
 Empty bins borrow the value of the first non-empty bin on a fixed pseudo-random probe sequence, which
 keeps Pr[bins agree] equal to the Jaccard similarity of the two shingle sets. Each bin stores the low
-16 bits of its minimum (b-bit MinHash, Li and Koenig 2010): 256 bytes per story, with a 2**-16 chance
-that two different minima agree.
+16 bits of its minimum (b-bit MinHash, Li and Koenig 2010), with a 2**-16 chance that two different
+minima agree; the count of distinct shingles (by their 64-bit hash) follows as a little-endian
+uint32: 260 bytes per story. A signature of 256 bytes (bins only) is one committed before the
+count was kept: it still matches, by Jaccard similarity, which never exceeds containment.
 
 Words are maximal runs of letters and digits after lower-casing; shingles are runs of ``SHINGLE``
-words (a text with fewer words is one shingle). Hashes are fixed arithmetic (no seeds from the
-process), so the same text gives the same signature on every worker, run and machine.
+words (a text with fewer words is one shingle). Quoted speech (`_QUOTED`: in the quotation marks
+of the languages the pipeline sees) is left out first; a text that is all quotation is signed
+whole. Hashes are fixed arithmetic (no seeds from the process), so
+the same text gives the same signature on every worker, run and machine.
 
 `signatures` runs compiled code (``minhash_native/``, ~10x faster) when it is built; the NumPy
 `spec_signatures` is its specification and its fallback, and tests hold the two to the same bytes.
@@ -20,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,9 +42,9 @@ import numpy.typing as npt
 
 try:
     from pipeline._minhash_native import Signer as _NativeSigner
-    from pipeline._minhash_native import candidate_pairs as _native_candidate_pairs
+    from pipeline._minhash_native import band_pairs as _native_band_pairs
 except ImportError:  # installed without a Rust toolchain: the NumPy specification signs
-    _NativeSigner = _native_candidate_pairs = None
+    _NativeSigner = _native_band_pairs = None
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +52,21 @@ __all__ = [
     "BINS",
     "SHINGLE",
     "SIGNATURE_BYTES",
+    "LEGACY_SIGNATURE_BYTES",
+    "COLUMNS",
+    "BAND_ROWS",
+    "BANDS",
+    "MIN_SHINGLES",
     "signatures",
     "spec_signatures",
     "signature",
+    "unquoted",
+    "is_signature",
+    "shingle_counts",
     "similarity",
-    "lsh_bands",
-    "band_keys",
+    "containment",
+    "band_pairs",
+    "spec_band_pairs",
     "candidate_pairs",
     "near_duplicate_pairs",
     "signature_matrix",
@@ -52,7 +75,18 @@ __all__ = [
 
 SHINGLE = 5
 BINS = 128
-SIGNATURE_BYTES = 2 * BINS
+SIGNATURE_BYTES = 2 * BINS + 4  # the bins (uint16 each), then the count of distinct shingles (uint32)
+LEGACY_SIGNATURE_BYTES = 2 * BINS  # a signature committed before the count was kept
+COLUMNS = SIGNATURE_BYTES // 2  # uint16 columns of a `signature_matrix`: the bins, then the count
+# LSH bands of two bins each, over three fixed orders of the bins (`BANDS`, 192): a pair is a
+# candidate with probability 1 - (1 - J**2)**192, so a lead-only copy of a long story is found
+# (J ~ 0.15: 0.99; J ~ 0.1: 0.85). Two 16-bit bins make a 32-bit key: unrelated texts rarely share
+# one, where a one-bin band would put every text in a bucket with a few strangers.
+BAND_ROWS = 2
+# Containment over fewer distinct shingles than this says little (a three-word line that a long
+# story happens to contain): such pairs, and pairs with a signature without its count, are judged
+# by Jaccard similarity, a lower bound of containment.
+MIN_SHINGLES = 20
 
 _U64 = np.uint64
 _BIN_SHIFT = _U64(64 - 7)  # 2**7 == BINS
@@ -66,7 +100,20 @@ _MULT = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD],
     _U64,
 )
+_BAND_BLOCK = 16  # bands the specification keys at once (~25 MB of keys at 200k texts)
 _PROBES = np.random.default_rng(20220729).integers(0, BINS, size=(BINS, 32))
+# The LSH bands: pairs of bins, from three fixed orders of the bins (192 bands of `BAND_ROWS`). A
+# fourth order found no more pairs on the real-copy set and cost a third more time.
+BANDS = np.concatenate(
+    [np.arange(BINS), *(np.random.default_rng(20261207 + k).permutation(BINS) for k in range(2))]
+).reshape(-1, BAND_ROWS)
+# A quotation: straight quotes, “…”, «…», „…“ and ‘…’ (20 characters or more, so that ‘ as an
+# apostrophe does not open one). Across paragraphs: a statement quoted over several paragraphs
+# opens on the first and closes on the last, and its middle paragraphs are quotation too.
+_QUOTED = re.compile(
+    '"[^"]*"|\u201c[^\u201d]*\u201d|\u00ab[^\u00bb]*\u00bb|\u201e[^\u201c\u201d]*[\u201c\u201d]|\u2018[^\u2019\\n]{20,}\u2019'
+)
+_QUOTE_MARKS = frozenset('"“«„‘')
 _NO_HASH = np.iinfo(np.uint64).max
 
 
@@ -123,24 +170,51 @@ def _native() -> Any:
     return _NativeSigner(_WORD.astype(np.uint8).tobytes(), _PROBES.astype(np.uint8).tobytes())
 
 
+def unquoted(text: str) -> str:
+    """The text (its first million characters) without its quoted speech (`_QUOTED`): what is
+    signed."""
+    text = text[:_MAX_CHARS]
+    if _QUOTE_MARKS.isdisjoint(text):
+        return text
+    return _QUOTED.sub(" ", text)
+
+
 def signatures(texts: Sequence[str]) -> list[bytes | None]:
     """The signature of each text (``SIGNATURE_BYTES`` bytes), or None for a text without words."""
     native = _native()
-    if native is not None:
-        # The signer folds ASCII text itself: only other text is copied lower-cased first.
-        return native.sign_all([t[:_MAX_CHARS] if t.isascii() else t[:_MAX_CHARS].lower() for t in texts])  # type: ignore[no-any-return]
-    return spec_signatures(texts)
+    if native is None:
+        return spec_signatures(texts)
+    plain = [unquoted(t) for t in texts]
+    # The signer folds ASCII text itself: only other text is copied lower-cased first.
+    signed: list[bytes | None] = native.sign_all([t if t.isascii() else t.lower() for t in plain])
+    whole = [i for i, s in enumerate(signed) if s is None and plain[i] != texts[i][:_MAX_CHARS]]
+    if whole:  # all quotation: signed whole
+        again = [texts[i][:_MAX_CHARS] for i in whole]
+        for i, s in zip(
+            whole, native.sign_all([t if t.isascii() else t.lower() for t in again]), strict=True
+        ):
+            signed[i] = s
+    return signed
 
 
 def spec_signatures(texts: Sequence[str]) -> list[bytes | None]:
     """`signatures` in NumPy, vectorised over the batch: the specification."""
+    plain = [unquoted(t) for t in texts]
+    signed = _spec_signatures(plain)
+    whole = [i for i, s in enumerate(signed) if s is None and plain[i] != texts[i][:_MAX_CHARS]]
+    for i, s in zip(whole, _spec_signatures([texts[i][:_MAX_CHARS] for i in whole]), strict=True):
+        signed[i] = s
+    return signed
+
+
+def _spec_signatures(texts: Sequence[str]) -> list[bytes | None]:
     if not texts:
         return []
     if len(texts) > 1 and sum(min(len(t), _MAX_CHARS) + 1 for t in texts) > _MAX_CHARS:
         # Keep each batch within the precomputed power tables (a 256-story batch of 4 KB stories
         # passes them, and recomputing them cost more than the hashing).
         half = len(texts) // 2
-        return spec_signatures(texts[:half]) + spec_signatures(texts[half:])
+        return _spec_signatures(texts[:half]) + _spec_signatures(texts[half:])
     with np.errstate(over="ignore"):
         words, owner = _word_hashes(texts)
         count = np.bincount(owner, minlength=len(texts))
@@ -166,6 +240,12 @@ def spec_signatures(texts: Sequence[str]) -> list[bytes | None]:
         hashes = _mix(shingles)
         minima = np.full((len(texts), BINS), _NO_HASH, _U64)
         np.minimum.at(minima, (shingle_owner, (hashes >> _BIN_SHIFT).astype(np.intp)), hashes)
+        order = np.lexsort((hashes, shingle_owner))
+        first = np.ones(len(order), bool)
+        first[1:] = (hashes[order][1:] != hashes[order][:-1]) | (
+            shingle_owner[order][1:] != shingle_owner[order][:-1]
+        )
+        distinct = np.bincount(shingle_owner[order][first], minlength=len(texts)).astype("<u4")
     filled = minima != _NO_HASH
     values = (minima & _U64(0xFFFF)).astype("<u2")
     rows, bins = np.nonzero(~filled & (count > 0)[:, None])
@@ -179,24 +259,60 @@ def spec_signatures(texts: Sequence[str]) -> list[bytes | None]:
             # Rare (texts of a few shingles): the next non-empty bin, cyclically.
             ahead = np.flatnonzero(np.roll(filled[row], -int(b)))
             values[row, b] = values[row, (int(b) + int(ahead[0])) % BINS]
-    return [values[i].tobytes() if count[i] else None for i in range(len(texts))]
+    return [values[i].tobytes() + distinct[i].tobytes() if count[i] else None for i in range(len(texts))]
 
 
 def signature(text: str) -> bytes | None:
     return signatures([text])[0]
 
 
+def is_signature(value: bytes | None) -> bool:
+    """Whether ``value`` is a signature: ``SIGNATURE_BYTES`` long, or ``LEGACY_SIGNATURE_BYTES``."""
+    return value is not None and len(value) in (SIGNATURE_BYTES, LEGACY_SIGNATURE_BYTES)
+
+
 def signature_matrix(sigs: Sequence[bytes] | npt.NDArray[np.uint16]) -> npt.NDArray[np.uint16]:
-    """Signatures as one (texts x `BINS`) matrix (a matrix is returned as it is)."""
+    """Signatures as one (texts x `COLUMNS`) matrix, a legacy signature with a count of 0 (a matrix
+    is returned as it is)."""
     if isinstance(sigs, np.ndarray):
         return sigs
-    return np.frombuffer(b"".join(sigs), "<u2").reshape(len(sigs), BINS)
+    if all(len(s) == SIGNATURE_BYTES for s in sigs):
+        return np.frombuffer(b"".join(sigs), "<u2").reshape(len(sigs), COLUMNS)
+    pad = bytes(SIGNATURE_BYTES - LEGACY_SIGNATURE_BYTES)
+    return np.frombuffer(b"".join(s if len(s) == SIGNATURE_BYTES else s + pad for s in sigs), "<u2").reshape(
+        len(sigs), COLUMNS
+    )
+
+
+def shingle_counts(matrix: npt.NDArray[np.uint16]) -> npt.NDArray[np.float64]:
+    """Each signature's count of distinct shingles (0 for a legacy signature)."""
+    return matrix[:, BINS].astype(np.float64) + matrix[:, BINS + 1].astype(np.float64) * 65536
 
 
 def similarity(a: bytes, b: bytes) -> float:
     """Estimated Jaccard similarity of the two texts' shingle sets."""
-    agree = float(np.count_nonzero(signature_matrix([a]) == signature_matrix([b]))) / BINS
+    matrix = signature_matrix([a, b])
+    agree = float(np.count_nonzero(matrix[0, :BINS] == matrix[1, :BINS])) / BINS
     return max(0.0, _jaccard(agree))
+
+
+def containment(a: bytes, b: bytes) -> float:
+    """Estimated containment over the shorter copy of the two texts' shingle sets: what
+    `near_duplicate_pairs` compares with its threshold."""
+    matrix = signature_matrix([a, b])
+    agree = np.count_nonzero(matrix[0, :BINS] == matrix[1, :BINS], keepdims=True) / BINS
+    counts = shingle_counts(matrix)
+    return float(_measure(agree, counts[:1], counts[1:])[0])
+
+
+def _measure(agree: Any, size_a: Any, size_b: Any) -> Any:
+    """Estimated containment over the shorter copy from the share of agreeing bins and the two
+    shingle counts (arrays); Jaccard similarity where the shorter has fewer than `MIN_SHINGLES`
+    (a count of 0: a legacy signature)."""
+    j = np.maximum(0.0, _jaccard(agree))
+    shorter = np.minimum(size_a, size_b)
+    overlap = j * (size_a + size_b) / (1 + j)
+    return np.where(shorter >= MIN_SHINGLES, np.minimum(1.0, overlap / np.maximum(shorter, 1)), j)
 
 
 def _jaccard(agree: Any) -> Any:
@@ -205,53 +321,35 @@ def _jaccard(agree: Any) -> Any:
     return (agree - 2.0**-16) / (1 - 2.0**-16)
 
 
-@functools.cache
-def lsh_bands(threshold: float) -> tuple[int, int]:
-    """(bands, rows) whose S-curve rises around ``threshold``, missing few pairs above it.
+def band_pairs(matrix: npt.NDArray[np.uint16]) -> npt.NDArray[np.intp]:
+    """(i, j) index pairs, i < j, of texts agreeing on both bins of one of `BANDS`: in each band,
+    each text of a bucket joined to the bucket's first member and to its predecessor there, so a
+    bucket of m texts gives at most 2m pairs. Sorted, distinct. ``matrix``: (texts x `COLUMNS`).
 
-    Pairs found by the bands are verified against the threshold, so a false candidate only costs a
-    comparison while a missed pair is lost: misses weigh four times as much as false candidates.
-    """
-    if not 0 < threshold <= 1:
-        raise ValueError("threshold must be in (0, 1]")
-    step = 0.005
-    grid = np.arange(step / 2, 1, step)
-    below = grid < threshold
-    best: tuple[float, int, int] | None = None
-    for rows in range(1, BINS + 1):
-        bands = BINS // rows
-        hit = 1 - (1 - grid**rows) ** bands
-        cost = step * (0.2 * float(hit[below].sum()) + 0.8 * float((1 - hit[~below]).sum()))
-        if best is None or cost < best[0]:
-            best = (cost, bands, rows)
-    assert best is not None
-    return best[1], best[2]
-
-
-def band_keys(matrix: npt.NDArray[np.uint16], bands: int, rows: int) -> npt.NDArray[np.uint64]:
-    """One 64-bit key per (text, band): texts that agree on every bin of a band share its key."""
-    keys = np.zeros((len(matrix), bands), _U64)
-    with np.errstate(over="ignore"):
-        for r in range(rows):
-            keys += matrix[:, r : bands * rows : rows].astype(_U64) * _MULT[r % len(_MULT)] + _U64(r)
-        return _mix(keys)
-
-
-def candidate_pairs(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
-    """(i, j) index pairs, i < j, of texts sharing a band key: each joined to its bucket's first
-    member and to its predecessor there, so a bucket of m texts gives at most 2m pairs. Sorted.
-
-    Compiled when built: a hash map per band, ~6x faster than the sorts of `spec_candidate_pairs`
-    (a 50k batch's 42 bands: ~60 ms, not ~380)."""
-    if _native_candidate_pairs is None:
-        return spec_candidate_pairs(keys)
-    keys = np.ascontiguousarray(keys, dtype=_U64)
-    found = _native_candidate_pairs(keys.tobytes(), keys.shape[0], keys.shape[1])
+    Compiled when built: a counting sort on each band's first bin, ~10x faster than keying every
+    band and sorting or hashing the keys (a 100k batch's 192 bands: ~0.35 s, not ~4.5)."""
+    if _native_band_pairs is None:
+        return spec_band_pairs(matrix)
+    bins = np.ascontiguousarray(matrix[:, :BINS].T)  # each bin's values for every text, in a row
+    found = _native_band_pairs(bins, len(matrix), [(int(a), int(b)) for a, b in BANDS])
     return np.frombuffer(found, np.int64).reshape(-1, 2).astype(np.intp)
 
 
-def spec_candidate_pairs(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
-    """`candidate_pairs` in NumPy, a stable sort per band: the specification."""
+def spec_band_pairs(matrix: npt.NDArray[np.uint16]) -> npt.NDArray[np.intp]:
+    """`band_pairs` in NumPy, each band's two bins one key for `candidate_pairs`: the
+    specification."""
+    found: list[npt.NDArray[np.intp]] = [np.zeros((0, 2), np.intp)]
+    for start in range(0, len(BANDS), _BAND_BLOCK):
+        block = BANDS[start : start + _BAND_BLOCK]
+        keys = (matrix[:, block[:, 0]].astype(_U64) << _U64(16)) | matrix[:, block[:, 1]].astype(_U64)
+        found.append(candidate_pairs(keys))
+    return np.unique(np.concatenate(found), axis=0)
+
+
+def candidate_pairs(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
+    """(i, j) index pairs, i < j, of texts sharing a key in one column of ``keys`` (texts x bands),
+    each joined to its bucket's first member and to its predecessor there: a stable sort per band.
+    Sorted, distinct."""
     found = []
     for band in range(keys.shape[1]):
         order = np.argsort(keys[:, band], kind="stable")
@@ -280,31 +378,27 @@ def near_duplicate_pairs(
     times: npt.NDArray[np.int64] | None = None,
     window: int = 0,
 ) -> npt.NDArray[np.intp]:
-    """Index pairs (i < j) whose estimated Jaccard similarity reaches ``threshold``; with ``times``,
-    only pairs at most ``window`` apart. ``sigs``: signatures, or their (texts x `BINS`) matrix."""
+    """Index pairs (i < j) whose estimated containment over the shorter copy reaches ``threshold``
+    (Jaccard similarity where the shorter is under `MIN_SHINGLES` or a signature has no count);
+    with ``times``, only pairs at most ``window`` apart. ``sigs``: signatures, or their (texts x
+    `COLUMNS`) matrix."""
     if not len(sigs):
         return np.zeros((0, 2), np.intp)
     matrix = signature_matrix(sigs)
-    bands, rows = lsh_bands(threshold)
-    # A band at a time: every band's keys at once, and their copy for the compiled search, took
-    # ~140 MB at 200k texts (a batch and the committed stories in its look-back).
-    found = [candidate_pairs(band_keys(matrix[:, b * rows : (b + 1) * rows], 1, rows)) for b in range(bands)]
-    # Distinct pairs, sorted: one int64 per pair sorts far faster than rows of two.
-    codes = np.unique(np.concatenate([p[:, 0] * len(matrix) + p[:, 1] for p in found]))
-    pairs = np.stack([codes // len(matrix), codes % len(matrix)], axis=1)
+    pairs = band_pairs(matrix)
+    if times is not None:
+        pairs = pairs[np.abs(times[pairs[:, 0]] - times[pairs[:, 1]]) <= window]
     if not len(pairs):
         return pairs
     # Verified a block of pairs at a time: both sides' signatures are gathered for the comparison,
     # and a burst of copies gives up to two pairs per text and band (100k copies: ~8M pairs, GBs).
     agree = np.empty(len(pairs), np.intp)
+    bins = matrix[:, :BINS]
     for start in range(0, len(pairs), _PAIR_BLOCK):
         block = pairs[start : start + _PAIR_BLOCK]
-        agree[start : start + len(block)] = np.count_nonzero(
-            matrix[block[:, 0]] == matrix[block[:, 1]], axis=1
-        )
-    keep = _jaccard(agree / BINS) >= threshold - 1e-9
-    if times is not None:
-        keep &= np.abs(times[pairs[:, 0]] - times[pairs[:, 1]]) <= window
+        agree[start : start + len(block)] = np.count_nonzero(bins[block[:, 0]] == bins[block[:, 1]], axis=1)
+    counts = shingle_counts(matrix)
+    keep = _measure(agree / BINS, counts[pairs[:, 0]], counts[pairs[:, 1]]) >= threshold - 1e-9
     return pairs[keep]
 
 

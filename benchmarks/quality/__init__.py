@@ -134,10 +134,9 @@ def _evaluate_dedup(stories: list[dict[str, Any]], pairs: list[dict[str, Any]], 
         results.dedup.fn += want and not same
         results.dedup_by_label.setdefault(pair["label"], Counter())["flagged" if same else "not flagged"] += 1
         if same != want:
-            similarity = minhash.similarity(
-                minhash.signature(bodies[ids.index(a)]) or b"", minhash.signature(bodies[ids.index(b)]) or b""
-            )
-            results.dedup_errors.append(f"{a} ~ {b} ({pair['label']}): estimated Jaccard {similarity:.2f}")
+            sa, sb = minhash.signature(bodies[ids.index(a)]), minhash.signature(bodies[ids.index(b)])
+            contained = minhash.containment(sa, sb) if sa and sb else 0.0
+            results.dedup_errors.append(f"{a} ~ {b} ({pair['label']}): estimated containment {contained:.2f}")
     results.pairs = len(pairs)
 
 

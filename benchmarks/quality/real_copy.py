@@ -175,9 +175,9 @@ def _pairs(texts: list[dict[str, Any]], bodies: list[str], results: RealResults)
         results.pairs.fn += want and not same
         if same != want:
             sa, sb = signatures[a], signatures[b]
-            jaccard = minhash.similarity(sa, sb) if sa and sb else 0.0
+            contained = minhash.containment(sa, sb) if sa and sb else 0.0
             kind = "missed duplicate" if want else "false link"
-            results.pair_errors.append(f"{ids[a]} ~ {ids[b]}: {kind}, estimated Jaccard {jaccard:.2f}")
+            results.pair_errors.append(f"{ids[a]} ~ {ids[b]}: {kind}, estimated containment {contained:.2f}")
 
 
 def evaluate_real(taxonomy: Taxonomy | None = None, folder: Path = REAL) -> RealResults:

@@ -9,6 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import minhash
 from pipeline.dedup import (
+    DEFAULT_THRESHOLD,
     CommittedIndex,
     LoadCommitted,
     cluster_stories,
@@ -38,6 +39,39 @@ OTHER = (
 )
 WEEK = timedelta(days=7)
 
+# One agency story (five paragraphs), as sites republish it, and an independent report of the same
+# exchange quoting the same statement word for word.
+STATEMENT = (
+    '"Today our people are coming home. Soldiers of the armed forces, the national guard and the border '
+    "service, and civilians. Most of them have been in captivity since 2022. We thank the United Arab "
+    'Emirates for their help in bringing them back,"'
+)
+STORY = (
+    "KYIV, Ukraine (AP) - Ukraine and Russia exchanged 146 prisoners of war each on Sunday, the first "
+    "swap in weeks, officials on both sides said, as fighting raged along the front line in the east.\n\n"
+    f"{STATEMENT} President Volodymyr Zelenskyy wrote on social media after the swap.\n\n"
+    "Russia's Defense Ministry said the Russian servicemen were in Belarus and would be brought to "
+    "Moscow for medical treatment and rehabilitation after their release.\n\n"
+    "The United Arab Emirates, which has mediated several earlier exchanges between the two countries, "
+    "said the swap brought the number of prisoners released with its help to more than 4,600.\n\n"
+    "The exchange came days after talks on ending the war stalled over territory, with both sides "
+    "accusing each other of delaying a ceasefire that Washington has pressed them to accept."
+)
+LEAD_ONLY = STORY.split("\n\n")[0]
+EXTENDED = (
+    "The Kyiv Independent - Our morning briefing brings you the news from Ukraine before breakfast.\n\n"
+    + STORY
+    + "\n\nUkraine's ombudsman said more exchanges were being prepared and that families of missing "
+    "soldiers should contact the coordination headquarters for prisoners of war to give their details."
+)
+INDEPENDENT = (
+    "Ukraine brought home 146 of its defenders from Russian captivity on Sunday in a new exchange "
+    "mediated by Abu Dhabi, the coordination headquarters for prisoners of war reported.\n\n"
+    f"{STATEMENT} the head of state wrote in his evening address, thanking the partners.\n\n"
+    "Among those freed are fighters who defended Mariupol and the Azovstal plant, as well as two "
+    "civilians detained in the Kherson region in the first months of the full-scale invasion."
+)
+
 
 def row(story_id, body=WIRE, minute=0, offset=0, day=29, partition=0):
     return {
@@ -51,7 +85,7 @@ def row(story_id, body=WIRE, minute=0, offset=0, day=29, partition=0):
     }
 
 
-def verdicts(rows, committed=None, threshold=0.4):
+def verdicts(rows, committed=None, threshold=DEFAULT_THRESHOLD):
     return cluster_stories(
         [summarise(r) for r in sign_rows(rows)], committed or CommittedIndex(), threshold, WEEK
     )
@@ -68,6 +102,27 @@ def test_light_edits_are_flagged_against_the_first_seen_copy_and_kept():
     assert out["a"].keep and out["a"].duplicate_of is None and out["a"].cluster_id == "a"
     assert (out["b"].duplicate_of, out["b"].cluster_id) == ("a", "a")
     assert (out["c"].duplicate_of, out["c"].cluster_id) == (None, "c")  # same event, other words
+
+
+def test_trimmed_and_extended_copies_cluster_with_the_full_story_and_an_independent_report_does_not():
+    out = verdicts(
+        [
+            row("full", STORY),
+            row("lead", LEAD_ONLY, minute=1),
+            row("ext", EXTENDED, minute=2),
+            row("other", INDEPENDENT, minute=3),
+        ]
+    )
+    assert (
+        minhash.similarity(*(sign_rows([row("x", STORY), row("y", LEAD_ONLY)])[i]["minhash"] for i in (0, 1)))
+        < 0.35
+    )
+    assert (out["lead"].duplicate_of, out["lead"].cluster_id) == ("full", "full")
+    assert (out["ext"].duplicate_of, out["ext"].cluster_id) == ("full", "full")
+    assert (out["other"].duplicate_of, out["other"].cluster_id) == (None, "other")
+    # The statement alone would link them: it is most of the shorter report's words.
+    quoted = [row("full", STORY.replace('"', "")), row("other", INDEPENDENT.replace('"', ""), minute=3)]
+    assert verdicts(quoted)["other"].duplicate_of == "full"
 
 
 def test_threshold_decides():
@@ -155,7 +210,7 @@ def test_committed_signatures_are_rows_of_their_files_inside_the_window(tmp_path
     start = published_us(row("x", day=27))
     index = LoadCommitted([path, other[0]])([(start, start + 4 * 86_400_000_000)])
     assert index.story_ids == ["a", "b", "c"]
-    out = np.zeros((3, minhash.BINS), np.uint16)
+    out = np.zeros((3, minhash.COLUMNS), np.uint16)
     index.copy_signatures(out)
     expected = [rows[0]["minhash"], rows[2]["minhash"], other[1]["minhash"]]
     assert [r.tobytes() for r in out] == expected == index.signatures
@@ -189,6 +244,29 @@ def test_rows_committed_before_signatures_existed_are_signed_from_their_body(tmp
     assert index.signatures == [sign_rows([row("a")])[0]["minhash"]]
 
 
+def test_signatures_committed_before_they_kept_their_count_still_match(tmp_path):
+    signed = sign_rows([row("a", WIRE, day=29), row("s", STORY, day=29)])
+    legacy = [
+        r | {"minhash": r["minhash"][: minhash.LEGACY_SIGNATURE_BYTES], "cluster_id": r["id"]} for r in signed
+    ]
+    path = write_committed(tmp_path / "old.parquet", legacy)
+    index = LoadCommitted([path])()
+    assert index.story_ids == ["a", "s"]
+    # Matched by Jaccard similarity, a lower bound of containment: light edits and a short
+    # extension, not a lead-only copy (Jaccard ~0.2) on its own; with the extended copy in its
+    # batch (containment, both signatures fresh), the lead joins the group through it.
+    out = verdicts([row("z", EDITED, minute=30), row("n", LEAD_ONLY, minute=32)], index)
+    assert (out["z"].duplicate_of, out["z"].cluster_id) == ("a", "a")
+    assert (out["n"].duplicate_of, out["n"].cluster_id) == (None, "n")
+    out = verdicts([row("e", EXTENDED, minute=31), row("n", LEAD_ONLY, minute=32)], index)
+    assert (out["e"].duplicate_of, out["e"].cluster_id) == ("s", "s")
+    assert (out["n"].duplicate_of, out["n"].cluster_id) == ("s", "s")
+    # A batch arriving with a legacy signature takes part too.
+    [fresh] = sign_rows([row("y", EDITED, minute=40)])
+    old_style = summarise(fresh | {"minhash": fresh["minhash"][: minhash.LEGACY_SIGNATURE_BYTES]})
+    assert cluster_stories([old_style], index, DEFAULT_THRESHOLD, WEEK)["y"].duplicate_of == "a"
+
+
 def test_constructor_validates():
     with pytest.raises(ValueError, match="callable"):
         DeduplicateStories(None)
@@ -213,7 +291,8 @@ def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
                 ]
             )
         )
-        assert_that(out, equal_to([("a", 1, None, "a", 256), ("b", 0, "a", "a", 256)]))
+        size = minhash.SIGNATURE_BYTES
+        assert_that(out, equal_to([("a", 1, None, "a", size), ("b", 0, "a", "a", size)]))
 
 
 def test_packed_rows_get_the_same_verdicts_as_chunks(tmp_path):

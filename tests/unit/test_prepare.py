@@ -7,6 +7,7 @@ import json
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline import minhash
 from pipeline.accelerator import in_workers
 from pipeline.clean import clean_story
 from pipeline.dedup import sign_rows
@@ -52,7 +53,7 @@ def test_a_chunk_is_prepared_as_its_stages_would_prepare_each_story(seed_path):
     rows, letters = prepare_chunk(records, "test", taxonomy)
     stories = [story for story, _letter in map(parse_record, records) if story is not None]
     assert rows == sign_rows([tag_row(clean_story(s, "test"), taxonomy) for s in stories])
-    assert all(len(row["minhash"]) == 256 for row in rows)
+    assert all(len(row["minhash"]) == minhash.SIGNATURE_BYTES for row in rows)
     assert {row["id"] for row in rows} == {s["id"] for s in stories} and len(rows) == 7
     assert [(d["stage"], d["kafka_offset"]) for d in letters["parse"]] == [("parse", 7), ("validate", 8)]
     assert letters["clean"] == letters["tag"] == []

@@ -13,16 +13,17 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use std::collections::hash_map::{Entry, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use memchr::memmem;
+use pyo3::buffer::PyBuffer;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyString};
 
 const SHINGLE: usize = 5;
 const BINS: usize = 128;
+/// Bytes of a signature: a little-endian u16 per bin, then the distinct shingles as a u32.
+const SIGNATURE: usize = 2 * BINS + 4;
 const PROBES: usize = 32;
 const TABLE: u32 = 0x3000;
 const P: u64 = 0x100000001B3;
@@ -113,8 +114,9 @@ impl Signer {
         }
     }
 
-    fn sign(&self, text: &str, words: &mut Vec<u64>) -> Option<[u8; 2 * BINS]> {
+    fn sign(&self, text: &str, words: &mut Vec<u64>, hashes: &mut Vec<u64>) -> Option<[u8; SIGNATURE]> {
         words.clear();
+        hashes.clear();
         self.words(text, words);
         if words.is_empty() {
             return None;
@@ -122,6 +124,7 @@ impl Signer {
         let mut minima = [NO_HASH; BINS];
         let mut add = |shingle: u64| {
             let hash = mix(shingle);
+            hashes.push(hash);
             let bin = (hash >> 57) as usize;
             if hash < minima[bin] {
                 minima[bin] = hash;
@@ -143,7 +146,12 @@ impl Signer {
         }
         let filled: Vec<bool> = minima.iter().map(|&m| m != NO_HASH).collect();
         let values: Vec<u16> = minima.iter().map(|&m| (m & 0xFFFF) as u16).collect();
-        let mut out = [0u8; 2 * BINS];
+        // The distinct shingles (by their 64-bit hash) follow the bins: the size that containment
+        // over the shorter copy needs beside the Jaccard similarity the bins estimate.
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut out = [0u8; SIGNATURE];
+        out[2 * BINS..].copy_from_slice(&(hashes.len().min(u32::MAX as usize) as u32).to_le_bytes());
         for bin in 0..BINS {
             let from = if filled[bin] {
                 Some(bin)
@@ -182,11 +190,15 @@ impl Signer {
         })
     }
 
-    /// The signature of each lower-cased text (256 bytes), or None for a text without words.
+    /// The signature of each lower-cased text (`SIGNATURE` bytes: the bins, then the count of
+    /// distinct shingles), or None for a text without words.
     fn sign_all<'py>(&self, py: Python<'py>, texts: Vec<String>) -> Vec<Option<Bound<'py, PyBytes>>> {
-        let signed: Vec<Option<[u8; 2 * BINS]>> = py.detach(|| {
-            let mut words = Vec::new();
-            texts.iter().map(|text| self.sign(text, &mut words)).collect()
+        let signed: Vec<Option<[u8; SIGNATURE]>> = py.detach(|| {
+            let (mut words, mut hashes) = (Vec::new(), Vec::new());
+            texts
+                .iter()
+                .map(|text| self.sign(text, &mut words, &mut hashes))
+                .collect()
         });
         signed
             .into_iter()
@@ -478,60 +490,63 @@ impl WordKey {
     }
 }
 
-/// A band key is a hash already: the map's hasher only mixes it.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = mix(self.0 ^ byte as u64);
-        }
-    }
-    fn write_u64(&mut self, key: u64) {
-        self.0 = mix(key);
-    }
-}
-
-/// `minhash.candidate_pairs` with a hash map per band instead of a sort (the NumPy code is the
-/// specification): ``keys`` is the (rows x bands) uint64 matrix's native bytes; the result, the
-/// sorted distinct (i, j) pairs, i < j, as native int64 bytes. A text sharing a band's key with
-/// earlier texts is paired with the first and the latest of them.
+/// `minhash.band_pairs` (its NumPy `spec_band_pairs` is the specification): ``bins`` is the
+/// (BINS x rows) uint16 matrix, each bin's values for every text in a row of their own, and
+/// ``bands`` the pairs of bins each band takes. In each band the texts agreeing on both of its
+/// bins form a bucket, and each member is paired with the bucket's first member and with its
+/// predecessor there (by text index). The result, the sorted distinct (i, j) pairs, i < j, as
+/// native int64 bytes.
+///
+/// No hashing and no sort: the 16-bit values are already uniform hashes, so each band chains the
+/// texts by the value of its first bin (a table of 2**16 latest texts, a link per text) and a text
+/// walks its chain back to the latest text that also agrees on the second bin, its predecessor,
+/// whose bucket's first member it takes. At 100k texts a chain holds one or two others.
 #[pyfunction]
-fn candidate_pairs<'py>(
+fn band_pairs<'py>(
     py: Python<'py>,
-    keys: &[u8],
+    bins: PyBuffer<u16>,
     rows: usize,
-    bands: usize,
+    bands: Vec<(usize, usize)>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    if keys.len() != rows * bands * 8 {
-        return Err(PyValueError::new_err("keys must hold rows x bands 64-bit keys"));
+    if !bins.is_c_contiguous() || bins.item_count() != BINS * rows {
+        return Err(PyValueError::new_err(
+            "bins must be a contiguous (BINS x rows) uint16 matrix",
+        ));
     }
+    if bands.iter().any(|&(a, b)| a >= BINS || b >= BINS) {
+        return Err(PyValueError::new_err("bands must name bins"));
+    }
+    if rows >= u32::MAX as usize {
+        return Err(PyValueError::new_err("too many texts"));
+    }
+    let column: Vec<u16> = bins.to_vec(py)?;
     let pairs = py.detach(|| {
-        let key = |i: usize, band: usize| {
-            let at = (i * bands + band) * 8;
-            u64::from_ne_bytes(keys[at..at + 8].try_into().expect("8 bytes"))
-        };
+        const NONE: u32 = u32::MAX;
         let mut pairs: Vec<(i64, i64)> = Vec::new();
-        let mut buckets: HashMap<u64, (i64, i64), BuildHasherDefault<KeyHasher>> =
-            HashMap::with_capacity_and_hasher(rows, BuildHasherDefault::default());
-        for band in 0..bands {
-            buckets.clear();
+        let mut latest = vec![NONE; 1 << 16];
+        let mut link = vec![NONE; rows];
+        let mut head = vec![0u32; rows];
+        for &(first_bin, second_bin) in &bands {
+            let first = &column[first_bin * rows..(first_bin + 1) * rows];
+            let second = &column[second_bin * rows..(second_bin + 1) * rows];
+            latest.fill(NONE);
             for i in 0..rows {
-                let text = i as i64;
-                match buckets.entry(key(i, band)) {
-                    Entry::Occupied(mut bucket) => {
-                        let (first, latest) = *bucket.get();
-                        pairs.push((first, text));
-                        pairs.push((latest, text));
-                        bucket.get_mut().1 = text;
+                let value = first[i] as usize;
+                let mut j = latest[value];
+                link[i] = j;
+                latest[value] = i as u32;
+                head[i] = i as u32;
+                while j != NONE {
+                    if second[j as usize] == second[i] {
+                        let bucket_first = head[j as usize];
+                        head[i] = bucket_first;
+                        pairs.push((bucket_first as i64, i as i64));
+                        if bucket_first != j {
+                            pairs.push((j as i64, i as i64));
+                        }
+                        break;
                     }
-                    Entry::Vacant(bucket) => {
-                        bucket.insert((text, text));
-                    }
+                    j = link[j as usize];
                 }
             }
         }
@@ -556,6 +571,6 @@ fn _minhash_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalized_ascii, m)?)?;
     m.add_function(wrap_pyfunction!(spaced_lines, m)?)?;
     m.add_function(wrap_pyfunction!(count_words, m)?)?;
-    m.add_function(wrap_pyfunction!(candidate_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(band_pairs, m)?)?;
     Ok(())
 }
