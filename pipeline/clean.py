@@ -95,7 +95,9 @@ _ENTITY = re.compile(
     r"&(?:amp|quot|apos|lt|gt|nbsp|mdash|ndash|laquo|raquo|hellip|#\d{2,6}|#x[0-9a-fA-F]{2,5});"
 )
 _BROKEN_BRACKET = re.compile(r"\[([^\[\]\n]{1,60})\[")
-_SENTENCE_END = re.compile(r"[.!?…:;\"')»]$")
+# The characters a sentence ends in (tested on a line's last character: a regex search for
+# them at the end tries every position of the line).
+_SENTENCE_ENDS = ".!?…:;\"')»"
 _ABBREVIATION = re.compile(r"^(?:[A-Za-zА-Яа-я]\.)+$|^(?:Jr|Sr|St|Mt|Ft)\.$")
 
 
@@ -195,33 +197,43 @@ def _first_chars(items: list[Any]) -> str | None:
     return None if None in starts else "".join(s for s in starts if s is not None)
 
 
-def _furniture_starts() -> list[str | None]:
-    """Each of `_FURNITURE`'s patterns' first characters (None: any). Read with the standard
-    library's own regex parser; if it cannot be read, every pattern is tried on every line."""
+def _furniture_starts(patterns: list[str] | None = None) -> list[str | None]:
+    """Each pattern's first characters (None: any), of `_FURNITURE` by default. Read with the
+    standard library's own regex parser; if it cannot be read, every pattern is tried on every
+    line."""
+    patterns = _FURNITURE if patterns is None else patterns
     try:
         from re import _parser  # type: ignore[attr-defined]
 
-        return [_first_chars(list(_parser.parse(pattern, re.IGNORECASE))) for pattern in _FURNITURE]
+        return [_first_chars(list(_parser.parse(pattern, re.IGNORECASE))) for pattern in patterns]
     except Exception:  # a private module: a Python without it loses only the shortcut
-        return [None] * len(_FURNITURE)
+        return [None] * len(patterns)
 
 
 _FURNITURE_STARTS = _furniture_starts()
 
 
+def _patterns_starting(
+    first: str, patterns: list[str], starts: list[str | None], template: str
+) -> re.Pattern[str]:
+    """``template`` (its "{}" the alternation) of the ``patterns`` a line starting with ``first``
+    can match: the others start with a letter that is not ``first`` under case folding (as the
+    regex engine folds it)."""
+    chosen = [
+        pattern
+        for pattern, start in zip(patterns, starts, strict=True)
+        if start is None or any(re.match(re.escape(c), first, re.IGNORECASE) for c in start)
+    ]
+    if not chosen:
+        return re.compile(r"(?!)")  # matches nothing
+    return re.compile(template.replace("{}", "|".join(chosen)), re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=1024)
 def _furniture_for(first: str) -> re.Pattern[str]:
-    """`_FURNITURE_RE` with only the patterns a line starting with ``first`` can match: the others
-    start with a letter that is not ``first`` under case folding (as the regex engine folds it).
-    A short line meets ~a third of them instead of all forty."""
-    patterns = [
-        pattern
-        for pattern, starts in zip(_FURNITURE, _FURNITURE_STARTS, strict=True)
-        if starts is None or any(re.match(re.escape(c), first, re.IGNORECASE) for c in starts)
-    ]
-    if not patterns:
-        return re.compile(r"(?!)")  # matches nothing
-    return re.compile(r"^(?:" + "|".join(patterns) + r")[.!:]?$", re.IGNORECASE)
+    """`_FURNITURE_RE` with only the patterns a line starting with ``first`` can match. A short
+    line meets ~a third of them instead of all forty."""
+    return _patterns_starting(first, _FURNITURE, _FURNITURE_STARTS, r"^(?:{})[.!:]?$")
 
 
 # A label that opens a block of links: the short headline-like lines after it are furniture too.
@@ -257,14 +269,14 @@ _CALL_TO_ACTION = re.compile(
     r"\b(subscribe|subscription|subscriber|sign up|sign in|log in|newsletter|inbox|download (our|the) app|"
     r"notifications|free articles?|unlimited access|support (us|our|independent)|become a (member|subscriber|"
     r"supporter)|donate|(telegram|whatsapp|youtube) channel|ad ?blocker|disable your|whitelist)\b|"
-    r"подпис\w+|наш (канал|телеграм)|abunə ol\w*|kanalımız\w*",
+    r"подпи[сш]\w+|підпи[сш]\w+|наш (канал|телеграм)|abunə ol\w*|kanalımız\w*",
     re.IGNORECASE,
 )
 # Every alternative of _COOKIE and _CALL_TO_ACTION contains one of these (lower case).
 _BANNER_WORDS = (
     "cookie", "куки", "subscri", "sign ", "log in", "newsletter", "inbox", "download", "notification",
     "free article", "unlimited", "support", "become a", "donate", "channel", "blocker", "disable your",
-    "whitelist", "подпис", "наш ", "abunə", "kanalımız",
+    "whitelist", "подпис", "подпиш", "підпис", "підпиш", "наш ", "abunə", "kanalımız",
 )  # fmt: skip
 # A banner addresses the reader: in the second person, or with an imperative.
 _IMPERATIVE = re.compile(
@@ -296,6 +308,8 @@ _COPYRIGHT = re.compile(
 )
 _SITE_SEPARATOR = re.compile(r"\s+[|\u2013\u2014-]\s+")
 _BREADCRUMB = re.compile(r"\s+(?:>|»|/|\|)\s+")
+# In a normalized line spaces are single " ": a breadcrumb's separators stand between two.
+_BREADCRUMB_HINT = re.compile(r" [>»/|] ").search
 _SECTIONS = {
     "politics",
     "economy",
@@ -399,6 +413,7 @@ _CREDITS = [
     (("xəbər verir",), re.compile(rf"\b(?P<agency>[{_UPPER}][{_UPPER}\-]{{1,12}}) xəbər verir\b")),
 ]
 _CREDIT_WORDS = tuple(word for needed, _ in _CREDITS for word in needed)
+
 _REPORTING_BY = re.compile(
     r"^\(?(?:additional )?(?:reporting|writing|written|editing|edited|compiled) by (?P<names>[^;()]{3,160})"
     r"(?:;[^()]*)?\)?\.?$",
@@ -493,6 +508,8 @@ _CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+
 # A caption that names the picture it is under ("In this photo ...", "på dette bildet"): one of
 # _PICTURE_WORDS is in each of _CAPTION_PHRASE's phrases.
 _PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf", "screen grab")
+# Looked for in one scan of a lower-cased body; the picture words last.
+_PAGE_WORDS = _BANNER_WORDS + _PICTURE_WORDS
 _CAPTION_PHRASE = re.compile(
     r"\b(?:in this (?:(?:handout )?photo|picture|image|screen grab)|"
     r"this (?:handout )?(?:photo|photograph|image|picture) (?:released|provided|taken|shows)|"
@@ -507,32 +524,50 @@ _FILE_PHOTO = re.compile(r"^(?:FILE|ARCHIVE)(?: PHOTO)?\s*[-–—:]\s|^(?:Archi
 # Furniture on lines of up to 40 words, most of it recognised by how the line starts: "read also"
 # links, relative times, player leftovers, editor lines, back links, comment and view counters,
 # "the post ... appeared first on" notices of syndicated copies.
-_PAGE_FURNITURE = re.compile(
+_PAGE_FURNITURE_PATTERNS = [
     r"(?:>>\s*)?(?:read also|see also|lire aussi|à lire aussi|lesen sie auch|les også|читайте (?:также|також)|"
     r"дивіться також|смотрите также|ayrıca bakınız|ilginizi çekebilir|skip next section|"
     r"узнайте больше|читать (?:в полной версии|на )|orjinal habere git|read entire article|"
-    r"view original article|read the complete story|haberin devamı|google news'?te takip et)\b|"
-    r"the post .{1,200} (?:first )?appeared (?:first )?on .{1,60}$|"
-    r"\d+ (?:seconds?|minutes?|hours?|days?|weeks?|months?|years?) ago\b|"
-    r"(?:duration|süre|длительность)\s*:?\s*\d{1,2}:\d\d$|video\s*\|\s*\d{1,2}:\d\d$|"
-    r"\d+ min(?: \d+ s)?$|(?:editör|editor|redaktør|автор|müəllif)\s*:\s*.{1,40}$|"
-    r"(?:home|homepage|anasayfa|главная|головна)\s*[/>»|]|Home[A-Z]|/ \w|[<←] ?\w{1,20}( \w{1,20}){0,3}$|"
-    r"-{1,2} ?[A-Z]{2,10}$|(?:#\w+ ?){2,}$|"
-    r"(?:kommentar(?:e)?|yorumlar|comments|коментарі|комментарии) ?\(\d+\)$|"
-    r"[•·]? ?\d[\d ]* (?:просмотр\w*|переглядів|views|görüntülenme|okunma)$|"
-    r"(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)|"
-    r"(?:you (?:must|need to) enable javascript|please enable javascript|javascript (?:is )?required)|"
-    r"(?:check out|click here|tap here|find out more)\b.{0,160}\bhere\.?$|uyarı:|"
-    r"\[[\w ]{1,30}_\d+\]$|"
+    r"view original article|read the complete story|haberin devamı|google news'?te takip et)\b",
+    r"the post .{1,200} (?:first )?appeared (?:first )?on .{1,60}$",
+    r"\d+ (?:seconds?|minutes?|hours?|days?|weeks?|months?|years?) ago\b",
+    r"(?:duration|süre|длительность)\s*:?\s*\d{1,2}:\d\d$",
+    r"video\s*\|\s*\d{1,2}:\d\d$",
+    r"\d+ min(?: \d+ s)?$",
+    r"(?:editör|editor|redaktør|автор|müəllif)\s*:\s*.{1,40}$",
+    r"(?:home|homepage|anasayfa|главная|головна)\s*[/>»|]",
+    r"Home[A-Z]",
+    r"/ \w",
+    r"[<←] ?\w{1,20}( \w{1,20}){0,3}$",
+    r"-{1,2} ?[A-Z]{2,10}$",
+    r"(?:#\w+ ?){2,}$",
+    r"(?:kommentar(?:e)?|yorumlar|comments|коментарі|комментарии) ?\(\d+\)$",
+    r"[•·]? ?\d[\d ]* (?:просмотр\w*|переглядів|views|görüntülenme|okunma)$",
+    r"(?:få nyhetsbrev|meld deg på|youtube kanal|hub peek embed|source site-\d+)",
+    r"(?:you (?:must|need to) enable javascript|please enable javascript|javascript (?:is )?required)",
+    r"(?:check out|click here|tap here|find out more)\b.{0,160}\bhere\.?$",
+    r"uyarı:",
+    r"\[[\w ]{1,30}_\d+\]$",
     # comment forms and their rules, players loading, a feed's footer with its link
     r"(?:your email address will not be published|e-posta adresiniz yayınlanmayacak|"
     r"ваш адрес email не будет опубликован|deine e-mail-adresse wird nicht veröffentlicht|"
-    r"votre adresse (?:e-mail|de messagerie) ne sera pas publiée|required fields are marked)|"
-    r"please keep (?:your )?comments|.{0,60}\bcommitted to providing a forum for\b|"
-    r"if you would like to share a story idea|hold tight\b.{0,80}\bloading|loading the .{1,60} player|"
+    r"votre adresse (?:e-mail|de messagerie) ne sera pas publiée|required fields are marked)",
+    r"please keep (?:your )?comments",
+    r"if you would like to share a story idea",
+    r"hold tight\b.{0,80}\bloading",
+    r"loading the .{1,60} player",
     r"from .{1,150} https?://\S+$",
-    re.IGNORECASE,
-)
+]
+_PAGE_FURNITURE = re.compile("(?:" + "|".join(_PAGE_FURNITURE_PATTERNS) + ")", re.IGNORECASE)
+_PAGE_STARTS = _furniture_starts(_PAGE_FURNITURE_PATTERNS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _page_furniture_for(first: str) -> re.Pattern[str]:
+    """`_PAGE_FURNITURE` with only the patterns a line starting with ``first`` can match."""
+    return _patterns_starting(first, _PAGE_FURNITURE_PATTERNS, _PAGE_STARTS, "(?:{})")
+
+
 # Furniture found anywhere in a line, each behind a substring test (most lines fail it).
 _PAGE_FURNITURE_INSIDE = [
     ("[", re.compile(r"\[\[.*\]\]|\w\[[^\]\s]*\] \w+\[")),  # "[[ item.lastPrice ]]", "P[L1] D[0x0]"
@@ -545,6 +580,7 @@ _PAGE_FURNITURE_INSIDE = [
     ("pic.twitter.com", re.compile(r"\bpic\.twitter\.com/\w+$")),  # an embedded post's text
     ("onaylanmamaktadır", re.compile(r"\byorumlar onaylanmamaktadır\.?$")),
     ("lecteur", re.compile(r"chargement du lecteur", re.IGNORECASE)),
+    ("providing a forum", re.compile(r"\bcommitted to providing a forum for\b")),  # comment rules
 ]
 
 
@@ -552,7 +588,7 @@ _INSIDE_HINT = re.compile("|".join(re.escape(needed) for needed, _ in _PAGE_FURN
 
 
 def _page_furniture(line: str) -> bool:
-    if _PAGE_FURNITURE.match(line):
+    if line and _page_furniture_for(line[0]).match(line):
         return True
     if not _INSIDE_HINT.search(line):
         return False
@@ -742,10 +778,10 @@ def _word_count_spec(body: str) -> int:
 
 
 def _banner_words_in_spec(lowered: str) -> list[str]:
-    """The banner words a lower-cased body contains, in `_BANNER_WORDS` order: the specification
+    """The banner and picture words a lower-cased body contains, in `_PAGE_WORDS` order: the specification
     of the compiled `_minhash_native.SubstringSet` (one scan of the body, where this makes one per
     word)."""
-    return [word for word in _BANNER_WORDS if word in lowered]
+    return [word for word in _PAGE_WORDS if word in lowered]
 
 
 def _plain_paragraph(line: str, limit: int, banner: bool) -> bool:
@@ -757,6 +793,12 @@ def _plain_paragraph(line: str, limit: int, banner: bool) -> bool:
         return False
     words = line.count(" ") + 1
     return words > 45 or (words > 20 and not banner and line.lstrip(_EDGES)[:1] not in _COPYRIGHT_FIRST)
+
+
+def _credit_words_in_spec(text: str) -> list[str]:
+    """The credit words (`_CREDITS`) a text contains: the specification of the compiled
+    `SubstringSet` that finds them in one scan."""
+    return [word for word in _CREDIT_WORDS if word in text]
 
 
 def _lines_to_check_spec(lines: list[str], limit: int, banner: bool) -> list[int]:
@@ -783,6 +825,7 @@ _spaced_lines: Callable[[str], str] = _spaced_lines_spec
 _key_of_folded: Callable[[str], str] = _key_spec
 _word_count: Callable[[str], int] = _word_count_spec
 _banner_words_of_lowered: Callable[[str], list[str]] = _banner_words_in_spec
+_credit_words_in: Callable[[str], list[str]] = _credit_words_in_spec
 _lines_to_check: Callable[[list[str], int, bool], list[int]] = _lines_to_check_spec
 _normalized_ascii: Callable[[str], str] = _normalize_text_spec
 try:
@@ -794,7 +837,10 @@ else:
     _normalized_ascii = _compiled(_minhash_native.normalized_ascii, _normalize_text_spec)
     _word_count = _compiled(_minhash_native.count_words, _word_count_spec)
     _banner_words_of_lowered = _compiled(
-        _minhash_native.SubstringSet(list(_BANNER_WORDS)).found_in, _banner_words_in_spec
+        _minhash_native.SubstringSet(list(_PAGE_WORDS)).found_in, _banner_words_in_spec
+    )
+    _credit_words_in = _compiled(
+        _minhash_native.SubstringSet(list(_CREDIT_WORDS)).found_in, _credit_words_in_spec
     )
     _lines_to_check = _compiled(
         functools.partial(_minhash_native.lines_to_check, edges=_EDGES, copyright_first=_COPYRIGHT_FIRST),
@@ -816,10 +862,12 @@ def _reads_like_reporting(line: str) -> bool:
     return line[:1] in "\"'«" or bool(_REPORTING.search(line))
 
 
-def _banner_words_in(text: str) -> tuple[str, ...]:
-    """The banner words the whole body contains: most bodies contain none, and then no line is
-    scanned for them."""
-    return tuple(_banner_words_of_lowered(text.lower()))
+def _banner_words_in(text: str) -> tuple[tuple[str, ...], bool]:
+    """The banner words the whole body contains, and whether it holds a word naming a picture,
+    found in one scan: most bodies contain none, and then no line is scanned for them."""
+    found = _banner_words_of_lowered(text.lower())
+    pictures = bool(found) and found[-1] in _PICTURE_WORDS  # the picture words come last
+    return tuple(word for word in found if word not in _PICTURE_WORDS) if pictures else tuple(found), pictures
 
 
 def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
@@ -828,7 +876,7 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
     bare = line.strip(_EDGES)
     if words <= 12 and (_furniture_for(bare[0]) if bare else _FURNITURE_RE).match(bare):
         return True
-    if words <= 45 and _COPYRIGHT.match(bare):
+    if words <= 45 and bare[:1] in _COPYRIGHT_FIRST and _COPYRIGHT.match(bare):
         return True
     if words <= 10 and _HAS_DIGIT(bare) and _DATE_ONLY.match(bare):  # every date holds a digit
         return True
@@ -838,7 +886,12 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
         return True
     if 2 <= words <= 8 and _network(line.partition(" ")[0]) and all(map(_network, line.split())):
         return True
-    if words <= 12 and len(_BREADCRUMB.split(line)) >= 3 and not _ends_sentence(line):
+    if (
+        words <= 12
+        and _BREADCRUMB_HINT(line)
+        and len(_BREADCRUMB.split(line)) >= 3
+        and not _ends_sentence(line)
+    ):
         return all(len(part.split()) <= 3 for part in _BREADCRUMB.split(line))
     # Most paragraphs mention neither cookies nor a call to action: a substring scan rules them out
     # before any of the (much slower) case-insensitive patterns runs.
@@ -895,7 +948,7 @@ def _is_section_label(line: str) -> bool:
 
 
 def _ends_sentence(line: str) -> bool:
-    if not _SENTENCE_END.search(line):
+    if not line or line[-1] not in _SENTENCE_ENDS:
         return False
     # "Washington D.C." or "Jr." end in a full stop without ending a sentence.
     return not (line.endswith(".") and _ABBREVIATION.match(line.rsplit(" ", 1)[-1]))
@@ -1035,6 +1088,11 @@ def _stated_date(removed: list[str], kept: list[str]) -> date | None:
 
 def clean_text(headline: str, body: str, body_format: str = "text/plain") -> CleanText:
     """Story text without site furniture, with byline, dateline and credit split off."""
+    return _clean_text(normalize_text(headline), body, body_format)
+
+
+def _clean_text(headline: str, body: str, body_format: str) -> CleanText:
+    """`clean_text` of a headline already normalized (`_clean_fields` has normalized it)."""
     result = CleanText(body="")
     selected = False
     if body_format == "text/html":
@@ -1043,16 +1101,17 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
         body = page.text
         result.title, result.published = page.title, page.published
         result.byline = _names(page.author) if page.author else None
-        headline = headline or page.title or ""
+        headline = headline or normalize_text(page.title or "")
     elif "&" in body and _ENTITY.search(body):
         body = html.unescape(body)  # entities escaped twice on the way through a feed
     body = normalize_text(body)
     if "[" in body:
         body = _BROKEN_BRACKET.sub(r"[\1]", body)
-    head_key = _key(normalize_text(headline))
+    head_key = _key(headline)
     lines = list(filter(None, body.split("\n")))
     short: list[str] = []
-    kept = _drop_furniture(lines, head_key, result, _banner_words_in(body), short)
+    banner_words, pictures = _banner_words_in(body)
+    kept = _drop_furniture(lines, head_key, result, banner_words, short)
     byline = result.byline
     result.byline = None
     _take_signature(kept, result)
@@ -1068,7 +1127,7 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
             result.removed.append(kept.pop(i))
     # A credit line holds one of a few words: most stories hold none in their first lines.
     head = "\n".join(kept[:3])
-    if result.credit is None and any(word in head for word in _CREDIT_WORDS):
+    if result.credit is None and _credit_words_in(head):
         for line in kept[:3]:
             for needed, pattern in _CREDITS:
                 credit = pattern.search(line) if any(word in line for word in needed) else None
@@ -1077,13 +1136,18 @@ def clean_text(headline: str, body: str, body_format: str = "text/plain") -> Cle
                     break
             if result.credit:
                 break
-    _drop_labels(kept, result, short, body, selected)
-    result.body = "\n\n".join(line for line in kept if line)
+    _drop_labels(kept, result, short, body, _CaptionHints.of(body, pictures), selected)
+    result.body = "\n\n".join(filter(None, kept))
     return result
 
 
 def _drop_labels(
-    kept: list[str], result: CleanText, short: list[str], body: str, selected: bool = False
+    kept: list[str],
+    result: CleanText,
+    short: list[str],
+    body: str,
+    hints: _CaptionHints | None,
+    selected: bool = False,
 ) -> None:
     """Lines that label rather than tell, once byline, dateline and credit are taken: subheads and
     titles of other stories (a few words and no sentence's end), lines in capitals, short
@@ -1094,18 +1158,32 @@ def _drop_labels(
     page, its headings, questions and titles are the article's own subheads (it reads them from
     the page's structure): only labels and captions go there.
 
-    Only the ``short`` lines `_drop_furniture` checked, and lines without a sentence's end, can be
-    labels; every line is looked at only where the body holds what a caption's credit holds
+    Only the ``short`` lines `_drop_furniture` checked can be labels or open lines; every line is looked at only where the body holds what a caption's credit holds
     ("/", ":", "©") or a picture's name: most bodies hold none, and their long paragraphs are
     passed over."""
-    hints = _CaptionHints.of(body)
+    # A paragraph repeated verbatim (a caption under two pictures, a standfirst set again as the
+    # lead) keeps its first place only. Lengths first: two lines of one length are rare, and
+    # comparing numbers spares hashing every paragraph.
+    if not selected and len(set(map(len, kept))) < len(kept) and len(set(kept)) < len(kept):
+        seen: set[str] = set()
+        unique = []
+        for line in kept:
+            if line in seen and line.count(" ") >= 3:
+                result.removed.append(line)
+            else:
+                unique.append(line)
+            seen.add(line)
+        kept[:] = unique
     last = kept[-1] if kept else None
     if hints is not None:
         candidates = kept[:]
     else:
+        # Every line of twenty words or fewer is in ``short``: labels and open lines are among
+        # them. Only an embedded post's text may be longer.
         present = set(map(id, kept))  # byline, dateline and credit lines have left since
-        short_ids = {id(line) for line in short if id(line) in present and len(line) < 200}
-        candidates = [line for line in kept if id(line) in short_ids or line[-1:] not in _CLOSED_ENDS]
+        candidates = [line for line in short if id(line) in present and len(line) < 200]
+        if "pic.twitter.com/" in body:
+            candidates += [line for line in kept if "pic.twitter.com/" in line]
     # Decided on the lines as they stand, then removed: a run of headings is told from a lone
     # subhead by its neighbours before any of them goes.
     dropped = []
@@ -1127,17 +1205,9 @@ def _drop_labels(
             label = "embed"  # an embedded post's text, under which the page shows its author
         if label or (hints is not None and _is_caption(line, hints)):
             dropped.append(line)
-    # A paragraph repeated verbatim (a caption under two pictures, a standfirst set again as the
-    # lead) keeps its first place only.
-    seen: set[str] = set()
-    for line in kept:
-        if line in seen and line.count(" ") >= 3 and not selected:
-            dropped.append(line)
-        seen.add(line)
     for line in dropped[: len(kept) - 1]:  # never the whole body
-        if line in kept:
-            kept.remove(line)
-            result.removed.append(line)
+        kept.remove(line)
+        result.removed.append(line)
 
 
 # What a paragraph of the story ends in (a "," too: a list's items, a scraped line broken off).
@@ -1186,11 +1256,10 @@ class _CaptionHints:
     pictures: bool
 
     @classmethod
-    def of(cls, body: str) -> _CaptionHints | None:
-        """The hints of ``body``, or None where it holds none of a credit's characters, no word
-        naming a picture and no date an AP caption closes with."""
+    def of(cls, body: str, pictures: bool) -> _CaptionHints | None:
+        """The hints of ``body`` (which holds a word naming a picture, or not), or None where it
+        holds none of a credit's characters, no such word and no year an AP caption closes with."""
         slash, colon, bracket, copyright = "/" in body, ":" in body, ")" in body, "©" in body
-        pictures = _names_picture(body.lower())
         if not (slash or colon or bracket or copyright or pictures or ", 20" in body):
             return None
         return cls(slash, colon, bracket, copyright, pictures)
@@ -1429,7 +1498,7 @@ def _clean_fields(story: dict[str, Any], pipeline_version: str) -> dict[str, Any
     """`clean_story` but for its language and content key (None)."""
     headline = normalize_text(story.get("headline") or "").replace("\n", " ").strip()
     body_format = story.get("body_format", "text/plain")
-    cleaned = clean_text(headline, story.get("body") or "", body_format)
+    cleaned = _clean_text(headline, story.get("body") or "", body_format)
     if not cleaned.body and story.get("summary"):
         # A page with no extractable text: the feed's summary is the best story there is.
         cleaned = clean_text(

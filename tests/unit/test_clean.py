@@ -420,10 +420,18 @@ def test_furniture_patterns_tried_by_first_character_match_as_all_of_them_do():
     import random
 
     from benchmarks.quality import _load
-    from pipeline.clean import _FURNITURE, _FURNITURE_RE, _FURNITURE_STARTS, _furniture_for
+    from pipeline.clean import (
+        _FURNITURE,
+        _FURNITURE_RE,
+        _FURNITURE_STARTS,
+        _PAGE_FURNITURE,
+        _furniture_for,
+        _page_furniture_for,
+    )
 
     assert sum(starts is not None for starts in _FURNITURE_STARTS) > len(_FURNITURE) * 3 // 4
     lines = {"3 comments", "5 min read", "Leave a review", "News Line", "© 2022 Turan", "(c) Turan"}
+    lines |= {"Read also: a story", ">> LIRE AUSSI - Guerre", "3 hours ago", "Duration 2:01", "12 views"}
     for story in _load("stories.yaml")["stories"] + _load("heldout.yaml")["stories"]:
         lines.update(line.strip() for line in story["body"].split("\n") if 0 < len(line.split()) <= 12)
     for page in _load("scraped.yaml")["pages"]:
@@ -436,12 +444,17 @@ def test_furniture_patterns_tried_by_first_character_match_as_all_of_them_do():
         | {line.upper() for line in lines}
         | {line.lower() for line in lines}
     )
-    matched = 0
+    matched = page_matched = 0
     for line in sorted(lines | variants):
         expected = bool(_FURNITURE_RE.match(line))
         assert bool(_furniture_for(line[0]).match(line)) == expected, line
         matched += expected
+        # The line-start page furniture ("Read also ...", "3 hours ago", comment forms) likewise.
+        page = bool(_PAGE_FURNITURE.match(line))
+        assert bool(_page_furniture_for(line[0]).match(line)) == page, line
+        page_matched += page
     assert matched > 50
+    assert page_matched > 10
 
 
 def test_content_key_is_the_regex_words_of_the_text():
@@ -551,7 +564,7 @@ def test_compiled_furniture_prefilters_are_their_python_specifications():
         ) == clean._lines_to_check_spec(lines, limit, banner), (lines, limit, banner)
     # A lone surrogate is not UTF-8: the spec decides rather than the extension raising.
     assert clean._lines_to_check(["x \ud800 y"], 0, False) == [0]
-    assert clean._banner_words_in("Cookie \ud800 settings") == ("cookie",)
+    assert clean._banner_words_in("Cookie \ud800 settings") == (("cookie",), False)
 
 
 def test_plain_paragraphs_are_kept_without_their_checks_as_the_full_checks_keep_them():
@@ -827,3 +840,109 @@ def test_a_lone_label_at_the_end_is_neither_a_dateline_nor_a_byline():
     assert (
         cleaned.body == "Officials confirmed the exchange on Friday, the ministry said.\n\nMore details soon."
     )
+
+
+@pytest.mark.parametrize(
+    "furniture",
+    [
+        # block labels, ad labels and stamp labels without their dates, in the set's languages
+        "Цитата",
+        "Деталі",
+        "Нагадаємо",
+        "Reklam alanı",
+        "Published: Updated:",
+        "Yayınlanma:",
+        "Son Güncelleme",
+        "News Image",
+        "Open this photo in gallery:",
+        "Associated Press",
+        # captions closed by their agency and photographer, by the agency in brackets, by an AP date
+        "People attend a rally in Red Square in central Moscow, Russia, March 18, 2024. Reuters/Maxim Shemetov",
+        "Firefighters work at a damaged property, in this screen grab obtained from a handout video. (Reuters)",
+        "A woman watches rescuers at the site of a destroyed building in Odesa. (Libkos/The Associated Press)",
+        "Trump looks on at the White House in Washington, February 3, 2025. (credit: REUTERS/ELIZABETH FRANTZ)",
+        "Denmark's foreign minister addresses the media in Copenhagen, Friday, March 14, 2025.",
+        "In this photo released by the United Nations, an official inspects the bulk carrier TQ Samsun.",
+        # an embedded post, comment forms and their rules, a player loading, a feed's footer
+        "Just a casual game in the Welsh leagues. Then he gets arrested. pic.twitter.com/ACk9mCjTX3",
+        "E-posta adresiniz yayınlanmayacak. Gerekli alanlar * ile işaretlenmişlerdir",
+        "Your email address will not be published. Required fields are marked *",
+        "Please keep your comments respectful and relevant.",
+        "News Channel 3 is committed to providing a forum for civil and constructive conversation.",
+        "Loading the Elevenlabs Text to Speech AudioNative Player...",
+        "from World News Headlines - Times of India https://ift.tt/HVQFefT",
+        "Чтобы следить за важными новостями, подпишитесь на канал Еврорадио в Telegram.",
+        # titles and standfirsts: five words or more and no sentence's end, even between paragraphs
+        "Russia to hand over draft document to Ukraine",
+        "American teacher Marc Fogel has been released by Russia after three years",
+        "USA krever at Russland snur om nå",
+    ],
+)
+def test_furniture_of_real_pages_goes_between_story_paragraphs(furniture):
+    story = [
+        "Prisoners were exchanged on Thursday after months of talks, officials in both capitals said.",
+        "The next exchange could come within weeks, the ministry said in a statement.",
+    ]
+    kept = clean_text("Prisoners exchanged", "\n".join([story[0], furniture, story[1]])).body
+    assert kept.split("\n\n") == story
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a sentence that merely contains "cookies" (a podcast), and one about subscribers
+        "We get messy with Grandma's Cookies in this week's episode, the podcast's host said.",
+        "The newspaper said its subscribers had grown to a million by the end of the year.",
+        # short subheads of the story: a label of four words, and a sentence
+        "Sanctions and supply cuts",
+        "Evacuation began on Monday.",
+        "Людей эвакуировали в школы.",
+        # lines without a full stop that are story text: a quotation, a report, a row of figures,
+        # and a paragraph longer than a title
+        "«Le 5 février, à l'issue du processus de négociations les prisonniers sont rentrés",
+        "В Беларусь прибыли 103 российских военных, освобожденных из плена, передает агентство",
+        "Sep 24 CBOT Wheat closed at $5.32 1/2, down 18 1/4 cents, currently up 3/4 cents",
+        "The affected entities are the Anti-Globalization Movement of Russia, Ionov Transkontinental, "
+        "STOP-Imperialism and the Center for Support and Development of Public Initiative",
+        "Reuters could not independently verify the reports.",
+    ],
+)
+def test_story_lines_that_look_like_furniture_stay(line):
+    story = [
+        "Prisoners were exchanged on Thursday after months of talks, officials in both capitals said.",
+        line,
+        "The next exchange could come within weeks, the ministry said in a statement.",
+    ]
+    assert clean_text("Prisoners exchanged", "\n".join(story)).body.split("\n\n") == story
+
+
+def test_a_paragraph_repeated_verbatim_keeps_its_first_place():
+    caption = "A cargo ship sails through the Bystre rivermouth near Izmail, Ukraine, on a summer morning."
+    story = [
+        "Russia warned ships in the Black Sea on Wednesday, officials said.",
+        caption,
+        "Ukraine said it would create a temporary route for grain exports.",
+    ]
+    kept = clean_text("", "\n".join([*story, caption])).body.split("\n\n")
+    assert kept == story
+
+
+def test_html_text_trafilatura_selected_keeps_its_subheads():
+    """trafilatura reads a page's headings inside the article as its own: they stay, where the
+    same lines in plain text would be taken for titles of other stories."""
+    paragraphs = [
+        "Prisoners were exchanged on Thursday after months of talks, officials in both capitals "
+        "said, in the largest swap since the war began more than three years ago.",
+        "The exchange took place on the border with Belarus, where buses carried the freed soldiers "
+        "to a hospital for checks before they were taken home to their families.",
+    ]
+    subhead = "What the two sides agreed in Istanbul"
+    page = (
+        "<html><head><title>Prisoners exchanged</title></head><body><article>"
+        f"<h1>Prisoners exchanged</h1><p>{paragraphs[0]}</p><h2>{subhead}</h2><p>{paragraphs[1]}</p>"
+        "</article></body></html>"
+    )
+    kept = clean_text("Prisoners exchanged", page, "text/html").body.split("\n\n")
+    assert [p for p in [paragraphs[0], subhead, paragraphs[1]] if p not in kept] == []
+    plain = clean_text("Prisoners exchanged", "\n".join([paragraphs[0], subhead, paragraphs[1]]))
+    assert plain.body.split("\n\n") == paragraphs
