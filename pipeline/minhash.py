@@ -113,7 +113,7 @@ BANDS = np.concatenate(
 _QUOTED = re.compile(
     '"[^"]*"|\u201c[^\u201d]*\u201d|\u00ab[^\u00bb]*\u00bb|\u201e[^\u201c\u201d]*[\u201c\u201d]|\u2018[^\u2019\\n]{20,}\u2019'
 )
-_QUOTE_MARKS = frozenset('"“«„‘')
+_QUOTE_MARKS = ('"', "“", "«", "„", "‘")
 _NO_HASH = np.iinfo(np.uint64).max
 
 
@@ -171,10 +171,9 @@ def _native() -> Any:
 
 
 def unquoted(text: str) -> str:
-    """The text (its first million characters) without its quoted speech (`_QUOTED`): what is
-    signed."""
-    text = text[:_MAX_CHARS]
-    if _QUOTE_MARKS.isdisjoint(text):
+    """The text without its quoted speech (`_QUOTED`, each quotation replaced by a space): what is
+    signed. The compiled signer does the same itself."""
+    if not any(mark in text for mark in _QUOTE_MARKS):  # substring searches: ~1 us for 4 KB
         return text
     return _QUOTED.sub(" ", text)
 
@@ -184,25 +183,19 @@ def signatures(texts: Sequence[str]) -> list[bytes | None]:
     native = _native()
     if native is None:
         return spec_signatures(texts)
-    plain = [unquoted(t) for t in texts]
-    # The signer folds ASCII text itself: only other text is copied lower-cased first.
-    signed: list[bytes | None] = native.sign_all([t if t.isascii() else t.lower() for t in plain])
-    whole = [i for i, s in enumerate(signed) if s is None and plain[i] != texts[i][:_MAX_CHARS]]
-    if whole:  # all quotation: signed whole
-        again = [texts[i][:_MAX_CHARS] for i in whole]
-        for i, s in zip(
-            whole, native.sign_all([t if t.isascii() else t.lower() for t in again]), strict=True
-        ):
-            signed[i] = s
-    return signed
+    # The signer folds ASCII text itself: only other text is copied lower-cased first. It leaves
+    # quoted speech out itself too (~1 us a 4 KB story, where the regular expression takes ~25).
+    return native.sign_all([t[:_MAX_CHARS] if t.isascii() else t[:_MAX_CHARS].lower() for t in texts])  # type: ignore[no-any-return]
 
 
 def spec_signatures(texts: Sequence[str]) -> list[bytes | None]:
-    """`signatures` in NumPy, vectorised over the batch: the specification."""
-    plain = [unquoted(t) for t in texts]
+    """`signatures` in NumPy, vectorised over the batch: the specification. Quoted speech is left
+    out of the lower-cased text; a text that is all quotation is signed whole."""
+    lowered = [t[:_MAX_CHARS].lower() for t in texts]
+    plain = [unquoted(t) for t in lowered]
     signed = _spec_signatures(plain)
-    whole = [i for i, s in enumerate(signed) if s is None and plain[i] != texts[i][:_MAX_CHARS]]
-    for i, s in zip(whole, _spec_signatures([texts[i][:_MAX_CHARS] for i in whole]), strict=True):
+    whole = [i for i, s in enumerate(signed) if s is None and plain[i] != lowered[i]]
+    for i, s in zip(whole, _spec_signatures([lowered[i] for i in whole]), strict=True):
         signed[i] = s
     return signed
 

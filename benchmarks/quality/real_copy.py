@@ -173,6 +173,11 @@ def _pairs(texts: list[dict[str, Any]], bodies: list[str], results: RealResults)
         results.pairs.tp += same and want
         results.pairs.fp += same and not want
         results.pairs.fn += want and not same
+        if split_of(texts[a]) == split_of(texts[b]):  # a pair inside one part, scored there too
+            part = results.splits.setdefault(split_of(texts[a]), RealResults()).pairs
+            part.tp += same and want
+            part.fp += same and not want
+            part.fn += want and not same
         if same != want:
             sa, sb = signatures[a], signatures[b]
             contained = minhash.containment(sa, sb) if sa and sb else 0.0
@@ -249,6 +254,11 @@ def report_real(results: RealResults, verbose: bool = True) -> str:
         f"Near-duplicates (all {results.texts * (results.texts - 1) // 2} pairs; same group = duplicate)",
         f"  pair precision {p.precision:.3f}  recall {p.recall:.3f}  F1 {p.f1:.3f}"
         f"  ({p.tp + p.fn} duplicate pairs; target P>=0.97 R>=0.95)",
+        *(
+            f"  {name:8s} half  P {part.pairs.precision:.3f}  R {part.pairs.recall:.3f}  F1 {part.pairs.f1:.3f}"
+            f"  ({part.pairs.tp + part.pairs.fn} duplicate pairs with both texts in it)"
+            for name, part in sorted(results.splits.items())
+        ),
         "",
         "Cleaning",
         f"  furniture lines removed {results.furniture_removed}/{results.furniture_total}"

@@ -45,6 +45,63 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
+/// The quotation marks that open quoted speech, in `minhash._QUOTED`'s order.
+const OPENERS: [char; 5] = ['"', '\u{201c}', '\u{ab}', '\u{201e}', '\u{2018}'];
+
+/// The text with each quotation replaced by a space, or None when it has none: what
+/// `minhash.unquoted` (a regular expression, the specification) gives. Scanning from the left, an
+/// opening mark starts a quotation that ends at the first closing mark after it: `"` … `"`,
+/// `“` … `”`, `«` … `»`, `„` … `“` or `”`, and `‘` … `’` with 20 characters or more between and no
+/// line break. An opening mark with no closing mark after it stays, as do the characters after it.
+fn unquoted(text: &str) -> Option<String> {
+    if !text.contains(OPENERS) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    // Once no closing mark of a kind follows some point, none follows any later point either.
+    let mut exhausted = [false; 4];
+    let mut changed = false;
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
+        let after = at + c.len_utf8();
+        let rest = &text[after..];
+        let close = match c {
+            '"' | '\u{201c}' | '\u{ab}' | '\u{201e}' => {
+                let kind = OPENERS.iter().position(|&o| o == c).expect("an opener");
+                let found = if exhausted[kind] {
+                    None
+                } else {
+                    match c {
+                        '"' => rest.find('"'),
+                        '\u{201c}' => rest.find('\u{201d}'),
+                        '\u{ab}' => rest.find('\u{bb}'),
+                        _ => rest.find(['\u{201c}', '\u{201d}']),
+                    }
+                };
+                exhausted[kind] |= found.is_none();
+                found.map(|end| after + end + rest[end..].chars().next().map_or(0, char::len_utf8))
+            }
+            '\u{2018}' => rest.find(['\u{2019}', '\n']).and_then(|end| {
+                let closed = rest[end..].starts_with('\u{2019}') && rest[..end].chars().count() >= 20;
+                closed.then(|| after + end + '\u{2019}'.len_utf8())
+            }),
+            _ => None,
+        };
+        match close {
+            Some(end) => {
+                out.push(' ');
+                changed = true;
+                at = end;
+            }
+            None => {
+                out.push(c);
+                at = after;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
 #[pyclass(frozen)]
 struct Signer {
     /// 1 where a code point is part of a word (Python's `isalnum`), for code points below TABLE;
@@ -114,7 +171,18 @@ impl Signer {
         }
     }
 
+    /// The signature of the text without its quoted speech (`unquoted`), or of the whole text when
+    /// that leaves no words (a text that is all quotation).
     fn sign(&self, text: &str, words: &mut Vec<u64>, hashes: &mut Vec<u64>) -> Option<[u8; SIGNATURE]> {
+        if let Some(plain) = unquoted(text) {
+            if let Some(signed) = self.sign_words(&plain, words, hashes) {
+                return Some(signed);
+            }
+        }
+        self.sign_words(text, words, hashes)
+    }
+
+    fn sign_words(&self, text: &str, words: &mut Vec<u64>, hashes: &mut Vec<u64>) -> Option<[u8; SIGNATURE]> {
         words.clear();
         hashes.clear();
         self.words(text, words);
