@@ -92,8 +92,10 @@ CLEAN_SCHEMA = pa.schema(
         pa.field("content_hash", pa.string()),
         pa.field("duplicate_of", pa.string()),
         pa.field("cluster_id", pa.string()),
-        # MinHash of the clean body's word shingles (pipeline/minhash.py: 128 little-endian uint16),
-        # kept so later batches can match near-duplicates against committed stories.
+        # MinHash of the clean body's word shingles (pipeline/minhash.py: 128 little-endian uint16,
+        # then the count of distinct shingles as a uint32; 256 bytes without the count in rows
+        # written before it was kept), so later batches can match near-duplicates against
+        # committed stories.
         pa.field("minhash", pa.binary()),
         pa.field("topics", pa.list_(TOPIC_TYPE)),
         pa.field("firstcreated", _TS),
