@@ -319,8 +319,9 @@ def band_pairs(matrix: npt.NDArray[np.uint16]) -> npt.NDArray[np.intp]:
     each text of a bucket joined to the bucket's first member and to its predecessor there, so a
     bucket of m texts gives at most 2m pairs. Sorted, distinct. ``matrix``: (texts x `COLUMNS`).
 
-    Compiled when built: a counting sort on each band's first bin, ~10x faster than keying every
-    band and sorting or hashing the keys (a 100k batch's 192 bands: ~0.4 s, not ~4.7)."""
+    Compiled when built: the texts chained by the value of each band's first bin, with no hashing
+    and no sort, ~10x faster than the specification's key and sort per band (a 100k batch's 192
+    bands: ~0.4 s, not ~4.7)."""
     if _native_band_pairs is None:
         return spec_band_pairs(matrix)
     found = _native_band_pairs(
