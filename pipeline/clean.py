@@ -97,7 +97,7 @@ _ENTITY = re.compile(
 _BROKEN_BRACKET = re.compile(r"\[([^\[\]\n]{1,60})\[")
 # The characters a sentence ends in (tested on a line's last character: a regex search for
 # them at the end tries every position of the line).
-_SENTENCE_ENDS = ".!?…:;\"')»"
+_SENTENCE_ENDS = ".!?…:;\"')»。！？」』）"  # the last six: Chinese and Japanese full stops and closing marks
 _ABBREVIATION = re.compile(r"^(?:[A-Za-zА-Яа-я]\.)+$|^(?:Jr|Sr|St|Mt|Ft)\.$")
 
 
@@ -509,7 +509,9 @@ _CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+
 # _PICTURE_WORDS is in each of _CAPTION_PHRASE's phrases.
 _PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf", "screen grab")
 # Looked for in one scan of a lower-cased body; the picture words last.
-_PAGE_WORDS = _BANNER_WORDS + _PICTURE_WORDS
+# ", 20" is the year an AP caption closes with; "pic.twitter.com/" closes an embedded post.
+_HINT_WORDS = (", 20", "pic.twitter.com/")
+_PAGE_WORDS = _BANNER_WORDS + _HINT_WORDS + _PICTURE_WORDS
 _CAPTION_PHRASE = re.compile(
     r"\b(?:in this (?:(?:handout )?photo|picture|image|screen grab)|"
     r"this (?:handout )?(?:photo|photograph|image|picture) (?:released|provided|taken|shows)|"
@@ -862,12 +864,17 @@ def _reads_like_reporting(line: str) -> bool:
     return line[:1] in "\"'«" or bool(_REPORTING.search(line))
 
 
-def _banner_words_in(text: str) -> tuple[tuple[str, ...], bool]:
-    """The banner words the whole body contains, and whether it holds a word naming a picture,
+def _banner_words_in(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The banner words the whole body contains, and the hint and picture words it contains,
     found in one scan: most bodies contain none, and then no line is scanned for them."""
     found = _banner_words_of_lowered(text.lower())
-    pictures = bool(found) and found[-1] in _PICTURE_WORDS  # the picture words come last
-    return tuple(word for word in found if word not in _PICTURE_WORDS) if pictures else tuple(found), pictures
+    if not found:
+        return (), frozenset()
+    banners = tuple(word for word in found if word in _BANNER_SET)
+    return banners, frozenset(found).difference(banners)
+
+
+_BANNER_SET = frozenset(_BANNER_WORDS)
 
 
 def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
@@ -938,6 +945,8 @@ def _is_headline_copy(line: str, head_key: str) -> bool:
     key = _key(line)
     if key == head_key:
         return True
+    if not key.startswith(head_key):
+        return False  # a copy with its site's name opens with the headline's words
     # "Headline | Site name" or "Headline - Site"
     parts = _SITE_SEPARATOR.split(line)
     return len(parts) > 1 and _key(parts[0]) == head_key and len(" ".join(parts[1:]).split()) <= 4
@@ -1053,7 +1062,8 @@ def _take_dateline(kept: list[str], result: CleanText) -> None:
                 result.removed.append(kept.pop(0))
     if not kept:
         return
-    wire = _WIRE_DATELINE.match(kept[0])
+    # A wire dateline names its agency in brackets or between slashes.
+    wire = _WIRE_DATELINE.match(kept[0]) if "(" in kept[0] or "/" in kept[0] else None
     place = wire.group("place").strip() if wire else ""
     if wire and any(c.isalpha() for c in place) and (place.upper() == place or wire.group("date")):
         parts = [place, wire.group("region"), wire.group("date")]
@@ -1061,7 +1071,7 @@ def _take_dateline(kept: list[str], result: CleanText) -> None:
         result.credit = (wire.group("agency") or wire.group("slashed")).strip()
         kept[0] = kept[0][wire.end() :]
         return
-    slug = _AGENCY_SLUG.match(kept[0])
+    slug = _AGENCY_SLUG.match(kept[0]) if "/" in kept[0] else None
     if slug and len(kept[0]) > slug.end():
         parts = [slug.group("place"), slug.group("date")]
         result.dateline = result.dateline or ", ".join(p for p in parts if p)
@@ -1110,7 +1120,7 @@ def _clean_text(headline: str, body: str, body_format: str) -> CleanText:
     head_key = _key(headline)
     lines = list(filter(None, body.split("\n")))
     short: list[str] = []
-    banner_words, pictures = _banner_words_in(body)
+    banner_words, hint_words = _banner_words_in(body)
     kept = _drop_furniture(lines, head_key, result, banner_words, short)
     byline = result.byline
     result.byline = None
@@ -1136,7 +1146,7 @@ def _clean_text(headline: str, body: str, body_format: str) -> CleanText:
                     break
             if result.credit:
                 break
-    _drop_labels(kept, result, short, body, _CaptionHints.of(body, pictures), selected)
+    _drop_labels(kept, result, short, hint_words, _CaptionHints.of(body, hint_words), selected)
     result.body = "\n\n".join(filter(None, kept))
     return result
 
@@ -1145,7 +1155,7 @@ def _drop_labels(
     kept: list[str],
     result: CleanText,
     short: list[str],
-    body: str,
+    hint_words: frozenset[str],
     hints: _CaptionHints | None,
     selected: bool = False,
 ) -> None:
@@ -1162,9 +1172,9 @@ def _drop_labels(
     ("/", ":", "©") or a picture's name: most bodies hold none, and their long paragraphs are
     passed over."""
     # A paragraph repeated verbatim (a caption under two pictures, a standfirst set again as the
-    # lead) keeps its first place only. Lengths first: two lines of one length are rare, and
-    # comparing numbers spares hashing every paragraph.
-    if not selected and len(set(map(len, kept))) < len(kept) and len(set(kept)) < len(kept):
+    # lead) keeps its first place only. Openings first: hashing each line's first 24 characters
+    # spares hashing every paragraph whole where no two lines open alike.
+    if not selected and len({line[:24] for line in kept}) < len(kept) and len(set(kept)) < len(kept):
         seen: set[str] = set()
         unique = []
         for line in kept:
@@ -1182,7 +1192,7 @@ def _drop_labels(
         # them. Only an embedded post's text may be longer.
         present = set(map(id, kept))  # byline, dateline and credit lines have left since
         candidates = [line for line in short if id(line) in present and len(line) < 200]
-        if "pic.twitter.com/" in body:
+        if "pic.twitter.com/" in hint_words:
             candidates += [line for line in kept if "pic.twitter.com/" in line]
     # Decided on the lines as they stand, then removed: a run of headings is told from a lone
     # subhead by its neighbours before any of them goes.
@@ -1211,13 +1221,13 @@ def _drop_labels(
 
 
 # What a paragraph of the story ends in (a "," too: a list's items, a scraped line broken off).
-_CLOSED_ENDS = frozenset(".!?…:;\"')»,]")
+_CLOSED_ENDS = frozenset(".!?…:;\"')»,]。！？」』）、，；")
 # The words from which a line without a sentence's end is a title or a standfirst even between
 # two paragraphs: on the real-copy set's dev part every such line of five words or more is
 # furniture (titles of this and other stories, standfirsts, captions without a credit), while
 # the story's own subheads that stand between paragraphs ("Sanctions and supply cuts") are shorter.
 _OPEN_WORDS = 5
-_SENTENCE_BREAK = re.compile(r"[.!?] [^\W\d_]")
+_SENTENCE_BREAK = re.compile(r"[.!?] [^\W\d_]|[。！？]")
 
 
 def _open_line(line: str, words: int) -> bool:
@@ -1256,11 +1266,13 @@ class _CaptionHints:
     pictures: bool
 
     @classmethod
-    def of(cls, body: str, pictures: bool) -> _CaptionHints | None:
-        """The hints of ``body`` (which holds a word naming a picture, or not), or None where it
-        holds none of a credit's characters, no such word and no year an AP caption closes with."""
+    def of(cls, body: str, hint_words: frozenset[str]) -> _CaptionHints | None:
+        """The hints of ``body`` (``hint_words``: the hint and picture words it holds), or None
+        where it holds none of a credit's characters, no word naming a picture and no year an AP
+        caption closes with."""
         slash, colon, bracket, copyright = "/" in body, ":" in body, ")" in body, "©" in body
-        if not (slash or colon or bracket or copyright or pictures or ", 20" in body):
+        pictures = not hint_words.isdisjoint(_PICTURE_WORDS)
+        if not (slash or colon or bracket or copyright or pictures or ", 20" in hint_words):
             return None
         return cls(slash, colon, bracket, copyright, pictures)
 
@@ -1465,11 +1477,15 @@ def _guesses(predict: Predict, sample: str, k: int) -> list[tuple[float, str]]:
     return predict(sample + "\n", k, 0.0)
 
 
+_LETTER = re.compile(r"[^\W\d_]").search
+
+
 def _sample(text: str, length: int) -> str | None:
     """The text's first ``length`` characters as the model reads them; None without letters."""
     sample = text[:length]
-    if not any(c.isalpha() for c in sample):
-        return None
+    letter = _LETTER(sample)  # one regex search, which stops at the first letter
+    if letter is None or not (letter.group().isalpha() or any(c.isalpha() for c in sample)):
+        return None  # (the search also finds digits such as "²", which are not letters)
     if sample.isupper():
         sample = sample.lower()  # an all-capitals headline reads as noise to the model
     return sample.replace("\n", " ")

@@ -538,15 +538,16 @@ def test_compiled_furniture_prefilters_are_their_python_specifications():
     from pipeline import _minhash_native, clean
 
     assert clean._banner_words_of_lowered is not clean._banner_words_in_spec
-    words = _minhash_native.SubstringSet(list(clean._BANNER_WORDS))
+    words = _minhash_native.SubstringSet(list(clean._PAGE_WORDS))
     rng = random.Random(5)
     # Banner words, pieces of them (a prefix is no match), overlaps ("subscribe" holds "subscri")
     # and Cyrillic or Azerbaijani words beside ASCII ones.
-    pieces = [*clean._BANNER_WORDS, "subscr", "cooki", "наш", "kanal", " ", "x", "ə", "ж", "\n"]
+    pieces = [*clean._PAGE_WORDS, "subscr", "cooki", "наш", "kanal", " ", "x", "ə", "ж", "\n", ", 2", "pic."]
     texts = ["", "cookie", "subscribe to our newsletter", "наш канал", "наш"]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
     for text in texts:
         assert words.found_in(text) == clean._banner_words_in_spec(text), repr(text)
+        assert clean._credit_words_in(text) == clean._credit_words_in_spec(text), repr(text)
     # Lines: long and short, over and under 20 and 45 words, framed by edge characters, starting
     # as a copyright notice can ("©", "(c)", "Copyright", "c"), non-ASCII (a character is not a byte).
     starts = ["", "© ", "(c) ", "Copyright ", "c", "C", "| ", "• ", "» ", "-", "— ", "#", "Ж", "ə"]
@@ -564,7 +565,8 @@ def test_compiled_furniture_prefilters_are_their_python_specifications():
         ) == clean._lines_to_check_spec(lines, limit, banner), (lines, limit, banner)
     # A lone surrogate is not UTF-8: the spec decides rather than the extension raising.
     assert clean._lines_to_check(["x \ud800 y"], 0, False) == [0]
-    assert clean._banner_words_in("Cookie \ud800 settings") == (("cookie",), False)
+    assert clean._banner_words_in("Cookie \ud800 settings") == (("cookie",), frozenset())
+    assert clean._banner_words_in("Photo: AP, 2024") == ((), frozenset({"photo", ", 20"}))
 
 
 def test_plain_paragraphs_are_kept_without_their_checks_as_the_full_checks_keep_them():
@@ -946,3 +948,20 @@ def test_html_text_trafilatura_selected_keeps_its_subheads():
     assert [p for p in [paragraphs[0], subhead, paragraphs[1]] if p not in kept] == []
     plain = clean_text("Prisoners exchanged", "\n".join([paragraphs[0], subhead, paragraphs[1]]))
     assert plain.body.split("\n\n") == paragraphs
+
+
+def test_chinese_and_japanese_paragraphs_end_in_their_own_full_stops():
+    """A paragraph ending in "。" or "！" ends a sentence: it is no heading, written as it is without
+    spaces between words."""
+    japanese = [
+        "ロシアとウクライナは木曜日、捕虜を交換したと両国の当局者が明らかにした。",
+        "交換はアラブ首長国連邦の仲介で行われた。",
+        "次の交換は数週間以内に行われる可能性があると国防省は述べた。",
+    ]
+    chinese = [
+        "俄罗斯和乌克兰周四交换了战俘。",
+        "交换由阿联酋斡旋！",
+        "国防部说，下一次交换可能在几周内进行。",
+    ]
+    for story in (japanese, chinese):
+        assert clean_text("捕虜交換", "\n".join(story)).body.split("\n\n") == story
