@@ -260,6 +260,7 @@ _DATE_ONLY = re.compile(
     re.IGNORECASE,
 )
 _HAS_DIGIT = re.compile(r"\d").search
+_DIGIT_RUNS = re.compile(r"\d+").findall
 _NETWORKS = {
     "facebook", "twitter", "x", "whatsapp", "telegram", "linkedin", "email", "e-mail", "print", "vk",
     "ok", "reddit", "pinterest", "messenger", "viber", "copy", "link", "share", "tweet", "threads",
@@ -597,11 +598,21 @@ def _page_furniture(line: str) -> bool:
     return any(needed in line and pattern.search(line) for needed, pattern in _PAGE_FURNITURE_INSIDE)
 
 
-_SOURCE_LABEL = re.compile(
-    r"^(?:source|kaynak|quelle|kilde|mənbə|источник|джерело|editör|editor|redaktør|автор|müəllif)"
-    r"\s*:?\s*.{0,40}$",
-    re.IGNORECASE,
+_SOURCE_LABEL_PATTERN = (
+    r"(?:source|kaynak|quelle|kilde|mənbə|источник|джерело|editör|editor|redaktør|автор|müəllif)"
+    r"\s*:?\s*.{0,40}"
 )
+_SOURCE_LABEL = re.compile(rf"^{_SOURCE_LABEL_PATTERN}$", re.IGNORECASE)
+_SOURCE_LABEL_STARTS = _furniture_starts([_SOURCE_LABEL_PATTERN])
+
+
+@functools.lru_cache(maxsize=1024)
+def _source_label_for(first: str) -> re.Pattern[str]:
+    """`_SOURCE_LABEL`, or a pattern matching nothing for a line whose first character none of
+    its words starts with (most lines)."""
+    return _patterns_starting(first, [_SOURCE_LABEL_PATTERN], _SOURCE_LABEL_STARTS, "^(?:{})$")
+
+
 _STAMP = re.compile(
     r"\b\d{1,2}:\d\d\b|\b(?:published|posted|updated|publisert|oppdatert|veröffentlicht|aktualisiert|"
     r"publié|mis à jour|tarih|yayın|güncelleme|опубликовано|обновлено|опубліковано|dərc)",
@@ -885,10 +896,14 @@ def _is_furniture(line: str, banner_words: tuple[str, ...]) -> bool:
         return True
     if words <= 45 and bare[:1] in _COPYRIGHT_FIRST and _COPYRIGHT.match(bare):
         return True
-    if words <= 10 and _HAS_DIGIT(bare) and _DATE_ONLY.match(bare):  # every date holds a digit
-        return True
-    if words <= 14 and _HAS_DIGIT(bare) and _is_date_stamp(bare):
-        return True
+    if words <= 14 and _HAS_DIGIT(bare):
+        # A date holds two runs of digits (day and year, hours and minutes) or a year's four.
+        runs = _DIGIT_RUNS(bare)
+        if len(runs) >= 2 or any(len(run) >= 4 for run in runs):
+            if words <= 10 and _DATE_ONLY.match(bare):
+                return True
+            if _is_date_stamp(bare):
+                return True
     if words <= 40 and _page_furniture(line):
         return True
     if 2 <= words <= 8 and _network(line.partition(" ")[0]) and all(map(_network, line.split())):
@@ -1351,7 +1366,7 @@ def _is_label(line: str, last: bool) -> str | None:
         return None
     if words <= 6 and line.islower() and line[-1:] not in ".!?:":
         return "label"  # a tag: "birleşik arap emirlikleri (bae)"
-    if _SOURCE_LABEL.match(line):
+    if _source_label_for(line[0]).match(line):
         return "label"
     question = line.endswith("?")
     if not question and (words > 14 or line.endswith("…") or _ends_sentence(line)):
