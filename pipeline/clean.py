@@ -510,8 +510,13 @@ _CREDIT_FIRST = re.compile(rf"^(?:© ?{_AGENCIES}\.|(?:[\w.'-]+ ){{0,4}}[\w.'-]+
 # _PICTURE_WORDS is in each of _CAPTION_PHRASE's phrases.
 _PICTURE_WORDS = ("photo", "picture", "image", "bild", "фото", "fotoğraf", "screen grab")
 # Looked for in one scan of a lower-cased body; the picture words last.
-# ", 20" is the year an AP caption closes with; "pic.twitter.com/" closes an embedded post.
-_HINT_WORDS = (", 20", "pic.twitter.com/")
+# ", 20" is the year an AP caption closes with; "pic.twitter.com/" closes an embedded post; the
+# "read also" links open a link to another story, which may be as long as a paragraph.
+_READ_ALSO = (
+    "read also", "see also", "lire aussi", "lesen sie auch", "les også", "читайте также", "читайте також",
+    "дивіться також", "смотрите также", "ayrıca bakınız", "ilginizi çekebilir",
+)  # fmt: skip
+_HINT_WORDS = (", 20", "pic.twitter.com/", *_READ_ALSO)
 _PAGE_WORDS = _BANNER_WORDS + _HINT_WORDS + _PICTURE_WORDS
 _CAPTION_PHRASE = re.compile(
     r"\b(?:in this (?:(?:handout )?photo|picture|image|screen grab)|"
@@ -1187,18 +1192,19 @@ def _drop_labels(
     ("/", ":", "©") or a picture's name: most bodies hold none, and their long paragraphs are
     passed over."""
     # A paragraph repeated verbatim (a caption under two pictures, a standfirst set again as the
-    # lead) keeps its first place only. Openings first: hashing each line's first 24 characters
-    # spares hashing every paragraph whole where no two lines open alike.
+    # lead) keeps its last place only: a standfirst comes before the story's own copy of it.
+    # Openings first: hashing each line's first 24 characters spares hashing every paragraph
+    # whole where no two lines open alike.
     if not selected and len({line[:24] for line in kept}) < len(kept) and len(set(kept)) < len(kept):
         seen: set[str] = set()
         unique = []
-        for line in kept:
+        for line in reversed(kept):
             if line in seen and line.count(" ") >= 3:
                 result.removed.append(line)
             else:
                 unique.append(line)
             seen.add(line)
-        kept[:] = unique
+        kept[:] = unique[::-1]
     last = kept[-1] if kept else None
     if hints is not None:
         candidates = kept[:]
@@ -1209,6 +1215,8 @@ def _drop_labels(
         candidates = [line for line in short if id(line) in present and len(line) < 200]
         if "pic.twitter.com/" in hint_words:
             candidates += [line for line in kept if "pic.twitter.com/" in line]
+        if not hint_words.isdisjoint(_READ_ALSO):
+            candidates += [line for line in kept if len(line) >= 200 or line.count(" ") >= 20]
     # Decided on the lines as they stand, then removed: a run of headings is told from a lone
     # subhead by its neighbours before any of them goes.
     dropped = []
@@ -1226,8 +1234,8 @@ def _drop_labels(
                 label = None
         elif label is None and not selected and line is not last:
             label = "open" if _open_line(line, words) else None
-        if label is None and "pic.twitter.com/" in line and _page_furniture(line):
-            label = "embed"  # an embedded post's text, under which the page shows its author
+        if label is None and ("pic.twitter.com/" in line or words > 20) and _page_furniture(line):
+            label = "link"  # an embedded post's text (its author under it), a long "read also" link
         if label or (hints is not None and _is_caption(line, hints)):
             dropped.append(line)
     for line in dropped[: len(kept) - 1]:  # never the whole body
@@ -1371,6 +1379,8 @@ def _is_label(line: str, last: bool) -> str | None:
     question = line.endswith("?")
     if not question and (words > 14 or line.endswith("…") or _ends_sentence(line)):
         return None  # a sentence (most short lines of a story are)
+    if question and capitals:
+        return "title"  # "WHAT HAS RUSSIA SAID?": a question in capitals is a subhead
     if _reads_like_reporting(line) or _DATELINE_LINE.match(line):
         return None  # "..., передает Arbat.media"; "BAKI, 2 oktyabr. TELEQRAF": a dateline
     if question:
