@@ -548,6 +548,9 @@ def test_compiled_furniture_prefilters_are_their_python_specifications():
     for text in texts:
         assert words.found_in(text) == clean._banner_words_in_spec(text), repr(text)
         assert clean._credit_words_in(text) == clean._credit_words_in_spec(text), repr(text)
+    for text in ["", "[[ item.lastPrice ]]", "{mosads} and (editor)", "Privacy Policy", *texts[:500]]:
+        text += rng.choice(["", *clean._INSIDE_NEEDLES])
+        assert clean._inside_needles_in(text) == clean._inside_needles_in_spec(text), repr(text)
     # Lines: long and short, over and under 20 and 45 words, framed by edge characters, starting
     # as a copyright notice can ("©", "(c)", "Copyright", "c"), non-ASCII (a character is not a byte).
     starts = ["", "© ", "(c) ", "Copyright ", "c", "C", "| ", "• ", "» ", "-", "— ", "#", "Ж", "ə"]
