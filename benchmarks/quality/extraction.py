@@ -7,10 +7,12 @@ marked on each. Four extractions of every page are scored in the same run:
 - ``trafilatura``: ``trafilatura.extract(html)`` with its default settings, the baseline;
 - ``trafilatura-nc``: the same without readers' comments (``include_comments=False``), as the
   benchmark's own run of trafilatura calls it, so its published figure compares with this one;
-- ``extract_html``: the clean stage's HTML step (`pipeline.clean.extract_html`), the text it hands
-  to the furniture rules for a story whose ``body_format`` is ``text/html``;
+- ``extract_html``: the clean stage's HTML step (`pipeline.clean.extract_html`: trafilatura in its
+  fast mode, without readers' comments), the text it hands to the furniture rules for a story whose
+  ``body_format`` is ``text/html``;
 - ``clean_text``: the body the pipeline stores for that story (`pipeline.clean.clean_text`, with no
-  headline from the feed, so the page's own title stands in), furniture rules applied.
+  headline from the feed, so the page's own title stands in), furniture rules applied; the
+  headings, questions and titles trafilatura selected as the article's stay, as its subheads.
 
 The metric is the benchmark's own (its ``evaluate.py``): the words of a text are its ``\\w+``
 tokens, and a text is the multiset of its 4-token shingles. Per page, true positives, false
