@@ -1274,13 +1274,13 @@ def _open_line(line: str, words: int) -> bool:
     """A line of `_OPEN_WORDS` to twenty words (a title's length; a story's paragraph that a site
     leaves without a full stop is longer) that is one unfinished sentence: no sentence's end,
     not a list item (","), no sentence break inside (a story's paragraph cut short holds whole
-    sentences before its cut). A quotation, a line that reports ("..., передает Arbat.media") and
-    a row of figures ("Sep 24 CBOT Wheat closed at $5.32 1/2, down 18 1/4 cents") are story text
-    whatever their end."""
+    sentences before its cut). A quotation, a list item, a line that reports ("..., передает
+    Arbat.media") and a row of figures ("Sep 24 CBOT Wheat closed at $5.32 1/2, down 18 1/4
+    cents") are story text whatever their end."""
     return (
         _OPEN_WORDS <= words <= 20
         and line[-1:] not in _CLOSED_ENDS
-        and line[:1] not in _QUOTE_OPENERS
+        and line[:1] not in _ITEM_OPENERS
         and not _ends_sentence(line)
         and not _SENTENCE_BREAK.search(line)
         and len(_NUMBERS(line)) < 3
@@ -1288,7 +1288,8 @@ def _open_line(line: str, words: int) -> bool:
     )
 
 
-_QUOTE_OPENERS = frozenset("\"'«„")
+# A quotation's and a list item's first characters.
+_ITEM_OPENERS = frozenset("\"'«„•*·-–—")
 _NUMBERS = re.compile(r"\d+").findall
 
 

@@ -911,6 +911,7 @@ def test_furniture_of_real_pages_goes_between_story_paragraphs(furniture):
         "«Le 5 février, à l'issue du processus de négociations les prisonniers sont rentrés",
         "В Беларусь прибыли 103 российских военных, освобожденных из плена, передает агентство",
         "Sep 24 CBOT Wheat closed at $5.32 1/2, down 18 1/4 cents, currently up 3/4 cents",
+        "• 307 Ukrainian servicemen and civilians returned home on Saturday",
         "The affected entities are the Anti-Globalization Movement of Russia, Ionov Transkontinental, "
         "STOP-Imperialism and the Center for Support and Development of Public Initiative",
         "Reuters could not independently verify the reports.",
