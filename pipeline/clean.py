@@ -1520,15 +1520,11 @@ def _guesses(predict: Predict, sample: str, k: int) -> list[tuple[float, str]]:
     return predict(sample + "\n", k, 0.0)
 
 
-_LETTER = re.compile(r"[^\W\d_]").search
-
-
 def _sample(text: str, length: int) -> str | None:
     """The text's first ``length`` characters as the model reads them; None without letters."""
     sample = text[:length]
-    letter = _LETTER(sample)  # one regex search, which stops at the first letter
-    if letter is None or not (letter.group().isalpha() or any(c.isalpha() for c in sample)):
-        return None  # (the search also finds digits such as "²", which are not letters)
+    if not any(c.isalpha() for c in sample):
+        return None
     if sample.isupper():
         sample = sample.lower()  # an all-capitals headline reads as noise to the model
     return sample.replace("\n", " ")
