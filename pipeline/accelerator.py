@@ -105,6 +105,9 @@ class Accelerator:
     """What a run asks of the machine around its pipelines."""
 
     local = False  # whether the pipeline may pass rows by local path (`build_pipeline`)
+    # Whether a next part is prepared while a part ends (runs then end with a short part:
+    # `kafka_source.part_budget`).
+    prepares_ahead = False
 
     def start(self) -> None:
         """Before a run's first pipeline."""
@@ -138,6 +141,7 @@ class Plain(Accelerator):
 
 class LocalAccelerator(Accelerator):
     local = True
+    prepares_ahead = True
 
     def __init__(self, config: Config) -> None:
         self._config = config

@@ -106,29 +106,33 @@ def fair_shares(pending: Sequence[int], budget: int | None) -> list[int]:
     return taken
 
 
-def cut_parts(ranges: Sequence[OffsetRange], size: int) -> list[list[OffsetRange]]:
+def cut_parts(ranges: Sequence[OffsetRange], size: int, short_tail: bool = True) -> list[list[OffsetRange]]:
     """Ranges cut into parts of at most ``size`` offsets (`part_budget`), each part taking
     `fair_shares` of what every range has left, so offsets stay in order per range and parts
     advance through all of them together."""
-    return list(_shared_parts(ranges, size))
+    return list(_shared_parts(ranges, size, short_tail))
 
 
-def part_budget(pending: int, size: int | None) -> int | None:
-    """How many of ``pending`` records the next part takes: ``size``, except that a run of several
-    parts ends with a short one. Whatever a part's size, its end (clustering, verdicts, writing)
-    is work for the pipeline process alone, and only the last part's end has no next part to
-    prepare beside it: a quarter-size last part shortens that idle tail fourfold."""
-    if size is None:
-        return None
+def part_budget(pending: int, size: int | None, short_tail: bool = True) -> int | None:
+    """How many of ``pending`` records the next part takes: ``size``, except that with
+    ``short_tail`` a run of several parts ends with a short one. On one machine a part's end
+    (clustering, verdicts, writing) is work for the pipeline process alone while the local
+    accelerator prepares the next part beside it, and only the last part's end has no next part:
+    a quarter-size last part shortens that idle tail fourfold. On a cluster every part is a job
+    with a fixed cost to start, and no part is prepared ahead: parts are as large as allowed."""
+    if size is None or not short_tail:
+        return size if size is None else min(size, pending)
     tail = size // 4
     return min(size, pending - tail) if pending > 2 * tail else pending
 
 
-def _shared_parts(ranges: Sequence[OffsetRange], size: int | None) -> Iterator[list[OffsetRange]]:
+def _shared_parts(
+    ranges: Sequence[OffsetRange], size: int | None, short_tail: bool = True
+) -> Iterator[list[OffsetRange]]:
     position = [r.start for r in ranges]
     while True:
         left = [r.stop - at for r, at in zip(ranges, position, strict=True)]
-        takes = fair_shares(left, part_budget(sum(left), size))
+        takes = fair_shares(left, part_budget(sum(left), size, short_tail))
         if not any(takes):
             return
         part = []
@@ -297,10 +301,16 @@ def plan_ranges(
 
 
 def plan_parts(
-    client_options: dict[str, Any], topic: str, committed: dict[int, int], max_records: int | None, parts: int
+    client_options: dict[str, Any],
+    topic: str,
+    committed: dict[int, int],
+    max_records: int | None,
+    parts: int,
+    short_tail: bool = True,
 ) -> tuple[list[list[OffsetRange]], list[str]]:
     """`plan_ranges`, and the plans of up to ``parts`` - 1 batches after it, were each to commit
-    and nothing new to arrive (a run catching up prepares the next batch's first stories ahead)."""
+    and nothing new to arrive (a run catching up prepares the next batch's first stories ahead);
+    ``short_tail`` as in `part_budget`."""
     with _partitions_of(client_options, topic) as (consumer, tps):
         if not tps:
             return [], [f"topic {topic} does not exist yet"]
@@ -315,7 +325,8 @@ def plan_parts(
             )
             start = begins[tp]
         pending.append(OffsetRange(topic, tp.partition, start, max(start, ends[tp])))
-    planned = [part for part, _ in zip(_shared_parts(pending, max_records), range(parts), strict=False)]
+    cut = _shared_parts(pending, max_records, short_tail)
+    planned = [part for part, _ in zip(cut, range(parts), strict=False)]
     return planned, warnings
 
 

@@ -11,10 +11,11 @@ A chunk crosses a shuffle pickled whole (`transforms.ChunkCoder`): C code throug
 included, where Beam's default coder for a list of dicts walks every value and pickles each
 datetime apart.
 
-A backfill's rows go further as Arrow: the workers that prepare a chunk hand it over `Packed`, its
+Prepared rows go further as Arrow: the stage that prepares a chunk hands it over `Packed`, its
 rows already Arrow record batches, one per data file they go to, beside the few fields dedup
-clusters on. The pipeline process then moves bytes, not dicts, from the workers through the
-shuffle to the writer: no row is pickled, unpickled or converted to Arrow there.
+clusters on. The runner then moves bytes, not dicts, from where rows are prepared through the
+shuffle to the writer: no row is pickled, unpickled or converted to Arrow on the way (on one
+machine, only the paths of the spilled batches move).
 
 Every coder (in `transforms`, registered with Beam when that module is imported) sizes an element
 without encoding it (`estimate_size`): runners sample element sizes for their metrics, and the first
@@ -62,6 +63,7 @@ class Packed:
     # (order, id, published_us, signature) of each row, what `dedup.cluster_stories` needs,
     # pickled (`dedup.summarise_chunk`).
     summaries: bytes
-    # (route, path): ``partition/shard`` and the Arrow IPC stream of the rows bound for that data
-    # file, spilled to the batch's staging folder (`write.pack_files`).
-    files: list[tuple[str, str]]
+    # (route, stream): ``partition/shard`` and the Arrow IPC stream of the rows bound for that data
+    # file: its path, spilled to the batch's staging folder on one machine, or its bytes
+    # (`write.pack_files`).
+    files: list[tuple[str, str | bytes]]

@@ -44,7 +44,6 @@ from pipeline.storage import open_source, refused
 from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.transforms import (
     DeduplicateStories,
-    GroupRowsByFile,
     PrepareChunks,
     PrepareFn,
     PrepareStories,
@@ -99,30 +98,25 @@ def build_pipeline(
     """The pipeline of one batch: ReadKafkaStories → PrepareStories (parse, clean, tag, sign) →
     DeduplicateStories → WriteParquetDataset, its files then committed by `Dataset.commit`.
 
-    Every stage is a plain DoFn whose parallelism is the runner's, and rows cross the runner's
-    shuffle themselves (`GroupRowsByFile`), unless the local accelerator (`pipeline.accelerator`)
-    gives a ``spill`` folder: then prepared rows travel to their files as Arrow streams spilled
-    there, only their paths crossing the shuffle, and with its ``prepare`` (worker processes) the
-    reader only claims offsets while each worker process reads the records it prepares.
+    Every stage is a plain DoFn whose parallelism is the runner's, and prepared rows cross the
+    runner's shuffle to their files as Arrow streams (`GroupByFile` inside `DeduplicateStories`),
+    unless the local accelerator (`pipeline.accelerator`) gives a ``spill`` folder: then the
+    streams are spilled there and only their paths cross the shuffle, and with its ``prepare``
+    (worker processes) the reader only claims offsets while each worker process reads the records
+    it prepares.
     """
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(
         client_options, ranges, defer=spill is not None and prepare is not None
     )
     load_committed = LoadCommitted(committed_files, io_properties)
-    if spill is not None:
-        # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for
-        # its verdicts already grouped by file: the batch's full rows cross one shuffle, not two.
-        prepared = records | "PrepareStories" >> PrepareStories(
-            PIPELINE_VERSION, taxonomy, shards=shards, spill=spill, prepare=prepare or PrepareChunks
-        )
-        files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(load_committed, packed=True)
-    else:
-        prepared = records | "PrepareStories" >> PrepareStories(PIPELINE_VERSION, taxonomy)
-        files = (
-            prepared["rows"]
-            | "DeduplicateStories" >> DeduplicateStories(load_committed)
-            | "GroupRowsByFile" >> GroupRowsByFile(shards)
-        )
+    # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for its
+    # verdicts already grouped by file, as Arrow: the batch's full rows cross one shuffle, not two.
+    prepared = records | "PrepareStories" >> PrepareStories(
+        PIPELINE_VERSION, taxonomy, shards=shards, spill=spill, prepare=prepare or PrepareChunks
+    )
+    files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
+        load_committed, packed=True, inline=spill is None
+    )
     dead_letters = {stage: prepared[stage] for stage in STAGES}
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)
 
@@ -225,7 +219,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _plan(
-    config: Config, position: dict[str, dict[int, int]], parts: int = 1
+    config: Config, position: dict[str, dict[int, int]], parts: int = 1, short_tail: bool = True
 ) -> tuple[list[list[OffsetRange]], list[str]]:
     try:
         return plan_parts(
@@ -234,6 +228,7 @@ def _plan(
             dict(position.get(config.raw_topic, {})),
             config.max_records_per_batch,
             parts,
+            short_tail,
         )
     except KafkaError as exc:
         raise KafkaUnreachable(str(unreachable(config, exc))) from None
@@ -322,7 +317,7 @@ def _ingest(
     with ``ahead``, whether more was pending than the batch took."""
     started = time.monotonic()
     planned_from, position, batch = dataset.state()
-    parts, warnings = _plan(config, position, 2 if ahead else 1)
+    parts, warnings = _plan(config, position, 2 if ahead else 1, accelerator.prepares_ahead)
     for warning in warnings:
         log.warning(warning)
     if not parts:
@@ -491,7 +486,7 @@ def run_backfill(
         done = 0
         # Stories the backfill re-reads must not count as already committed, or it would drop them.
         committed = _committed_view(dataset, staging, config.raw_topic, ranges)
-        parts = cut_parts(ranges, part_size)
+        parts = cut_parts(ranges, part_size, accelerator.prepares_ahead)
         for part, part_ranges in enumerate(parts):
             staged = sorted((staging / "data").rglob("*.parquet")) if (staging / "data").exists() else []
             following = _Next(parts[part + 1], staging, part + 1) if part + 1 < len(parts) else None

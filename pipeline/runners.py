@@ -110,5 +110,9 @@ def runner_options(config: Config, runner: str) -> list[str]:
             f"--job_endpoint={config.flink_host}:{config.flink_job_port}",
             *environment,
             f"--parallelism={parallelism}",
+            # Flink's streaming mode for bounded batches too: its operators chain, a stage's
+            # outputs go each to its own consumers (batch mode sends every output of a stage to
+            # every consumer of any one), and continuous runs use the same graph.
+            "--streaming",
         ]
     raise UserError(f"unknown runner {runner!r}; known runners: {', '.join(RUNNERS)}")

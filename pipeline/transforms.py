@@ -2,9 +2,9 @@
 with a small ``expand()`` over the plain functions of its stage's module.
 
 `ReadKafkaStories` (`kafka_source`), `PrepareStories` (`prepare`: `parse`, `clean`, `tagging`
-and `dedup.sign_rows`, one step per chunk), `DeduplicateStories` (`dedup`), `GroupRowsByFile` (or,
-on a local runner, `GroupByFile` over spilled Arrow) and `WriteParquetDataset` (`write`) make a
-batch's pipeline (`run.build_pipeline`).
+and `dedup.sign_rows`, one step per chunk), `DeduplicateStories` (`dedup`, with `GroupByFile`
+gathering each data file's Arrow) and `WriteParquetDataset` (`write`) make a batch's pipeline
+(`run.build_pipeline`).
 
 The stage modules never import Beam (here, `run`, `runners` and `accelerator` do): the local
 accelerator's worker processes fork from a server that imports those modules, and Beam would slow
@@ -64,8 +64,8 @@ from pipeline.parse import DEAD_LETTERS
 from pipeline.prepare import STAGES, pack_chunk, prepare_chunk, prepare_read
 from pipeline.rows import MICROSECOND, Chunk, Packed
 from pipeline.tagging import Taxonomy
-from pipeline.write import data_file_name, route_rows, sorted_table, unpack_files, write_rows, write_table
-from schemas import CLEAN_SCHEMA, DEAD_LETTER_SCHEMA
+from pipeline.write import data_file_name, sorted_table, unpack_files, write_rows, write_table
+from schemas import DEAD_LETTER_SCHEMA
 
 # Coders: how chunks, packed chunks and a file's rows cross a shuffle (see `pipeline.rows`).
 
@@ -439,8 +439,6 @@ class PrepareStories(beam.PTransform):
         self._taxonomy = taxonomy
         if shards is not None and shards < 1:
             raise ValueError("shards must be at least 1")
-        if shards is not None and spill is None:
-            raise ValueError("packed rows (shards) need a spill folder")
         self._shards = shards
         self._spill = None if spill is None else str(spill)
         self._prepare = prepare
@@ -532,6 +530,7 @@ class DeduplicateStories(beam.PTransform):
         threshold: float = DEFAULT_THRESHOLD,
         lookback: timedelta = DEFAULT_LOOKBACK,
         packed: bool = False,
+        inline: bool = False,
     ) -> None:
         super().__init__()
         if not callable(load_committed):
@@ -544,6 +543,7 @@ class DeduplicateStories(beam.PTransform):
         self._threshold = threshold
         self._lookback = lookback
         self._packed = packed
+        self._inline = inline
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         if self._packed:
@@ -570,7 +570,7 @@ class DeduplicateStories(beam.PTransform):
             return signed | "ApplyVerdicts" >> beam.ParDo(apply, verdicts).with_output_types(Chunk)
         return (
             signed
-            | "Gather" >> GroupByFile()
+            | "Gather" >> GroupByFile(self._inline)
             | "ApplyVerdicts"
             >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, pa.Table])
         )
@@ -633,55 +633,33 @@ class _WriteDeadLetters(_WriteFiles):
         yield (str(path), write_rows(path, letters, DEAD_LETTER_SCHEMA, "kafka_topic"))
 
 
-def _files_of(packed: Packed) -> list[tuple[str, str]]:
+def _files_of(packed: Packed) -> list[tuple[str, str | bytes]]:
     return packed.files
 
 
-def _one_file(route: str, paths: Iterable[str]) -> tuple[str, pa.Table]:
-    return route, unpack_files(paths)
+def _one_file(route: str, streams: Iterable[str | bytes]) -> tuple[str, pa.Table]:
+    return route, unpack_files(streams)
 
 
 class GroupByFile(beam.PTransform):
     """`Packed` chunks in; ``(route, table)`` out, every row of one data file in one Arrow table
     (``route`` is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they
-    wait for their verdicts (`DeduplicateStories`), so the files need no second shuffle."""
+    wait for their verdicts (`DeduplicateStories`), so the files need no second shuffle. With
+    ``inline``, the chunks carry their Arrow streams' bytes, else the paths of spilled streams."""
+
+    def __init__(self, inline: bool = False) -> None:
+        super().__init__()
+        self._inline = inline
 
     def expand(self, packed: beam.PCollection) -> beam.PCollection:
+        # String keys, and bytes or string values: every runner (Prism included) groups them on
+        # standard coders.
+        stream: Any = bytes if self._inline else str
         return (
             packed
-            # String keys and values: every runner (Prism included) groups them on standard coders.
-            | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, str])
+            | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, stream])
             | "GroupByRoute" >> beam.GroupByKey()
             | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, pa.Table])
-        )
-
-
-def _routes_of(chunk: list[dict[str, Any]], shards: int) -> list[tuple[str, Chunk]]:
-    return [(route, Chunk(rows)) for route, rows in route_rows(chunk, shards)]
-
-
-def _rows_of_file(route: str, chunks: Iterable[list[dict[str, Any]]]) -> tuple[str, pa.Table]:
-    return route, pa.Table.from_pylist([row for chunk in chunks for row in chunk], schema=CLEAN_SCHEMA)
-
-
-class GroupRowsByFile(beam.PTransform):
-    """Chunks of rows in; ``(route, table)`` out, every row of one data file in one Arrow table, for
-    ``shards`` files per ingest-day partition. The rows themselves cross the runner's shuffle, so
-    any worker of any machine may write any file: what remote runners use where `GroupByFile`
-    passes the paths of spilled Arrow streams on one machine."""
-
-    def __init__(self, shards: int) -> None:
-        super().__init__()
-        if shards < 1:
-            raise ValueError("shards must be at least 1")
-        self._shards = shards
-
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        return (
-            rows
-            | "RoutesOf" >> beam.FlatMap(_routes_of, self._shards).with_output_types(tuple[str, Chunk])
-            | "GroupByRoute" >> beam.GroupByKey()
-            | "OneTable" >> beam.MapTuple(_rows_of_file).with_output_types(tuple[str, pa.Table])
         )
 
 

@@ -18,6 +18,7 @@ configuration and logs live under <state_dir>/flink.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -167,6 +168,11 @@ class FlinkCluster:
             "heartbeat.timeout": 10000,
             "restart-strategy.type": "none",
             "web.submit.enable": "false",
+            # Beam's runner classes come from the JVM's classpath, not from the copy each job ships.
+            "classloader.resolve-order": "parent-first",
+            # Spilled data and the blob caches live with the cluster (and go with `flink down`).
+            "io.tmp.dirs": str(self.home / "tmp"),
+            "blob.storage.directory": str(self.home / "blobs"),
         }
         text = "".join(f"{key}: {value}\n" for key, value in settings.items())
         (self.conf_dir / "flink-conf.yaml").write_text(text, "utf-8")
@@ -217,6 +223,9 @@ class FlinkCluster:
         return process
 
     def _java(self, name: str, jvm: list[str], main: str, *args: str) -> list[str]:
+        # Beam's Flink runner is on every JVM's classpath, as Flink's own modules are, and Flink
+        # resolves classes there first: they load and are compiled once per JVM, not once per
+        # job (a batch) from the copy of the runner each job ships.
         return [
             "java",
             *jvm,
@@ -225,7 +234,7 @@ class FlinkCluster:
             f"-Dlog.file={self.log_dir / (name + '.log')}",
             f"-Dlog4j.configurationFile={self.conf_dir / 'log4j.properties'}",
             "-cp",
-            f"{self.lib_dir}/*",
+            f"{self.lib_dir}/*:{self._job_server_jar()}",
             main,
             "--configDir",
             str(self.conf_dir),
@@ -339,6 +348,9 @@ class FlinkCluster:
         stopped = False
         for name, pid in reversed(self._pids()):
             stopped = stop_process(pid, self._pid_file(name), timeout_s) or stopped
+        if not any(pid for _name, pid in self._pids()):
+            for scratch in ("tmp", "blobs"):  # what the stopped processes spilled and cached
+                shutil.rmtree(self.home / scratch, ignore_errors=True)
         return stopped
 
     # -- the REST API ----------------------------------------------------------------------------

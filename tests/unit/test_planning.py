@@ -149,6 +149,17 @@ def test_a_run_of_several_parts_ends_with_a_quarter_size_part():
     assert [sum(r.size for r in part) for part in parts] == [50, 38, 12]
 
 
+def test_without_a_short_tail_every_part_but_the_last_is_full():
+    """A cluster prepares no part ahead, and each part is a job with a cost to start: as few parts
+    as the size allows."""
+    ranges = [OffsetRange("t", 0, 0, 60), OffsetRange("t", 1, 0, 40)]
+    assert [sum(r.size for r in part) for part in cut_parts(ranges, 50, short_tail=False)] == [50, 50]
+    assert [sum(r.size for r in part) for part in cut_parts(ranges, 40, short_tail=False)] == [40, 40, 20]
+    assert part_budget(100_000, 50_000, short_tail=False) == 50_000
+    assert part_budget(30, 100, short_tail=False) == 30
+    assert part_budget(7, None, short_tail=False) is None
+
+
 def test_polled_records_regroup_into_whole_blocks_of_offsets():
     """`in_blocks` hands on the records of one block of `CHUNK_SIZE` offsets together, however the
     polls cut them, each record once and in order; a block whose last offset has come leaves
