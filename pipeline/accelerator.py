@@ -55,7 +55,7 @@ class PrepareInWorkers(PrepareChunks):
     a call made ahead of the pipeline (`prepare_ahead`) is adopted, not made again."""
 
     def __init__(
-        self, pipeline_version: str, taxonomy: Taxonomy, shards: int | None, spill: str | None, processes: int
+        self, pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str | None, processes: int
     ) -> None:
         super().__init__(pipeline_version, taxonomy, shards, spill)
         if processes < 1:

@@ -115,7 +115,7 @@ def build_pipeline(
         PIPELINE_VERSION, taxonomy, shards=shards, spill=spill, prepare=prepare or PrepareChunks
     )
     files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
-        load_committed, packed=True, inline=spill is None
+        load_committed, inline=spill is None
     )
     dead_letters = {stage: prepared[stage] for stage in STAGES}
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)

@@ -37,13 +37,10 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline.dedup import (
     DEFAULT_LOOKBACK,
     DEFAULT_THRESHOLD,
-    apply_verdicts,
     apply_verdicts_to_table,
     cluster_stories,
     first_deliveries,
-    sign_rows,
     summaries_of,
-    summarise_chunk,
     verdict_columns,
     windows_around,
 )
@@ -61,7 +58,7 @@ from pipeline.kafka_source import (
     record_of,
 )
 from pipeline.parse import DEAD_LETTERS
-from pipeline.prepare import STAGES, pack_chunk, prepare_chunk, prepare_read
+from pipeline.prepare import STAGES, pack_chunk, prepare_read
 from pipeline.rows import MICROSECOND, Chunk, Packed
 from pipeline.tagging import Taxonomy
 from pipeline.write import data_file_name, sorted_table, unpack_files, write_rows, write_table
@@ -371,14 +368,10 @@ class PrepareChunks(beam.DoFn):
     runner's own parallelism. `pipeline.accelerator` subclasses it to hand the calls to worker
     processes on one machine (``calls``)."""
 
-    def __init__(
-        self, pipeline_version: str, taxonomy: Taxonomy, shards: int | None, spill: str | None
-    ) -> None:
+    def __init__(self, pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str | None) -> None:
         self._version = pipeline_version
         self._taxonomy = taxonomy
-        # The chain a chunk goes through: rows, or rows packed for ``shards`` data files.
-        self._prepare: Callable[..., Any] = prepare_chunk if shards is None else pack_chunk
-        self._extra: tuple[Any, ...] = () if shards is None else (shards, spill)
+        self._stages: tuple[Any, ...] = (pipeline_version, taxonomy, shards, spill)
 
     def process(  # type: ignore[no-untyped-def]
         self,
@@ -387,7 +380,7 @@ class PrepareChunks(beam.DoFn):
         window=beam.DoFn.WindowParam,  # noqa: B008
     ):
         wrap = windowed(timestamp, window)
-        fn, args = prepare_call(self._prepare, records, (self._version, self._taxonomy, *self._extra))
+        fn, args = prepare_call(pack_chunk, records, self._stages)
         many = isinstance(records, DeferredRead)  # read where it is prepared: its chunks' outputs
         for prepared, (wrap_done, many_done) in self.calls(fn, args, (wrap, many)):
             yield from prepared_outputs(prepared, wrap_done, many_done)
@@ -408,71 +401,64 @@ def prepared_outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = Fal
 
 
 # What makes a stage's DoFn: `PrepareChunks`, or the local accelerator's subclass of it.
-PrepareFn = Callable[[str, Taxonomy, "int | None", "str | None"], PrepareChunks]
+PrepareFn = Callable[[str, Taxonomy, int, "str | None"], PrepareChunks]
 
 
 class PrepareStories(beam.PTransform):
     """Chunks of Kafka records (or `kafka_source.DeferredRead`s, read where they are prepared) in;
-    outputs ``rows`` (chunks of clean rows, tagged and signed) and one dead-letter output per stage
-    of `STAGES`. Bounded or unbounded; every record leaves as one row or one dead letter. The
-    stages are `prepare.prepare_chunk`'s: parse and validate, clean, tag, then `dedup.sign_rows`;
-    a story a stage raises on leaves as a dead letter of that stage.
+    outputs ``rows`` (`rows.Packed` chunks of clean rows, tagged and signed, as Arrow for the data
+    files of ``shards`` shards, beside their summaries) and one dead-letter output per stage of
+    `STAGES`. Bounded or unbounded; every record leaves as one row or one dead letter. The stages
+    are `prepare.prepare_chunk`'s: parse and validate, clean, tag, then `dedup.sign_rows`; a story
+    a stage raises on leaves as a dead letter of that stage.
 
     Each chunk is prepared by `PrepareChunks`, where the runner runs it, unless ``prepare`` gives
     another maker of the DoFn (`pipeline.accelerator` does on one machine); the rows are the same
-    either way. With ``shards``, ``rows`` carries `rows.Packed` chunks for the data files of that
-    many shards (`DeduplicateStories(packed=True)` takes them): the Arrow is built where the chunk
-    is prepared and spilled to the folder ``spill`` (the batch's staging folder: readers never see
-    it), which whoever runs the pipeline removes after it.
+    either way. The Arrow of each file is spilled to the folder ``spill`` where one is given (the
+    batch's staging folder on one machine: readers never see it, and whoever runs the pipeline
+    removes it after), else carried inline (`write.pack_files`).
     """
 
     def __init__(
         self,
         pipeline_version: str,
         taxonomy: Taxonomy,
-        shards: int | None = None,
+        shards: int,
         spill: str | Path | None = None,
         prepare: PrepareFn = PrepareChunks,
     ) -> None:
         super().__init__()
+        if shards < 1:
+            raise ValueError("shards must be at least 1")
         self._version = pipeline_version
         self._taxonomy = taxonomy
-        if shards is not None and shards < 1:
-            raise ValueError("shards must be at least 1")
         self._shards = shards
         self._spill = None if spill is None else str(spill)
         self._prepare = prepare
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
         prepare = self._prepare(self._version, self._taxonomy, self._shards, self._spill)
-        return records | "ParseCleanTagSign" >> beam.ParDo(prepare).with_output_types(
-            Chunk if self._shards is None else Packed
-        ).with_outputs(*STAGES, main="rows")
+        return records | "ParseCleanTagSign" >> beam.ParDo(prepare).with_output_types(Packed).with_outputs(
+            *STAGES, main="rows"
+        )
 
 
 # Deduplicate (see `pipeline.dedup`).
 
 
 class _ApplyVerdicts(beam.DoFn):
-    """Applies the batch's verdicts (one pickled dict, unpickled once) to chunks of rows, or to
-    ``(route, table)`` groups when ``grouped``."""
-
-    def __init__(self, grouped: bool) -> None:
-        self._grouped = grouped
+    """Applies the batch's verdicts (one pickled dict, unpickled once into `verdict_columns`) to
+    ``(route, table)`` groups."""
 
     def setup(self) -> None:
         self._blob: bytes | None = None
-        self._verdicts: Any = None  # the dict, or its `verdict_columns` when grouped
+        self._verdicts: Any = None
 
-    def process(self, element: Any, verdicts: bytes | None):  # type: ignore[no-untyped-def]
+    def process(self, element: tuple[str, pa.Table], verdicts: bytes | None):  # type: ignore[no-untyped-def]
         if self._verdicts is None or verdicts != self._blob:  # the same object on every call of a run
-            unpickled = pickle.loads(verdicts) if verdicts else {}  # our own bytes
-            self._verdicts = verdict_columns(unpickled) if self._grouped else unpickled
+            self._verdicts = verdict_columns(pickle.loads(verdicts) if verdicts else {})  # our own bytes
             self._blob = verdicts
-        if self._grouped:
-            yield element[0], apply_verdicts_to_table(element[1], self._verdicts)
-        else:
-            yield apply_verdicts(element, self._verdicts)
+        yield element[0], apply_verdicts_to_table(element[1], self._verdicts)
 
 
 class _ClusterStories(beam.DoFn):
@@ -499,29 +485,24 @@ def _packed_summaries(packed: Packed) -> tuple[str, bytes]:
     return "batch", packed.summaries
 
 
-def _chunk_summaries(chunk: list[dict[str, Any]]) -> tuple[str, bytes]:
-    return "batch", summarise_chunk(chunk)
-
-
 class DeduplicateStories(beam.PTransform):
-    """Chunks of clean rows in; the deduplicated rows out, with ``minhash``, ``duplicate_of`` and
-    ``cluster_id`` set (a chunk is signed in one call).
+    """`rows.Packed` chunks in (rows signed and summarised, in Arrow by file, by `PrepareStories`);
+    ``(route, table of kept rows)`` out, one per data file, with ``duplicate_of`` and
+    ``cluster_id`` set.
 
-    Rows must wait for the verdicts, which need the whole batch, so the runner holds every row once.
-    With ``packed``, the input is `rows.Packed` chunks (rows signed and summarised, in Arrow by
-    file, by `PrepareStories`): the rows wait grouped by file (`GroupByFile`) and
-    come out as ``(route, table of kept rows)``. A batch's full rows then cross one shuffle, where
-    verdicts and then files would cost two, and only as the paths of their spilled Arrow streams.
-    Without it, chunks of row dicts come out, and a chunk whose rows are all dropped leaves empty.
+    Rows must wait for the verdicts, which need the whole batch, so the runner holds every row
+    once: they wait grouped by file (`GroupByFile`), so a batch's full rows cross one shuffle, where
+    verdicts and then files would cost two, and as Arrow (``inline``: the streams' bytes; else the
+    paths of the streams spilled on one machine).
 
     Bounded input; the output is deterministic for a given input and committed dataset.
     ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
     publication times (UTC microseconds) and the batch's story ids, and returning the
     `dedup.CommittedIndex` of earlier batches (see `dedup.LoadCommitted`). ``threshold`` is the
-    estimated Jaccard similarity of body shingles from which two stories are near-duplicates;
-    ``lookback`` is how far apart in publication time two copies may be (also against committed
-    stories). Only (order, id, time, 256-byte signature) tuples are gathered in one place to be
-    clustered, and the verdicts are joined back by id.
+    estimated containment over the shorter copy of body shingles (quoted speech left out) from
+    which two stories are near-duplicates; ``lookback`` is how far apart in publication time two
+    copies may be (also against committed stories). Only (order, id, time, signature) tuples are
+    gathered in one place to be clustered, and the verdicts are joined back by id.
     """
 
     def __init__(
@@ -529,7 +510,6 @@ class DeduplicateStories(beam.PTransform):
         load_committed: Any,
         threshold: float = DEFAULT_THRESHOLD,
         lookback: timedelta = DEFAULT_LOOKBACK,
-        packed: bool = False,
         inline: bool = False,
     ) -> None:
         super().__init__()
@@ -542,19 +522,10 @@ class DeduplicateStories(beam.PTransform):
         self._load = load_committed
         self._threshold = threshold
         self._lookback = lookback
-        self._packed = packed
         self._inline = inline
 
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        if self._packed:
-            signed = rows
-            summaries_in: Any = _packed_summaries
-        else:
-            # Re-deliveries are signed too (they are rare); the clustering step keeps the first
-            # delivery of each id.
-            signed = rows | "Sign" >> beam.Map(sign_rows).with_output_types(Chunk)
-            summaries_in = _chunk_summaries
-        summaries = signed | "Summarise" >> beam.Map(summaries_in).with_output_types(tuple[str, bytes])
+    def expand(self, packed: beam.PCollection) -> beam.PCollection:
+        summaries = packed | "Summarise" >> beam.Map(_packed_summaries).with_output_types(tuple[str, bytes])
         verdicts = beam.pvalue.AsSingleton(
             summaries
             | "GatherSummaries" >> beam.GroupByKey()
@@ -565,14 +536,11 @@ class DeduplicateStories(beam.PTransform):
             default_value=None,  # a batch without stories
         )
         # Verdicts are small (id -> canonical, cluster): a side input joins them to the rows.
-        if not self._packed:
-            apply = _ApplyVerdicts(grouped=False)
-            return signed | "ApplyVerdicts" >> beam.ParDo(apply, verdicts).with_output_types(Chunk)
         return (
-            signed
+            packed
             | "Gather" >> GroupByFile(self._inline)
             | "ApplyVerdicts"
-            >> beam.ParDo(_ApplyVerdicts(grouped=True), verdicts).with_output_types(tuple[str, pa.Table])
+            >> beam.ParDo(_ApplyVerdicts(), verdicts).with_output_types(tuple[str, pa.Table])
         )
 
 

@@ -279,45 +279,32 @@ def test_constructor_validates():
         DeduplicateStories(LoadCommitted([]), lookback=timedelta(0))
 
 
-def test_transform_drops_redeliveries_and_flags_copies(tmp_path):
+@pytest.mark.parametrize("inline", [True, False], ids=["arrow-inline", "arrow-spilled"])
+def test_transform_drops_redeliveries_and_flags_copies_by_file(tmp_path, inline):
+    """The same verdicts whether each file's Arrow travels as bytes (a cluster) or as the path of
+    a spilled stream (one machine)."""
     committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
     rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
-    with beam.Pipeline() as p:
-        out = (
-            p
-            | beam.Create(chunks(rows, 2))  # the copies in different chunks
-            | DeduplicateStories(LoadCommitted([committed]))
-            | beam.FlatMap(
-                lambda chunk: [
-                    (r["id"], r["kafka_offset"], r["duplicate_of"], r["cluster_id"], len(r["minhash"]))
-                    for r in chunk
-                ]
-            )
-        )
-        size = minhash.SIGNATURE_BYTES
-        assert_that(out, equal_to([("a", 1, None, "a", size), ("b", 0, "a", "a", size)]))
-
-
-def test_packed_rows_get_the_same_verdicts_as_chunks(tmp_path):
-    committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
-    rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
-    packed = [
-        Packed(summarise_chunk(c), pack_files(c, 2, tmp_path / "spill")) for c in chunks(sign_rows(rows), 2)
-    ]
+    spill = None if inline else tmp_path / "spill"
+    # the copies in different chunks
+    packed = [Packed(summarise_chunk(c), pack_files(c, 2, spill)) for c in chunks(sign_rows(rows), 2)]
+    assert all(isinstance(stream, bytes) == inline for p in packed for _route, stream in p.files)
     with beam.Pipeline() as p:
         out = (
             p
             | beam.Create(packed)
-            | DeduplicateStories(LoadCommitted([committed]), packed=True)
+            | DeduplicateStories(LoadCommitted([committed]), inline=inline)
             | beam.FlatMapTuple(
                 lambda route, kept: [
-                    (route, r["id"], r["kafka_offset"], r["duplicate_of"]) for r in kept.to_pylist()
+                    (route, r["id"], r["kafka_offset"], r["duplicate_of"], r["cluster_id"], len(r["minhash"]))
+                    for r in kept.to_pylist()
                 ]
             )
         )
         # re-delivery and committed "old" dropped, the copy flagged, each row keyed by its file
         a, b = (f"{partition_of(row('a', WIRE))}/{shard_of(s, 2):03d}" for s in ("a", "b"))
-        assert_that(out, equal_to([(a, "a", 1, None), (b, "b", 0, "a")]))
+        size = minhash.SIGNATURE_BYTES
+        assert_that(out, equal_to([(a, "a", 1, None, "a", size), (b, "b", 0, "a", "a", size)]))
 
 
 def test_signed_rows_kept_in_memory_are_those_of_the_latest_window(tmp_path):

@@ -103,16 +103,29 @@ def test_a_story_the_tagger_raises_on_is_a_tag_dead_letter_and_the_rest_go_on(se
     assert all(d["reason"].startswith("tag failed: AttributeError") for d in letters["tag"])
 
 
+def _row_keys(rows):
+    """What identifies a prepared row and what preparing decided for it."""
+    return [(r["id"], r["kafka_offset"], r["body"], r["language"], r["minhash"]) for r in rows]
+
+
+def _packed_rows(packed):
+    from pipeline.write import unpack_files
+
+    return _row_keys(unpack_files(stream for _route, stream in packed.files).to_pylist())
+
+
 def _prepare_in_pipeline(records, processes, expected):
-    """Runs PrepareStories over ``records`` in chunks of three and asserts its outputs are
-    ``expected`` (rows, {stage: dead letters}), in any order."""
+    """Runs PrepareStories over ``records`` in chunks of three, its Arrow carried inline, and
+    asserts its outputs are ``expected`` (rows, {stage: dead letters}), in any order."""
     rows, letters = expected
     with beam.Pipeline() as p:
         prepare = in_workers(processes) if processes else PrepareChunks
         out = (
-            p | beam.Create(chunks(records, 3)) | PrepareStories("test", load_taxonomy(None), prepare=prepare)
+            p
+            | beam.Create(chunks(records, 3))
+            | PrepareStories("test", load_taxonomy(None), 2, prepare=prepare)
         )
-        assert_that(out["rows"] | beam.FlatMap(lambda chunk: chunk), equal_to(rows), label="rows")
+        assert_that(out["rows"] | beam.FlatMap(_packed_rows), equal_to(_row_keys(rows)), label="rows")
         for stage in STAGES:
             assert_that(out[stage], equal_to(letters[stage]), label=stage)
 

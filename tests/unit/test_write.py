@@ -58,7 +58,7 @@ def test_a_files_table_crosses_stages_as_arrow_and_is_sized_without_being_encode
     packed = Packed(summarise_chunk(rows), [(route, path)])
     p = beam.Pipeline()
     grouped = p | beam.Create([packed]) | GroupByFile()
-    deduplicated = p | "Packed" >> beam.Create([packed]) | DeduplicateStories(_no_committed, packed=True)
+    deduplicated = p | "Packed" >> beam.Create([packed]) | DeduplicateStories(_no_committed)
     # What the stages that carry a file's table declare, as Beam codes it.
     assert grouped.element_type == deduplicated.element_type
     hint = grouped.element_type
