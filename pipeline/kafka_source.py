@@ -120,8 +120,10 @@ def part_budget(pending: int, size: int | None, short_tail: bool = True) -> int 
     accelerator prepares the next part beside it, and only the last part's end has no next part:
     a quarter-size last part shortens that idle tail fourfold. On a cluster every part is a job
     with a fixed cost to start, and no part is prepared ahead: parts are as large as allowed."""
-    if size is None or not short_tail:
-        return size if size is None else min(size, pending)
+    if size is None:
+        return None
+    if not short_tail:
+        return min(size, pending)
     tail = size // 4
     return min(size, pending - tail) if pending > 2 * tail else pending
 

@@ -369,8 +369,6 @@ class PrepareChunks(beam.DoFn):
     processes on one machine (``calls``)."""
 
     def __init__(self, pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str | None) -> None:
-        self._version = pipeline_version
-        self._taxonomy = taxonomy
         self._stages: tuple[Any, ...] = (pipeline_version, taxonomy, shards, spill)
 
     def process(  # type: ignore[no-untyped-def]
