@@ -516,3 +516,94 @@ def test_story_length_settings_travel_with_the_taxonomy_to_workers(taxonomy, els
     assert (clone.long_story_chars, clone.lead_chars) == (taxonomy.long_story_chars, taxonomy.lead_chars)
     assert tag_text(clone, "", body) == tag_text(taxonomy, "", body)
     assert "grain_deal" not in topics(tag_text(clone, "", body))
+
+
+# How reporters word each seeded topic beyond its set phrases, one case per kind of wording: word
+# order and number ("prisoner of war exchange"), the captor named ("from Russian captivity"), a
+# count per side, verbs of the swap and the return, the deal told by what it allows, the ports it
+# serves, control of Crimea, the plain referendum word beside the occupier, and inflected forms
+# (French "échangent", Turkish accusative "Kırım'ı", Nynorsk "folkerøysting", "fangar").
+@pytest.mark.parametrize(
+    ("topic", "headline", "body"),
+    [
+        (
+            "detainees",
+            "",
+            "Russia and Ukraine carried out their first prisoner of war exchange since the summer, both defence "
+            "ministries said on Thursday.",
+        ),
+        (
+            "detainees",
+            "",
+            "Kyiv said 95 soldiers had come home from Russian captivity, among them defenders of Azovstal.",
+        ),
+        (
+            "detainees",
+            "",
+            "Moscow and Kyiv swapped 84 captive soldiers on Tuesday, mediated by the United Arab Emirates.",
+        ),
+        (
+            "detainees",
+            "",
+            "Russia and Ukraine returned 150 soldiers each on Sunday; the servicemen were returned through Belarus.",
+        ),
+        (
+            "detainees",
+            "La Russie et l'Ukraine échangent des prisonniers",
+            "Le ministère russe de la Défense a annoncé le retour de 90 soldats, après une médiation des Émirats.",
+        ),
+        ("detainees", "", "Les soldats libérés ont été rapatriés en Ukraine samedi, selon Kiev."),
+        ("detainees", "", "Ukraina og Russland har utveksla fangar, melder Kyiv."),
+        (
+            "grain_deal",
+            "",
+            "Putin said the deal that allowed Ukraine to ship grain through the war zone would not be revived "
+            "until the West eased its sanctions.",
+        ),
+        (
+            "grain_deal",
+            "",
+            "L'accord visait à reprendre les exportations de céréales depuis les ports ukrainiens, selon l'ONU.",
+        ),
+        (
+            "grain_deal",
+            "",
+            "Russische Drohnen trafen in der Nacht ukrainische Häfen an der Donau, über die Kiew sein Getreide "
+            "verschifft.",
+        ),
+        (
+            "annexation",
+            "",
+            "Kyiv rejected any plan that would accept Russian control over Crimea as the price of a ceasefire.",
+        ),
+        (
+            "annexation",
+            "",
+            "Vor zehn Jahren stimmte die Krim in einem Referendum über den Beitritt zu Russland ab; der Westen "
+            "erkennt es nicht an.",
+        ),
+        ("annexation", "", "Unter russischer Besatzung wurde in Cherson eine Volksabstimmung abgehalten."),
+        ("annexation", "", "Paris ne reconnaîtra jamais l'annexion par la Russie des régions ukrainiennes."),
+        ("annexation", "", "Dışişleri Bakanlığı, Rusya'nın Kırım'ı ilhakını tanımadığını yineledi."),
+        ("annexation", "", "Ukraina meiner at folkerøystinga på den annekterte Krim-halvøya var ulovleg."),
+    ],
+)
+def test_general_wording_of_each_topic_tags(taxonomy, topic, headline, body):
+    for tagger in (taxonomy, _python(taxonomy)):
+        assert topics(tag_text(tagger, headline, body)) & SEEDED == {topic}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Die Schweizer stimmten am Sonntag in einem Referendum über die Renten ab. Die nächste Volksabstimmung "
+        "folgt im Juni.",
+        "The two clubs swapped strikers in January and repatriated their loan fees before the deadline.",
+        "Le conseil municipal a voté l'annexion d'une parcelle voisine; l'annexion sera effective en mars.",
+        "Sveitsarane sa nei i folkerøystinga om pensjon. Neste folkerøysting er i juni.",
+        "Belediye meclisi komşu mahallenin ilhakını onayladı. İlhak kararı yarın yürürlüğe girecek.",
+    ],
+)
+def test_the_general_wording_needs_the_topics_context(taxonomy, body):
+    # The same weak words, twice, in stories about something else: no seeded topic.
+    assert not topics(tag_text(taxonomy, "", body)) & SEEDED
