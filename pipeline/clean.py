@@ -1318,17 +1318,22 @@ def _drop_labels(
     # Decided on the lines as they stand, then removed: a run of headings is told from a lone
     # subhead by its neighbours before any of them goes.
     dropped = []
+    subheads = []  # short headings standing between two paragraphs
+    headings = 0
     for line in candidates:
         words = line.count(" ") + 1
         label = _is_label(line, line is last) if words <= 16 else None
         if selected and label in ("heading", "title"):
             label = None
         elif label == "heading" and words < _OPEN_WORDS:
-            # A short heading between two paragraphs is the story's own subhead ("Sanctions and
-            # supply cuts"): kept. Headings in a run, or before or after the story, are other
-            # stories' titles and section labels.
+            # A lone short heading between two paragraphs may be the story's own line ("Sanctions
+            # and supply cuts"): kept. Two or more short headings set the story in sections, and
+            # are its labels; headings in a run, or before or after the story, are other stories'
+            # titles and section labels.
+            headings += 1
             i = kept.index(line)
             if 0 < i < len(kept) - 1 and _ends_sentence(kept[i - 1]) and _ends_sentence(kept[i + 1]):
+                subheads.append(line)
                 label = None
         elif label is None and not selected and line is not last:
             label = "open" if _open_line(line, words) else None
@@ -1340,6 +1345,8 @@ def _drop_labels(
             label = "link"  # an embedded post (its author under it), a long "read also" link, a player
         if label or (hints is not None and _is_caption(line, hints)):
             dropped.append(line)
+    if headings >= 2:
+        dropped += subheads
     for line in dropped[: len(kept) - 1]:  # never the whole body
         kept.remove(line)
         result.removed.append(line)
@@ -1419,7 +1426,7 @@ def _is_caption(line: str, hints: _CaptionHints) -> bool:
     if line.count(" ") >= 60:
         return False
     if hints.pictures:
-        lowered = line[:120].lower()
+        lowered = line.lower()
         if any(word in lowered for word in _PICTURE_WORDS) and _CAPTION_PHRASE.search(lowered):
             return True
     tail = line[-100:]
