@@ -1319,7 +1319,6 @@ def _drop_labels(
     # subhead by its neighbours before any of them goes.
     dropped = []
     subheads = []  # short headings standing between two paragraphs
-    headings = 0
     for line in candidates:
         words = line.count(" ") + 1
         label = _is_label(line, line is last) if words <= 16 else None
@@ -1327,10 +1326,9 @@ def _drop_labels(
             label = None
         elif label == "heading" and words < _OPEN_WORDS:
             # A lone short heading between two paragraphs may be the story's own line ("Sanctions
-            # and supply cuts"): kept. Two or more short headings set the story in sections, and
-            # are its labels; headings in a run, or before or after the story, are other stories'
-            # titles and section labels.
-            headings += 1
+            # and supply cuts"): kept. Two or more of them set the story in sections, and are its
+            # labels. Headings in a run, or before or after the story, are other stories' titles
+            # and section labels.
             i = kept.index(line)
             if 0 < i < len(kept) - 1 and _ends_sentence(kept[i - 1]) and _ends_sentence(kept[i + 1]):
                 subheads.append(line)
@@ -1345,7 +1343,7 @@ def _drop_labels(
             label = "link"  # an embedded post (its author under it), a long "read also" link, a player
         if label or (hints is not None and _is_caption(line, hints)):
             dropped.append(line)
-    if headings >= 2:
+    if len(subheads) >= 2:
         dropped += subheads
     for line in dropped[: len(kept) - 1]:  # never the whole body
         kept.remove(line)
