@@ -1049,7 +1049,7 @@ def _drop_furniture(
             in_widget = in_widget or bool(_WIDGET_HEADER.match(line.strip(_EDGES)))
             if heading and i < _HEADER_LINES:
                 headings.append(i)
-            elif line[:1].isdigit() and _DATE_ONLY.match(line):
+            elif line[:1].isdigit() and line.count(" ") < 6 and (_HAS_YEAR(line) or _CLOCK.search(line)):
                 stamps.append(i)
         elif (in_widget or (is_timed(i) and (is_timed(i - 1) or is_timed(i + 1)))) and _is_widget_item(line):
             pass
