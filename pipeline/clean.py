@@ -977,14 +977,24 @@ def _is_headline_copy(line: str, head_key: str) -> bool:
     # A copy of the headline (perhaps with "| Site") is never much longer than the headline.
     if not head_key or len(line) > 2 * len(head_key) + 60:
         return False
-    key = _key(line)
+    key = _headline_key(line)
     if key == head_key:
         return True
     if not key.startswith(head_key):
         return False  # a copy with its site's name opens with the headline's words
     # "Headline | Site name" or "Headline - Site"
     parts = _SITE_SEPARATOR.split(line)
-    return len(parts) > 1 and _key(parts[0]) == head_key and len(" ".join(parts[1:]).split()) <= 4
+    return len(parts) > 1 and _headline_key(parts[0]) == head_key and len(" ".join(parts[1:]).split()) <= 4
+
+
+# Turkish and Azerbaijani dotted and dotless i: a headline set in capitals ("KIRIM'IN") folds
+# to the same words as in lower case ("Kırım'ın"), where casefold gives "i" and "ı", and "i̇"
+# (with a combining dot that is no word character) for "İ".
+_DOTTED_I = str.maketrans({"İ": "I", "ı": "i"})
+
+
+def _headline_key(line: str) -> str:
+    return _key(line.translate(_DOTTED_I))
 
 
 def _is_section_label(line: str) -> bool:
@@ -1235,7 +1245,7 @@ def _clean_text(headline: str, body: str, body_format: str) -> CleanText:
     body = normalize_text(body)
     if "[" in body:
         body = _BROKEN_BRACKET.sub(r"[\1]", body)
-    head_key = _key(headline)
+    head_key = _headline_key(headline)
     lines = list(filter(None, body.split("\n")))
     short: list[str] = []
     banner_words, hint_words = _banner_words_in(body)
