@@ -7,9 +7,13 @@ kept, with ``duplicate_of`` naming the first-seen story and ``cluster_id`` share
 
 Near-duplicates are texts whose MinHash signatures (`pipeline.minhash`, over word shingles of the
 clean body without its quoted speech) estimate a containment over the shorter copy of at least
-``threshold``, published at most ``lookback`` apart; groups are the connected components of such
-pairs. Containment, not Jaccard similarity: sites cut one agency story to different lengths, and a
-lead-only copy shares nearly all its shingles with the full story but few of the full story's.
+``threshold``, or a shared passage (`minhash.PASSAGE_SHINGLES` shingles in common, containment at
+least `minhash.PASSAGE_FLOOR`), published at most ``lookback`` apart; groups are the connected
+components of such pairs. Containment, not Jaccard similarity: sites cut one agency story to
+different lengths, and a lead-only copy shares nearly all its shingles with the full story but few
+of the full story's. The passage: two sites can carry different windows of one story (a site's
+intro and the lead, the lead and more) that share whole paragraphs but less than half of either,
+where independent reports of one event share phrases and quotations.
 Stories committed by earlier batches within the look-back take part with their stored ``minhash``
 signatures (those committed before signatures kept their shingle count match by Jaccard
 similarity); a committed story keeps its flags, so it is the canonical whenever it is in a group.
@@ -17,7 +21,8 @@ similarity); a committed story keeps its flags, so it is the canonical whenever 
 ``DEFAULT_THRESHOLD`` (0.45) was chosen on the development part of the real-copy set
 (`benchmarks/quality/real`): copies republished on different sites, cut, extended and lightly
 edited, against independent reports of the same events that quote the same statements; it is
-the threshold of most recall whose pair precision there is at least 0.97.
+the threshold of most recall whose pair precision there is at least 0.97, with the passage rule
+as without it (at 0.40 that precision falls to 0.84 there).
 """
 
 from __future__ import annotations

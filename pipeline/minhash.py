@@ -9,6 +9,15 @@ overlap: |A ∩ B| = J (|A| + |B|) / (1 + J). Quoted speech is left out of the s
 reports of one event quote the same statement word for word, while copies of one agency story
 share the reporter's own sentences.
 
+A pair is also linked on a shared passage: at least ``PASSAGE_SHINGLES`` shingles in common (a run
+of ~44 of the reporter's own words) with a containment of at least ``PASSAGE_FLOOR``. Two sites
+can carry different windows of one story (one site's intro and the lead, the lead and more), or
+two write-throughs of it, and then share a few whole paragraphs but less than half of the shorter
+copy; independent reports of one event share phrases, names and the agency's one-sentence
+background, not passages of that length. The floor keeps the estimate well-conditioned: the
+overlap of two long texts is read from few agreeing bins, one bin being worth (|A| + |B|) / 128
+shingles.
+
 A signature is one-permutation MinHash (Li, Owen and Zhang 2012) with optimal densification
 (Shrivastava 2017): every shingle is hashed once to 64 bits; the top 7 bits pick one of 128 bins and
 each bin keeps its smallest hash, so a text costs O(shingles) rather than O(shingles x permutations).
@@ -65,6 +74,10 @@ __all__ = [
     "shingle_counts",
     "similarity",
     "containment",
+    "shared_shingles",
+    "PASSAGE_SHINGLES",
+    "PASSAGE_FLOOR",
+    "near_duplicate",
     "band_pairs",
     "spec_band_pairs",
     "candidate_pairs",
@@ -80,13 +93,21 @@ LEGACY_SIGNATURE_BYTES = 2 * BINS  # a signature committed before the count was 
 COLUMNS = SIGNATURE_BYTES // 2  # uint16 columns of a `signature_matrix`: the bins, then the count
 # LSH bands of two bins each, over three fixed orders of the bins (`BANDS`, 192): a pair is a
 # candidate with probability 1 - (1 - J**2)**192, so a lead-only copy of a long story is found
-# (J ~ 0.15: 0.99; J ~ 0.1: 0.85). Two 16-bit bins make a 32-bit key: unrelated texts rarely share
-# one, where a one-bin band would put every text in a bucket with a few strangers.
+# (J ~ 0.15: 0.99; J ~ 0.1: 0.85), and so are most pairs of two long copies sharing one passage
+# (J ~ 0.08: 0.71). Two 16-bit bins make a 32-bit key: unrelated texts rarely share one, where a
+# one-bin band would put every text in a bucket with a few strangers.
 BAND_ROWS = 2
 # Containment over fewer distinct shingles than this says little (a three-word line that a long
 # story happens to contain): such pairs, and pairs with a signature without its count, are judged
 # by Jaccard similarity, a lower bound of containment.
 MIN_SHINGLES = 20
+# A shared passage (see the module's docstring): pairs with at least this many shingles in common,
+# estimated, and a containment of at least `PASSAGE_FLOOR` are near-duplicates whatever the
+# threshold. On the real-copy set (`python -m benchmarks.quality.containment`, exact) no two texts
+# outside one group share more than 32 shingles; the estimate from 128 bins errs by a quarter at
+# these overlaps (at 35, two such pairs are linked on the estimate), hence 40.
+PASSAGE_SHINGLES = 40
+PASSAGE_FLOOR = 0.15
 
 _U64 = np.uint64
 _BIN_SHIFT = _U64(64 - 7)  # 2**7 == BINS
@@ -103,7 +124,9 @@ _MULT = np.array(
 _BAND_BLOCK = 16  # bands the specification keys at once (~25 MB of keys at 200k texts)
 _PROBES = np.random.default_rng(20220729).integers(0, BINS, size=(BINS, 32))
 # The LSH bands: pairs of bins, from three fixed orders of the bins (192 bands of `BAND_ROWS`). A
-# fourth order found no more pairs on the real-copy set and cost a third more time.
+# fourth order (256 bands: a pair at J ~ 0.08 a candidate in 0.81 of cases, not 0.71) costs a third
+# more band search for little on the real-copy set: over 30 random sets of orders, its recall there
+# is 0.824 on average against 0.819 with three.
 BANDS = np.concatenate(
     [np.arange(BINS), *(np.random.default_rng(20261207 + k).permutation(BINS) for k in range(2))]
 ).reshape(-1, BAND_ROWS)
@@ -298,13 +321,47 @@ def containment(a: bytes, b: bytes) -> float:
     return float(_measure(agree, counts[:1], counts[1:])[0])
 
 
+def shared_shingles(a: bytes, b: bytes) -> float:
+    """Estimated count of shingles the two texts share, |A ∩ B| (0 when a signature has no count)."""
+    matrix = signature_matrix([a, b])
+    agree = np.count_nonzero(matrix[0, :BINS] == matrix[1, :BINS], keepdims=True) / BINS
+    counts = shingle_counts(matrix)
+    return float(_overlap(agree, counts[:1], counts[1:])[0]) if counts.min() else 0.0
+
+
+def near_duplicate(a: bytes, b: bytes, threshold: float) -> bool:
+    """Whether `near_duplicate_pairs` links the two texts when the LSH bands make them a
+    candidate: containment at least ``threshold``, or a shared passage (`PASSAGE_SHINGLES`)."""
+    matrix = signature_matrix([a, b])
+    agree = np.count_nonzero(matrix[0, :BINS] == matrix[1, :BINS], keepdims=True) / BINS
+    counts = shingle_counts(matrix)
+    return bool(_linked(agree, counts[:1], counts[1:], threshold)[0])
+
+
+def _overlap(agree: Any, size_a: Any, size_b: Any) -> Any:
+    """Estimated |A ∩ B| from the share of agreeing bins and the two shingle counts (arrays)."""
+    j = np.maximum(0.0, _jaccard(agree))
+    return j * (size_a + size_b) / (1 + j)
+
+
+def _linked(agree: Any, size_a: Any, size_b: Any, threshold: float) -> Any:
+    """Whether each pair is a near-duplicate: its `_measure` reaches ``threshold``, or it shares a
+    passage of `PASSAGE_SHINGLES` shingles with a `_measure` of at least `PASSAGE_FLOOR`."""
+    measure = _measure(agree, size_a, size_b)
+    counted = np.minimum(size_a, size_b) >= MIN_SHINGLES  # a legacy signature has no count
+    passage = (
+        counted & (_overlap(agree, size_a, size_b) >= PASSAGE_SHINGLES) & (measure >= PASSAGE_FLOOR - 1e-9)
+    )
+    return (measure >= threshold - 1e-9) | passage
+
+
 def _measure(agree: Any, size_a: Any, size_b: Any) -> Any:
     """Estimated containment over the shorter copy from the share of agreeing bins and the two
     shingle counts (arrays); Jaccard similarity where the shorter has fewer than `MIN_SHINGLES`
     (a count of 0: a legacy signature)."""
     j = np.maximum(0.0, _jaccard(agree))
     shorter = np.minimum(size_a, size_b)
-    overlap = j * (size_a + size_b) / (1 + j)
+    overlap = _overlap(agree, size_a, size_b)
     return np.where(shorter >= MIN_SHINGLES, np.minimum(1.0, overlap / np.maximum(shorter, 1)), j)
 
 
@@ -373,10 +430,10 @@ def near_duplicate_pairs(
     times: npt.NDArray[np.int64] | None = None,
     window: int = 0,
 ) -> npt.NDArray[np.intp]:
-    """Index pairs (i < j) whose estimated containment over the shorter copy reaches ``threshold``
-    (Jaccard similarity where the shorter is under `MIN_SHINGLES` or a signature has no count);
-    with ``times``, only pairs at most ``window`` apart. ``sigs``: signatures, or their (texts x
-    `COLUMNS`) matrix."""
+    """Index pairs (i < j) of LSH candidates whose estimated containment over the shorter copy
+    reaches ``threshold`` (Jaccard similarity where the shorter is under `MIN_SHINGLES` or a
+    signature has no count) or that share a passage (`near_duplicate`); with ``times``, only pairs
+    at most ``window`` apart. ``sigs``: signatures, or their (texts x `COLUMNS`) matrix."""
     if not len(sigs):
         return np.zeros((0, 2), np.intp)
     matrix = signature_matrix(sigs)
@@ -393,7 +450,7 @@ def near_duplicate_pairs(
         block = pairs[start : start + _PAIR_BLOCK]
         agree[start : start + len(block)] = np.count_nonzero(bins[block[:, 0]] == bins[block[:, 1]], axis=1)
     counts = shingle_counts(matrix)
-    keep = _measure(agree / BINS, counts[pairs[:, 0]], counts[pairs[:, 1]]) >= threshold - 1e-9
+    keep = _linked(agree / BINS, counts[pairs[:, 0]], counts[pairs[:, 1]], threshold)
     return pairs[keep]
 
 

@@ -181,8 +181,12 @@ def _pairs(texts: list[dict[str, Any]], bodies: list[str], results: RealResults)
         if same != want:
             sa, sb = signatures[a], signatures[b]
             contained = minhash.containment(sa, sb) if sa and sb else 0.0
+            shared = minhash.shared_shingles(sa, sb) if sa and sb else 0.0
             kind = "missed duplicate" if want else "false link"
-            results.pair_errors.append(f"{ids[a]} ~ {ids[b]}: {kind}, estimated containment {contained:.2f}")
+            results.pair_errors.append(
+                f"{ids[a]} ~ {ids[b]}: {kind}, estimated containment {contained:.2f},"
+                f" {shared:.1f} shared shingles"
+            )
 
 
 def evaluate_real(taxonomy: Taxonomy | None = None, folder: Path = REAL) -> RealResults:

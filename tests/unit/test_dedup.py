@@ -128,8 +128,76 @@ def test_trimmed_and_extended_copies_cluster_with_the_full_story_and_an_independ
     assert verdicts(unquoted, threshold=0.35)["other"].duplicate_of == "full"
 
 
-def test_threshold_decides():
-    assert verdicts([row("a"), row("b", EDITED, minute=1)], threshold=0.99)["b"].duplicate_of is None
+# Two windows of one longer agency story: one site runs its own intro and then the story's lead,
+# another the lead and the rest of the story. They share the lead (~70 words, none of it quoted) and
+# little else: a containment under the threshold, a shared passage far longer than the phrases and
+# background sentence independent reports share.
+SITE_INTRO = (
+    "Our correspondent in the south reports that the port city has been without power for much of the "
+    "week, and that queues for water formed outside several schools on Tuesday morning. Residents "
+    "told local radio they had spent most of the night in basements and underground car parks.\n\n"
+    "Farmers in the region, who depend on the port to move their harvest, say the attacks have "
+    "pushed the cost of trucking grain to the Danube crossings to levels they cannot sustain, and "
+    "several cooperatives have stopped buying wheat from smaller growers until the routes reopen.\n\n"
+    "City officials have asked businesses near the waterfront to close early and to keep staff away "
+    "from glass frontages while the air raid alert is in force."
+)
+GRAIN_LEAD = (
+    "ODESA, Ukraine (AP) - Russian drones and missiles struck port infrastructure in Odesa for a third "
+    "consecutive night, damaging grain terminals and warehouses and wounding at least a dozen people, "
+    "regional officials said, days after Moscow pulled out of the agreement that had let Ukraine ship "
+    "its grain across the Black Sea. The strikes destroyed about 60,000 tons of grain that had been "
+    "waiting for export, the agriculture ministry said."
+)
+GRAIN_REST = (
+    "The attacks followed Russian warnings that any ship bound for Ukrainian ports would be treated as "
+    "a potential carrier of military cargo, a threat that sent insurance rates for the region soaring "
+    "and left shipowners weighing whether to send vessels at all.\n\n"
+    "Ukraine has said it will try to keep exporting through a temporary corridor hugging the coasts of "
+    "Romania and Bulgaria, but traders doubt that many ships will use it without guarantees.\n\n"
+    "Wheat and corn futures rose sharply in Chicago for a second day as markets weighed the loss of "
+    "one of the world's largest suppliers, before easing later in the week."
+)
+GRAIN_INDEPENDENT = (
+    "Three nights of bombardment have left the Black Sea city's grain terminals in ruins, Ukrainian "
+    f"authorities said on Thursday. {STATEMENT} the president said in his evening video address.\n\n"
+    "Since Moscow pulled out of the agreement that had let Ukraine ship its grain across the Black Sea, "
+    "its forces have hit the ports again and again, according to officials in Kyiv, who accuse the "
+    "Kremlin of trying to choke the country's economy and to raise world food prices.\n\n"
+    "Analysts in London said insurers were already pricing voyages to the region as if they passed "
+    "through an active war zone, and that few owners would risk their ships on the new route."
+)
+
+
+def test_different_windows_of_one_story_cluster_and_an_independent_report_sharing_a_sentence_does_not():
+    intro_and_lead = f"{SITE_INTRO}\n\n{GRAIN_LEAD}"
+    lead_and_rest = f"{GRAIN_LEAD}\n\n{GRAIN_REST}"
+    signed = {r["id"]: r["minhash"] for r in sign_rows([row("a", intro_and_lead), row("b", lead_and_rest)])}
+    # Below the threshold by the ratio alone: linked by the passage they share.
+    assert minhash.containment(signed["a"], signed["b"]) < DEFAULT_THRESHOLD
+    assert minhash.shared_shingles(signed["a"], signed["b"]) >= minhash.PASSAGE_SHINGLES
+    out = verdicts(
+        [
+            row("lead-and-rest", lead_and_rest),
+            row("intro-and-lead", intro_and_lead, minute=1),
+            row("independent", GRAIN_INDEPENDENT, minute=2),
+        ]
+    )
+    assert (out["intro-and-lead"].duplicate_of, out["intro-and-lead"].cluster_id) == ("lead-and-rest",) * 2
+    assert (out["independent"].duplicate_of, out["independent"].cluster_id) == (None, "independent")
+    # Without its shared passage the window copy is a story of its own.
+    alone = verdicts([row("lead-and-rest", lead_and_rest), row("intro", SITE_INTRO, minute=1)])
+    assert alone["intro"].duplicate_of is None
+
+
+def test_threshold_decides_below_a_shared_passage():
+    # The first sentence and its edited copy share fewer shingles than a passage: the ratio decides.
+    first, edited_first = (text[: text.index("Sevastopol.")] for text in (WIRE, EDITED))
+    pair = [row("a", first), row("b", edited_first, minute=1)]
+    assert verdicts(pair, threshold=0.99)["b"].duplicate_of is None
+    assert verdicts(pair)["b"].duplicate_of == "a"
+    # The whole edited copy shares a passage of `PASSAGE_SHINGLES`: linked at any threshold.
+    assert verdicts([row("a"), row("b", EDITED, minute=1)], threshold=0.99)["b"].duplicate_of == "a"
 
 
 def test_clustering_is_transitive_and_order_independent():

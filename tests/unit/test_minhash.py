@@ -167,11 +167,7 @@ def test_pairs_are_the_band_candidates_whose_estimate_reaches_the_threshold(text
     candidates = minhash.spec_band_pairs(matrix)
     for threshold in (0.3, 0.5, 0.8):
         expected = np.array(
-            [
-                (i, j)
-                for i, j in candidates.tolist()
-                if minhash.containment(sigs[i], sigs[j]) >= threshold - 1e-9
-            ]
+            [(i, j) for i, j in candidates.tolist() if minhash.near_duplicate(sigs[i], sigs[j], threshold)]
         )
         assert len(expected) >= 40 + 25  # each copy paired at least once
         assert minhash.near_duplicate_pairs(matrix, threshold).tolist() == expected.tolist()
@@ -179,6 +175,47 @@ def test_pairs_are_the_band_candidates_whose_estimate_reaches_the_threshold(text
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(minhash, "_PAIR_BLOCK", 3)
             assert minhash.near_duplicate_pairs(matrix, threshold).tolist() == expected.tolist()
+
+
+def shared(a, b):
+    return len(shingles(a) & shingles(b))
+
+
+def test_estimated_shared_shingles_track_the_exact_count(texts):
+    pairs = [p for a, b in texts for p in ((a, b), (a, lead(a, 100)), (b, lead(a, 100)))]
+    ratios = [
+        minhash.shared_shingles(minhash.signature(a), minhash.signature(b)) / shared(a, b) for a, b in pairs
+    ]
+    assert abs(np.mean(ratios) - 1) < 0.05
+    assert np.sqrt(np.mean(np.square(np.subtract(ratios, 1)))) < 0.25
+
+
+def vocabulary_text(rng, vocab, words):
+    return " ".join(rng.choice(vocab) for _ in range(words))
+
+
+def test_a_shared_passage_links_copies_below_the_threshold_and_needs_the_floor(texts):
+    rng = random.Random(11)
+    vocab = sorted({w for a, _b in texts for w in a.split()})
+    links = []
+    for a, _b in texts[:20]:
+        # A site's own 200 words, then the story's first 80: one window of it; the other is the story.
+        window = vocabulary_text(rng, vocab, 200) + " " + lead(a, 80)
+        # Two long texts of their own with the same 80 words inside: a passage, but a containment
+        # far below the floor.
+        long_a = vocabulary_text(rng, vocab, 900) + " " + lead(a, 80)
+        long_b = vocabulary_text(rng, vocab, 900) + " " + lead(a, 80) + " " + vocabulary_text(rng, vocab, 100)
+        assert shared(window, a) >= 70 and containment(window, a) < 0.3
+        assert shared(long_a, long_b) >= 70 and containment(long_a, long_b) < 0.1
+        sa, sw, la, lb = minhash.signatures([a, window, long_a, long_b])
+        assert not minhash.near_duplicate(la, lb, 0.45)
+        assert minhash.containment(sa, sw) < 0.45  # the ratio alone does not link them
+        links.append(minhash.near_duplicate(sa, sw, 0.45))
+        # A signature without its count has no overlap to read: Jaccard similarity alone.
+        legacy = sw[: minhash.LEGACY_SIGNATURE_BYTES]
+        assert minhash.shared_shingles(sa, legacy) == 0
+        assert minhash.near_duplicate(sa, legacy, 0.45) == (minhash.similarity(sa, legacy) >= 0.45)
+    assert sum(links) >= 18  # the estimate errs by about a quarter at ~75 shared shingles
 
 
 def test_connected_components_label_each_node_with_its_smallest_member():

@@ -116,3 +116,42 @@ def test_containment_is_over_the_shorter_copy():
     assert pairs[0][2] == 1.0
     assert scores(pairs, {(0, 1)}, 0.9) == (1.0, 1.0)
     assert scores(pairs, {(0, 2)}, 0.9) == (0.0, 0.0)
+
+
+def test_a_shared_passage_links_windows_of_one_story_and_not_reports_quoting_one_statement(real_texts):
+    """Real copies under the threshold by the ratio alone: two windows of one agency story (a
+    site's own intro and the lead against the lead and more; two cuts of one write-through) share
+    a passage and are linked; independent reports quoting the same presidential post or UN
+    statement are not, exactly (`benchmarks.quality.containment`) and from the signatures."""
+    from benchmarks.quality.containment import passage_rule, shared_pairs
+    from pipeline import minhash
+    from pipeline.clean import clean_text
+    from pipeline.dedup import DEFAULT_THRESHOLD
+
+    by_id = {t["id"]: t for t in real_texts}
+
+    def body(story):
+        return clean_text(by_id[story].get("headline") or "", by_id[story]["body"]).body
+
+    windows = [
+        ("en-ap-sochi-grain-menafn", "en-ap-sochi-grain-pressherald"),
+        ("en-reuters-pow-307-indiatoday", "en-reuters-pow-307-wenews"),
+    ]
+    independent = [
+        ("uk-unn-pow-2025-08", "uk-delo-pow-2025-08"),
+        ("uk-censor-pow-2025-08", "uk-delo-pow-2025-08"),
+        ("en-cnn-guterres-grain", "en-app-guterres-grain"),
+    ]
+    for (a, b), copies in [(pair, True) for pair in windows] + [(pair, False) for pair in independent]:
+        assert (by_id[a]["group"] is not None and by_id[a]["group"] == by_id[b]["group"]) == copies
+        sa, sb = minhash.signatures([body(a), body(b)])
+        assert minhash.containment(sa, sb) < DEFAULT_THRESHOLD, (a, b)
+        assert minhash.near_duplicate(sa, sb, DEFAULT_THRESHOLD) == copies, (a, b)
+        [(_a, _b, contained, shared)] = shared_pairs(
+            [minhash.unquoted(body(story).lower()) for story in (a, b)], minhash.SHINGLE
+        )
+        assert contained < DEFAULT_THRESHOLD
+        called = passage_rule(
+            [(0, 1, contained, shared)], DEFAULT_THRESHOLD, minhash.PASSAGE_SHINGLES, minhash.PASSAGE_FLOOR
+        )
+        assert called == [(0, 1, float(copies))], (a, b, shared)
