@@ -994,7 +994,7 @@ _DOTTED_I = str.maketrans({"İ": "I", "ı": "i"})
 
 
 def _headline_key(line: str) -> str:
-    return _key(line.translate(_DOTTED_I))
+    return _key(line if line.isascii() else line.translate(_DOTTED_I))
 
 
 def _is_section_label(line: str) -> bool:
@@ -1192,8 +1192,8 @@ def _drop_standfirst(kept: list[str], result: CleanText) -> None:
     its dateline (the dateline opens the story: what stands above it is the page's), or a
     first paragraph the longer paragraph after it restates (`_RESTATED`). Labels and tags of
     a few words between the two (they go later, in `_drop_labels`) are passed over."""
-    if len(kept) < 2 or kept[0].count(" ") >= _STANDFIRST_WORDS:
-        return
+    if len(kept) < 2 or not _OPEN_WORDS <= kept[0].count(" ") + 1 <= _STANDFIRST_WORDS:
+        return  # a line of a few words is a label (`_drop_labels`), one of many words a paragraph
     first, after = kept[0], 1
     while after < len(kept) - 1 and after <= _STANDFIRST_GAP and kept[after].count(" ") < _OPEN_WORDS:
         after += 1
@@ -1203,7 +1203,15 @@ def _drop_standfirst(kept: list[str], result: CleanText) -> None:
         return
     if lead.count(" ") > first.count(" "):
         stems = _stems(first)
-        if stems and len(stems & _stems(lead)) >= _RESTATED * len(stems):
+        # Looked for in the lead as they stand (a stem is a word's start): the lead is not split
+        # into words, and the search stops at the first miss too many.
+        folded, misses = lead.casefold(), len(stems) * (1 - _RESTATED) + 1e-9
+        for stem in stems:
+            if stem not in folded:
+                misses -= 1
+                if misses < 0:
+                    return
+        if stems:
             result.removed.append(kept.pop(0))
 
 
