@@ -1337,6 +1337,7 @@ def _drop_labels(
     # subhead by its neighbours before any of them goes.
     dropped = []
     subheads = []  # short headings standing between two paragraphs
+    later_headings = 0
     for line in candidates:
         words = line.count(" ") + 1
         label = _is_label(line, line is last) if words <= 16 else None
@@ -1351,6 +1352,8 @@ def _drop_labels(
             if 0 < i < len(kept) - 1 and _ends_sentence(kept[i - 1]) and _ends_sentence(kept[i + 1]):
                 subheads.append(line)
                 label = None
+            elif subheads:
+                later_headings += 1  # the story's last section label, at its end
         elif label is None and not selected and line is not last:
             label = "open" if _open_line(line, words) else None
         if (
@@ -1361,7 +1364,7 @@ def _drop_labels(
             label = "link"  # an embedded post (its author under it), a long "read also" link, a player
         if label or (hints is not None and _is_caption(line, hints)):
             dropped.append(line)
-    if len(subheads) >= 2:
+    if len(subheads) + later_headings >= 2:
         dropped += subheads
     for line in dropped[: len(kept) - 1]:  # never the whole body
         kept.remove(line)
