@@ -973,3 +973,168 @@ def test_chinese_and_japanese_paragraphs_end_in_their_own_full_stops():
     ]
     for story in (japanese, chinese):
         assert clean_text("捕虜交換", "\n".join(story)).body.split("\n\n") == story
+
+
+# Lines of the real-copy set's development part (benchmarks/quality/real), as the sites show them.
+FOGEL_LEAD = "Marc Fogel, an American teacher detained in Russia, has been released, the White House announced on Tuesday."
+FOGEL_STORY = [
+    FOGEL_LEAD,
+    "Steve Witkoff, a special envoy for President Donald Trump, left Russian airspace with Fogel, who's from "
+    "Pennsylvania, and he's expected to be reunited with his family later Tuesday.",
+    "Fogel was arrested in August 2021, and he was serving a 14-year prison system.",
+]
+
+
+def test_a_standfirst_the_lead_restates_goes():
+    standfirst = "The White House says American teacher Marc Fogel has been released by Russia"
+    headline = "Russia has released detained American teacher Marc Fogel, the White House says"
+    kept = clean_text(headline, "\n".join([headline, standfirst, *FOGEL_STORY])).body.split("\n\n")
+    assert kept == FOGEL_STORY
+
+
+def test_a_first_paragraph_the_second_only_echoes_stays():
+    """A story's own first paragraph shares words with its second, not nearly all of them."""
+    story = [
+        "Rusiya ilə Ukrayna arasında yeni əsir mübadiləsi həyata keçirilib.",
+        "Rusiya Müdafiə Nazirliyi bildirib ki, Ukrayna ilə mübadilə nəticəsində 150 hərbçi geri qaytarılıb, "
+        "Ukrayna isə öz hərbçilərini alıb.",
+        "Mübadilədə Birləşmiş Ərəb Əmirlikləri vasitəçilik edib.",
+    ]
+    assert clean_text("", "\n".join(story)).body.split("\n\n") == story
+    assert clean_text("", "\n".join(FOGEL_STORY)).body.split("\n\n") == FOGEL_STORY
+
+
+def test_what_stands_above_a_lead_that_opens_with_its_dateline_goes():
+    standfirst = "The prisoner swap was agreed to during recent talks in Turkey."
+    lead = (
+        "LONDON -- Russia and Ukraine have begun a large exchange of prisoners of war on Friday, the Russian "
+        "Defense Ministry said, with around 1,000 soldiers from each side set to be released."
+    )
+    rest = "The exchange was prepared following bilateral peace talks in Istanbul last week."
+    cleaned = clean_text("", "\n".join([standfirst, lead, rest]))
+    assert cleaned.body.split("\n\n") == [lead, rest]
+
+    tass = [
+        "Пресс-секретарь президента РФ отметил, что Москва незамедлительно вернется к реализации черноморских "
+        "договоренностей, как только российская часть зерновой сделки будет выполнена",
+        "МОСКВА, 17 июля. /ТАСС/. Черноморские договоренности фактически прекратили свое действие сегодня, "
+        "сообщил журналистам пресс-секретарь президента РФ Дмитрий Песков.",
+        '"Зерновая сделка остановилась", - подчеркнул представитель Кремля.',
+    ]
+    cleaned = clean_text("Песков заявил о прекращении действия зерновой сделки", "\n".join(tass))
+    assert cleaned.dateline == "МОСКВА, 17 июля"
+    assert tass[0] not in cleaned.body.split("\n\n")
+    assert cleaned.body.split("\n\n")[-1] == tass[2]
+
+
+def test_a_first_paragraph_stays_when_the_second_opens_with_no_dateline():
+    story = [
+        "Russia and Ukraine exchanged prisoners on Friday after talks in Istanbul.",
+        "Officials in London said the exchange was the largest since the war began.",
+        "The next exchange could come within weeks, the ministry said.",
+    ]
+    assert clean_text("", "\n".join(story)).body.split("\n\n") == story
+
+
+def test_a_standfirst_between_two_copies_of_the_headline_goes():
+    """Turkish headlines set in capitals are copies too: "KIRIM'IN" is "Kırım'ın"."""
+    headline = "Türkiye, Kırım'ın yasa dışı ilhakını tanımadığını yineledi"
+    standfirst = (
+        "Dışişleri Bakanlığı, Kırım Özerk Cumhuriyeti'nin Rusya tarafından yasa dışı ilhakını tanımadığını ve "
+        "Ukrayna'nın toprak bütünlüğüne ve egemenliğine desteklerini yineledi."
+    )
+    story = [
+        "Bakanlık, Kırım'ın yasa dışı ilhakının 10'uncu yılı dolayısıyla yazılı açıklama yayımladı.",
+        "Açıklamada, Kırım Tatar Türklerinin durumunu yakından izlemeyi sürdüreceğimizi belirtiriz denildi.",
+    ]
+    for first_copy in (headline, "TÜRKİYE, KIRIM'IN YASA DIŞI İLHAKINI TANIMADIĞINI YİNELEDİ"):
+        body = "\n".join([first_copy, standfirst, headline, "16 Mart 2024 Cumartesi 10:07", *story])
+        assert clean_text(headline, body).body.split("\n\n") == story
+
+
+def test_a_first_paragraph_before_a_copy_of_the_headline_at_the_page_top_stays():
+    """Only a paragraph between two copies of the headline is the page's: one above a single
+    copy may be the story's own lead, set above the headline."""
+    headline = "Відбувся обмін полоненими і цивільними"
+    story = [
+        "Україна та Росія у рамках домовленостей в Стамбулі провела сьогодні обмін полоненими військовими та "
+        "цивільними.",
+        "Він подякував всім, хто робить обміни можливими.",
+    ]
+    body = "\n".join([story[0], headline, story[1]])
+    assert clean_text(headline, body).body.split("\n\n") == story
+
+
+def test_the_items_of_a_list_of_other_stories_with_their_times_go():
+    story = [
+        "Russia and Ukraine exchanged 307 military personnel each on Saturday, the second day of the largest "
+        "prisoner swap since the war began.",
+        "The exchange involves personnel from Ukraine's army, State Border Service, and National Guard.",
+    ]
+    teasers = [
+        "Liverpool star Mohamed Salah has been named Premier League Player of the Season after a record-breaking "
+        "year in which he led his team to the title.",
+        'Chinese Premier Li Qiang reaffirmed Beijing\'s commitment to "true multilateralism" during a visit to '
+        "Jakarta, signaling deeper cooperation with Indonesia.",
+        "Turkish President Tayyip Erdogan met with Syrian President Ahmed al-Sharaa in Istanbul.",
+    ]
+    body = "\n".join(
+        [*story, "Read next", "18:56", "Premiere League", teasers[0], "18:13", "World News", teasers[1]]
+        + ["17:59", "World News", teasers[2]]
+    )
+    assert clean_text("", body).body.split("\n\n") == story
+
+
+def test_a_timeline_of_the_story_keeps_its_entries():
+    """Entries of a live timeline open with their times: they are story text."""
+    story = [
+        "Russia struck Odesa for a third night, officials said on Thursday.",
+        "09:15 The first missile hit the port.",
+        "09:40 Air defences shot down two drones over the city.",
+        "10:05 The governor said two people were killed.",
+    ]
+    assert clean_text("", "\n".join(story)).body.split("\n\n") == story
+
+
+def test_two_or_more_short_subheads_are_the_sections_labels_and_go():
+    story = [
+        "Das Match ist noch in vollem Gange, als plötzlich Polizisten auf den Rasen stürmen und den "
+        "überraschten Evans festnehmen.",
+        "Wenig später gibt die Polizei jedoch bekannt, dass sich der Diebstahlvorwurf als haltlos "
+        "herausgestellt hat.",
+        'Auch der Verein meldet sich zu Wort. In einem offiziellen Statement heißt es: "Wir sind froh."',
+    ]
+    body = "\n".join([story[0], "Haltloser Vorwurf", story[1], "Verein meldet sich", story[2]])
+    assert clean_text("", body).body.split("\n\n") == story
+
+    # A short subhead that is a sentence is story text, however many labels there are.
+    with_sentences = [story[0], "Evacuation began on Monday.", story[1], "Evans was freed.", story[2]]
+    body = "\n".join(
+        [with_sentences[0], "Part of NATO", *with_sentences[1:3], "Miller: Soon", *with_sentences[3:]]
+    )
+    assert clean_text("", body).body.split("\n\n") == with_sentences
+
+
+def test_a_lone_short_subhead_and_a_sentence_about_cookies_stay():
+    story = [
+        "Russia said a Ukrainian attack on Monday on a bridge linking Russia to the Crimean Peninsula killed "
+        "a civilian couple.",
+        "Crimea bridge",
+        "We get messy with Grandma's Cookies in this week's episode, the podcast's host said.",
+        "The bridge serves as a key link to supply Russian forces in their invasion of Ukraine.",
+    ]
+    assert clean_text("", "\n".join(story)).body.split("\n\n") == story
+
+
+def test_a_caption_that_names_its_picture_late_in_the_line_goes():
+    caption = (
+        "A Cargo ship sails followed by a Ukrainian Coast Guard cutter through the Bystre rivermouth, which "
+        "connects the Black Sea and Danube, at a location given as Izmail district of Odesa region, Ukraine "
+        "in this screen grab obtained from a handout video released on July 15, 2022."
+    )
+    story = [
+        "Russia warned that ships sailing to Ukraine's Black Sea ports from Thursday will be seen as potential "
+        "military targets.",
+        "Ukraine said on Wednesday it was establishing a temporary shipping route via Romania.",
+    ]
+    assert clean_text("", "\n".join([caption, *story])).body.split("\n\n") == story
