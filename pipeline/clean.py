@@ -1063,6 +1063,10 @@ def _drop_furniture(
                 stamps.append(i)
         elif (in_widget or (is_timed(i) and (is_timed(i - 1) or is_timed(i + 1)))) and _is_widget_item(line):
             pass
+        elif (
+            i and result.removed and result.removed[-1] is lines[i - 1] and lines[i - 1].endswith(" " + line)
+        ):
+            pass  # a title repeated from the furniture line above ("Skip next section <title>")
         else:
             in_widget = False
             kept.append(line)

@@ -1138,3 +1138,14 @@ def test_a_caption_that_names_its_picture_late_in_the_line_goes():
         "Ukraine said on Wednesday it was establishing a temporary shipping route via Romania.",
     ]
     assert clean_text("", "\n".join([caption, *story])).body.split("\n\n") == story
+
+
+def test_a_title_repeated_from_the_furniture_line_above_goes():
+    title = "UN chief says 'hundreds of millions of people' will face hunger without grain deal"
+    story = [
+        "UN Secretary-General Antonio Guterres said Russia's decision to exit the Black Sea grain deal will "
+        '"strike a blow to people in need everywhere."',
+        '"Ultimately, participation in these agreements is a choice," he told reporters in New York City.',
+    ]
+    body = "\n".join([f"Skip next section {title}", title, *story])
+    assert clean_text("", body).body.split("\n\n") == story
