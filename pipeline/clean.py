@@ -1183,6 +1183,7 @@ _LEAD_DATELINE = re.compile(
 # on the held-out part (a one-sentence summary under the headline).
 _RESTATED = 0.9
 _STANDFIRST_WORDS = 40
+# Labels and tags between a standfirst and its lead that are passed over, at most.
 _STANDFIRST_GAP = 10
 _CONTENT_WORD = re.compile(r"[^\W\d_]{4,}")
 
@@ -1436,8 +1437,9 @@ class _CaptionHints:
 def _is_caption(line: str, hints: _CaptionHints) -> bool:
     """A photo caption, long ones included: it ends with the photo's credit, opens with it
     ("Russian Defense Ministry/AP/dpa ...", "© Reuters. ...") or as an agency's file-photo caption
-    ("FILE - ..."), or names its picture early on ("... på dette bildet ..."). It reads no more
-    than the line's first 120 and last 100 characters."""
+    ("FILE - ..."), or names its picture ("... på dette bildet ...", "... in this screen grab
+    obtained from a handout video ..."). Only a body holding a word that names a picture has its
+    lines read whole for that; otherwise no more than a line's first 120 and last 100 characters."""
     if line.startswith(_FILE_PHOTO_STARTS) and _FILE_PHOTO.match(line):
         return True
     if (
