@@ -859,7 +859,7 @@ _inside_needles_in: Callable[[str], list[str]] = _inside_needles_in_spec
 _lines_to_check: Callable[[list[str], int, bool], list[int]] = _lines_to_check_spec
 _normalized_ascii: Callable[[str], str] = _normalize_text_spec
 try:
-    from pipeline import _minhash_native
+    import pipeline._minhash_native as _minhash_native
 except ImportError:  # built without Rust: the specifications run
     pass
 else:
