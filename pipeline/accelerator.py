@@ -5,13 +5,13 @@ On one machine (the DirectRunner, Prism and the embedded Flink, whose SDK harnes
 LOOPBACK), most of a story's CPU is Python that holds the GIL, so a run hands the preparing stage's
 chunks to worker processes beside the pipeline (`pipeline.workers`), lets each worker read the
 records it prepares (`kafka_source.DeferredRead`), prepares the next pipeline's first reads while
-the current one ends (`workers.CallsAhead`), passes prepared rows to their files as spilled Arrow
-streams by local path, and tunes the allocator and the garbage collector (`pipeline.memory`).
+the current one ends (`workers.CallsAhead`), and tunes the allocator and the garbage collector
+(`pipeline.memory`).
 
-On a cluster (`flink-cluster`) all of that would be wrong: a local path means nothing on another
-machine and the runner's own parallelism does the work. There the run gets `Plain`, which does
-nothing, and `run.build_pipeline` builds the plain graph. `accelerator_for` is the one place that
-chooses.
+On a cluster (`flink-cluster`) all of that would be wrong: worker processes beside the submitting
+process are not where the runner works, and the runner's own parallelism does the work. There the
+run gets `Plain`, which does nothing, and `run.build_pipeline` builds the same graph with the
+runner's own DoFns. `accelerator_for` is the one place that chooses.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class PrepareInWorkers(PrepareChunks):
     a call made ahead of the pipeline (`prepare_ahead`) is adopted, not made again."""
 
     def __init__(
-        self, pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str | None, processes: int
+        self, pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str, processes: int
     ) -> None:
         super().__init__(pipeline_version, taxonomy, shards, spill)
         if processes < 1:
@@ -104,7 +104,7 @@ def prepare_ahead(
 class Accelerator:
     """What a run asks of the machine around its pipelines."""
 
-    local = False  # whether the pipeline may pass rows by local path (`build_pipeline`)
+    local = False  # whether the runner's workers share this machine (files of a batch: `run._shards`)
     # Whether a next part is prepared while a part ends (runs then end with a short part:
     # `kafka_source.part_budget`).
     prepares_ahead = False
@@ -129,10 +129,6 @@ class Accelerator:
 
     def end_run(self, staging_root: Path) -> None:
         """After a run's last pipeline: drop what was prepared for a pipeline that did not come."""
-
-    def spill(self, staging: Path, part: int) -> Path | None:
-        """Where a pipeline's prepared rows wait for their files (only where paths are shared)."""
-        return None
 
 
 class Plain(Accelerator):
@@ -183,15 +179,11 @@ class LocalAccelerator(Accelerator):
         return in_workers(workers) if workers else None
 
     def after_pipeline(self, staging: Path, part: int) -> None:
-        shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned
         release_memory()
 
     def end_run(self, staging_root: Path) -> None:
         WORKERS.ahead.drop()
         shutil.rmtree(spill_root(staging_root), ignore_errors=True)
-
-    def spill(self, staging: Path, part: int) -> Path | None:
-        return spill_dir(staging, part)
 
 
 def accelerator_for(config: Config, runner: str) -> Accelerator:

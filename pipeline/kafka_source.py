@@ -16,7 +16,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "plan_parts",
     "ranges_for_times",
     "cut_parts",
+    "split_ranges",
     "fair_shares",
     "part_budget",
     "UNBOUNDED",
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 UNBOUNDED = 2**63 - 1
-SPLIT_SIZE = 20_000  # offsets per initial split of a bounded range: parallelism without tiny bundles
+SPLIT_SIZE = 2_000  # offsets per initial split of a bounded range: parallelism without tiny bundles
 # How long the broker may hold a fetch that finds nothing new (a caught-up partition).
 FETCH_WAIT_MS = 100
 # Offsets per deferred read (`DeferredRead`): a few chunks, about one fetch of gzip'd 4 KB stories,
@@ -104,6 +105,20 @@ def fair_shares(pending: Sequence[int], budget: int | None) -> list[int]:
                 still.append(i)
         open_ = still
     return taken
+
+
+def split_ranges(ranges: Iterable[OffsetRange], size: int) -> Iterator[OffsetRange]:
+    """Each bounded range cut from its start into pieces of ``size`` offsets, a last piece shorter
+    than a quarter of ``size`` joined to the one before it: as Beam splits an offset restriction,
+    so that a piece given to the splittable read is split no further."""
+    for rng in ranges:
+        start = rng.start
+        while start < rng.stop:
+            stop = min(start + size, rng.stop)
+            if rng.stop - stop < size // 4:
+                stop = rng.stop
+            yield replace(rng, start=start, stop=stop)
+            start = stop
 
 
 def cut_parts(ranges: Sequence[OffsetRange], size: int, short_tail: bool = True) -> list[list[OffsetRange]]:

@@ -39,10 +39,10 @@ def prepare_chunk(records: list[dict[str, Any]], pipeline_version: str, taxonomy
 
 
 def pack_chunk(
-    records: list[dict[str, Any]], pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str | None
+    records: list[dict[str, Any]], pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str
 ) -> tuple[Packed | None, dict[str, list[dict[str, Any]]]]:
     """`prepare_chunk`, its rows `Packed` as Arrow for the data files of ``shards`` shards, spilled
-    to the folder ``spill`` or, without one, inline (`write.pack_files`; None: no rows)."""
+    to the folder ``spill`` (`write.pack_files`; None: no rows)."""
     rows, letters = prepare_chunk(records, pipeline_version, taxonomy)
     packed = Packed(summarise_chunk(rows), pack_files(rows, shards, spill)) if rows else None
     return packed, letters

@@ -63,7 +63,6 @@ class Packed:
     # (order, id, published_us, signature) of each row, what `dedup.cluster_stories` needs,
     # pickled (`dedup.summarise_chunk`).
     summaries: bytes
-    # (route, stream): ``partition/shard`` and the Arrow IPC stream of the rows bound for that data
-    # file: its path, spilled to the batch's staging folder on one machine, or its bytes
-    # (`write.pack_files`).
-    files: list[tuple[str, str | bytes]]
+    # (route, path): ``partition/shard`` and the Arrow IPC stream of the rows bound for that data
+    # file, spilled beside the batch's staging folder (`write.pack_files`).
+    files: list[tuple[str, str]]

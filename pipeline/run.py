@@ -12,6 +12,7 @@ import errno
 import logging
 import math
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,7 @@ from pipeline.transforms import (
     ReadKafkaStories,
     WriteParquetDataset,
 )
+from pipeline.write import spill_dir
 from wirestream import __version__
 from wirestream.config import Config
 from wirestream.errors import UserError
@@ -93,30 +95,31 @@ def build_pipeline(
     part: int = 0,
     prepare: PrepareFn | None = None,
     io_properties: dict[str, str] | None = None,
-    spill: Path | None = None,
 ) -> None:
     """The pipeline of one batch: ReadKafkaStories → PrepareStories (parse, clean, tag, sign) →
     DeduplicateStories → WriteParquetDataset, its files then committed by `Dataset.commit`.
 
-    Every stage is a plain DoFn whose parallelism is the runner's, and prepared rows cross the
-    runner's shuffle to their files as Arrow streams (`GroupByFile` inside `DeduplicateStories`),
-    unless the local accelerator (`pipeline.accelerator`) gives a ``spill`` folder: then the
-    streams are spilled there and only their paths cross the shuffle, and with its ``prepare``
-    (worker processes) the reader only claims offsets while each worker process reads the records
-    it prepares.
+    Every stage is a plain DoFn whose parallelism is the runner's. Prepared rows wait for dedup's
+    verdicts spilled as Arrow beside the batch's staging folder (`write.spill_dir`), which the
+    workers share as they share the staging folder they write the data files into; only their
+    paths cross the runner's shuffle (`GroupByFile` inside `DeduplicateStories`). With the local
+    accelerator's ``prepare`` (`pipeline.accelerator`: worker processes), the reader only claims
+    offsets while each worker process reads the records it prepares.
     """
     records = pipeline | "ReadKafkaStories" >> ReadKafkaStories(
-        client_options, ranges, defer=spill is not None and prepare is not None
+        client_options, ranges, defer=prepare is not None
     )
     load_committed = LoadCommitted(committed_files, io_properties)
     # Tagging before dedup tags the few copies dedup drops, and lets dedup hold the rows for its
     # verdicts already grouped by file, as Arrow: the batch's full rows cross one shuffle, not two.
     prepared = records | "PrepareStories" >> PrepareStories(
-        PIPELINE_VERSION, taxonomy, shards=shards, spill=spill, prepare=prepare or PrepareChunks
+        PIPELINE_VERSION,
+        taxonomy,
+        shards=shards,
+        spill=spill_dir(staging, part),
+        prepare=prepare or PrepareChunks,
     )
-    files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(
-        load_committed, inline=spill is None
-    )
+    files = prepared["rows"] | "DeduplicateStories" >> DeduplicateStories(load_committed)
     dead_letters = {stage: prepared[stage] for stage in STAGES}
     _ = (files, dead_letters) | "WriteParquetDataset" >> WriteParquetDataset(staging, batch, part)
 
@@ -130,8 +133,8 @@ class _Next:
     part: int = 0
 
 
-# Rows of one data file a cluster's worker holds at once (the file's group of the shuffle): a
-# TaskManager's heap bounds it, where the local accelerator streams a file's spilled Arrow instead.
+# Rows of one data file on a cluster: a batch's files are written by its workers at once, so a
+# batch is cut into files of at most this many rows (~20 MB) for every worker to write some.
 CLUSTER_ROWS_PER_FILE = 10_000
 
 
@@ -172,7 +175,6 @@ def _run_pipeline(
                 part,
                 prepare,
                 io_properties,
-                accelerator.spill(staging, part),
             )
     except RecordsDeleted:
         raise
@@ -199,6 +201,7 @@ def _run_pipeline(
             ) from None
         raise
     finally:
+        shutil.rmtree(spill_dir(staging, part), ignore_errors=True)  # read by now, or abandoned
         accelerator.after_pipeline(staging, part)
 
 

@@ -56,6 +56,7 @@ from pipeline.kafka_source import (
     blocks_until,
     poll_once,
     record_of,
+    split_ranges,
 )
 from pipeline.parse import DEAD_LETTERS
 from pipeline.prepare import STAGES, pack_chunk, prepare_read
@@ -320,9 +321,13 @@ class ReadKafkaStories(beam.PTransform):
         reader = _ReadPartitionForever if unbounded else _ReadPartition
         defer = self._defer and not unbounded
         read = reader(self._options, POLL_MS, IDLE_POLLS, READ_SIZE if defer else None)
+        # A runner spreads the elements of a Create over its workers, and a splittable DoFn's
+        # restrictions stay on their element's worker (Flink keys them by element): bounded ranges
+        # enter as pieces of `SPLIT_SIZE` offsets, so that a few partitions still spread evenly.
+        pieces = self._ranges if unbounded else list(split_ranges(self._ranges, SPLIT_SIZE))
         return (
             pbegin
-            | "Partitions" >> beam.Create(self._ranges)
+            | "Partitions" >> beam.Create(pieces)
             | "ReadPartitions" >> beam.ParDo(read).with_output_types(DeferredRead if defer else Chunk)
         )
 
@@ -368,7 +373,7 @@ class PrepareChunks(beam.DoFn):
     runner's own parallelism. `pipeline.accelerator` subclasses it to hand the calls to worker
     processes on one machine (``calls``)."""
 
-    def __init__(self, pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str | None) -> None:
+    def __init__(self, pipeline_version: str, taxonomy: Taxonomy, shards: int, spill: str) -> None:
         self._stages: tuple[Any, ...] = (pipeline_version, taxonomy, shards, spill)
 
     def process(  # type: ignore[no-untyped-def]
@@ -399,7 +404,7 @@ def prepared_outputs(prepared: Any, wrap: Callable[[Any], Any], many: bool = Fal
 
 
 # What makes a stage's DoFn: `PrepareChunks`, or the local accelerator's subclass of it.
-PrepareFn = Callable[[str, Taxonomy, int, "str | None"], PrepareChunks]
+PrepareFn = Callable[[str, Taxonomy, int, str], PrepareChunks]
 
 
 class PrepareStories(beam.PTransform):
@@ -412,9 +417,10 @@ class PrepareStories(beam.PTransform):
 
     Each chunk is prepared by `PrepareChunks`, where the runner runs it, unless ``prepare`` gives
     another maker of the DoFn (`pipeline.accelerator` does on one machine); the rows are the same
-    either way. The Arrow of each file is spilled to the folder ``spill`` where one is given (the
-    batch's staging folder on one machine: readers never see it, and whoever runs the pipeline
-    removes it after), else carried inline (`write.pack_files`).
+    either way. The Arrow of each file is spilled to the folder ``spill`` (`write.spill_dir`: beside
+    the batch's staging folder, where the workers also write the data files; readers never see
+    it, and whoever runs the pipeline removes it after), and only its path travels on
+    (`write.pack_files`).
     """
 
     def __init__(
@@ -422,7 +428,7 @@ class PrepareStories(beam.PTransform):
         pipeline_version: str,
         taxonomy: Taxonomy,
         shards: int,
-        spill: str | Path | None = None,
+        spill: str | Path,
         prepare: PrepareFn = PrepareChunks,
     ) -> None:
         super().__init__()
@@ -431,7 +437,7 @@ class PrepareStories(beam.PTransform):
         self._version = pipeline_version
         self._taxonomy = taxonomy
         self._shards = shards
-        self._spill = None if spill is None else str(spill)
+        self._spill = str(spill)
         self._prepare = prepare
 
     def expand(self, records: beam.PCollection) -> pvalue.DoOutputsTuple:
@@ -446,17 +452,18 @@ class PrepareStories(beam.PTransform):
 
 class _ApplyVerdicts(beam.DoFn):
     """Applies the batch's verdicts (one pickled dict, unpickled once into `verdict_columns`) to
-    ``(route, table)`` groups."""
+    each data file's rows, ``(route, paths)`` from `GroupByFile`: the file's table is put together
+    here from its spilled streams, so only their paths wait for the verdicts."""
 
     def setup(self) -> None:
         self._blob: bytes | None = None
         self._verdicts: Any = None
 
-    def process(self, element: tuple[str, pa.Table], verdicts: bytes | None):  # type: ignore[no-untyped-def]
+    def process(self, element: tuple[str, list[str]], verdicts: bytes | None):  # type: ignore[no-untyped-def]
         if self._verdicts is None or verdicts != self._blob:  # the same object on every call of a run
             self._verdicts = verdict_columns(pickle.loads(verdicts) if verdicts else {})  # our own bytes
             self._blob = verdicts
-        yield element[0], apply_verdicts_to_table(element[1], self._verdicts)
+        yield element[0], apply_verdicts_to_table(unpack_files(element[1]), self._verdicts)
 
 
 class _ClusterStories(beam.DoFn):
@@ -488,10 +495,9 @@ class DeduplicateStories(beam.PTransform):
     ``(route, table of kept rows)`` out, one per data file, with ``duplicate_of`` and
     ``cluster_id`` set.
 
-    Rows must wait for the verdicts, which need the whole batch, so the runner holds every row
-    once: they wait grouped by file (`GroupByFile`), so a batch's full rows cross one shuffle, where
-    verdicts and then files would cost two, and as Arrow (``inline``: the streams' bytes; else the
-    paths of the streams spilled on one machine).
+    Rows must wait for the verdicts, which need the whole batch: they wait spilled as Arrow
+    (`PrepareStories`), and only their paths, grouped by file (`GroupByFile`), wait in the runner;
+    each file's table is put together where its verdicts are applied.
 
     Bounded input; the output is deterministic for a given input and committed dataset.
     ``load_committed`` is a picklable callable taking windows ``[(earliest, latest), ...]`` of
@@ -508,7 +514,6 @@ class DeduplicateStories(beam.PTransform):
         load_committed: Any,
         threshold: float = DEFAULT_THRESHOLD,
         lookback: timedelta = DEFAULT_LOOKBACK,
-        inline: bool = False,
     ) -> None:
         super().__init__()
         if not callable(load_committed):
@@ -520,7 +525,6 @@ class DeduplicateStories(beam.PTransform):
         self._load = load_committed
         self._threshold = threshold
         self._lookback = lookback
-        self._inline = inline
 
     def expand(self, packed: beam.PCollection) -> beam.PCollection:
         summaries = packed | "Summarise" >> beam.Map(_packed_summaries).with_output_types(tuple[str, bytes])
@@ -536,7 +540,7 @@ class DeduplicateStories(beam.PTransform):
         # Verdicts are small (id -> canonical, cluster): a side input joins them to the rows.
         return (
             packed
-            | "Gather" >> GroupByFile(self._inline)
+            | "Gather" >> GroupByFile()
             | "ApplyVerdicts"
             >> beam.ParDo(_ApplyVerdicts(), verdicts).with_output_types(tuple[str, pa.Table])
         )
@@ -599,33 +603,28 @@ class _WriteDeadLetters(_WriteFiles):
         yield (str(path), write_rows(path, letters, DEAD_LETTER_SCHEMA, "kafka_topic"))
 
 
-def _files_of(packed: Packed) -> list[tuple[str, str | bytes]]:
+def _files_of(packed: Packed) -> list[tuple[str, str]]:
     return packed.files
 
 
-def _one_file(route: str, streams: Iterable[str | bytes]) -> tuple[str, pa.Table]:
-    return route, unpack_files(streams)
+def _paths(route: str, paths: Iterable[str]) -> tuple[str, list[str]]:
+    return route, sorted(paths)
 
 
 class GroupByFile(beam.PTransform):
-    """`Packed` chunks in; ``(route, table)`` out, every row of one data file in one Arrow table
-    (``route`` is ``partition/shard``). Bounded input. Dedup gathers its rows with this while they
-    wait for their verdicts (`DeduplicateStories`), so the files need no second shuffle. With
-    ``inline``, the chunks carry their Arrow streams' bytes, else the paths of spilled streams."""
-
-    def __init__(self, inline: bool = False) -> None:
-        super().__init__()
-        self._inline = inline
+    """`Packed` chunks in; ``(route, paths)`` out: the spilled Arrow streams of every row of one
+    data file (``route`` is ``partition/shard``; `write.unpack_files` reads them as one table).
+    Bounded input. Dedup gathers its rows with this while they wait for their verdicts
+    (`DeduplicateStories`), so the files need no second shuffle, and the runner holds paths, not
+    rows."""
 
     def expand(self, packed: beam.PCollection) -> beam.PCollection:
-        # String keys, and bytes or string values: every runner (Prism included) groups them on
-        # standard coders.
-        stream: Any = bytes if self._inline else str
+        # String keys and values: every runner (Prism included) groups them on standard coders.
         return (
             packed
-            | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, stream])
+            | "FilesOf" >> beam.FlatMap(_files_of).with_output_types(tuple[str, str])
             | "GroupByRoute" >> beam.GroupByKey()
-            | "OneTable" >> beam.MapTuple(_one_file).with_output_types(tuple[str, pa.Table])
+            | "Paths" >> beam.MapTuple(_paths).with_output_types(tuple[str, list[str]])
         )
 
 

@@ -347,21 +347,18 @@ def test_constructor_validates():
         DeduplicateStories(LoadCommitted([]), lookback=timedelta(0))
 
 
-@pytest.mark.parametrize("inline", [True, False], ids=["arrow-inline", "arrow-spilled"])
-def test_transform_drops_redeliveries_and_flags_copies_by_file(tmp_path, inline):
-    """The same verdicts whether each file's Arrow travels as bytes (a cluster) or as the path of
-    a spilled stream (one machine)."""
+def test_transform_drops_redeliveries_and_flags_copies_by_file(tmp_path):
     committed = write_committed(tmp_path / "c.parquet", sign_rows([row("old", OTHER)]))
     rows = [row("a", WIRE, offset=1), row("a", WIRE, offset=5), row("b", EDITED, minute=3), row("old", OTHER)]
-    spill = None if inline else tmp_path / "spill"
     # the copies in different chunks
-    packed = [Packed(summarise_chunk(c), pack_files(c, 2, spill)) for c in chunks(sign_rows(rows), 2)]
-    assert all(isinstance(stream, bytes) == inline for p in packed for _route, stream in p.files)
+    packed = [
+        Packed(summarise_chunk(c), pack_files(c, 2, tmp_path / "spill")) for c in chunks(sign_rows(rows), 2)
+    ]
     with beam.Pipeline() as p:
         out = (
             p
             | beam.Create(packed)
-            | DeduplicateStories(LoadCommitted([committed]), inline=inline)
+            | DeduplicateStories(LoadCommitted([committed]))
             | beam.FlatMapTuple(
                 lambda route, kept: [
                     (route, r["id"], r["kafka_offset"], r["duplicate_of"], r["cluster_id"], len(r["minhash"]))

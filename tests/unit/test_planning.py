@@ -198,3 +198,28 @@ def test_polled_records_regroup_into_whole_blocks_of_offsets():
 
     blocks = in_blocks(polls())
     assert [r.offset for r in next(blocks)] == list(range(CHUNK_SIZE)) and asked == [0]
+
+
+def test_a_bounded_read_enters_as_pieces_the_splittable_read_splits_no_further():
+    """Few partitions still spread over a runner's workers: each range is cut into pieces of
+    SPLIT_SIZE offsets, every offset in exactly one piece, as Beam would split each range."""
+    from apache_beam.io.restriction_trackers import OffsetRange as BeamRange
+
+    from pipeline.kafka_source import SPLIT_SIZE, split_ranges
+
+    rng = random.Random(4)
+    for _ in range(200):
+        ranges = [
+            OffsetRange(
+                "t", p, start, start + rng.choice([0, 1, SPLIT_SIZE, rng.randint(0, 10 * SPLIT_SIZE)])
+            )
+            for p, start in enumerate(rng.randint(0, 10**6) for _ in range(rng.randint(1, 4)))
+        ]
+        pieces = list(split_ranges(ranges, SPLIT_SIZE))
+        for r in ranges:
+            mine = [(p.start, p.stop) for p in pieces if p.partition == r.partition]
+            assert mine == [(s.start, s.stop) for s in BeamRange(r.start, r.stop).split(SPLIT_SIZE)]
+            for start, stop in mine:
+                assert list(BeamRange(start, stop).split(SPLIT_SIZE)) == [BeamRange(start, stop)]
+        assert sum(p.size for p in pieces) == sum(r.size for r in ranges)
+    assert len(list(split_ranges([OffsetRange("t", 0, 0, 25 * SPLIT_SIZE)], SPLIT_SIZE))) == 25

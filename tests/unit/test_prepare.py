@@ -114,30 +114,30 @@ def _packed_rows(packed):
     return _row_keys(unpack_files(stream for _route, stream in packed.files).to_pylist())
 
 
-def _prepare_in_pipeline(records, processes, expected):
-    """Runs PrepareStories over ``records`` in chunks of three, its Arrow carried inline, and
-    asserts its outputs are ``expected`` (rows, {stage: dead letters}), in any order."""
+def _prepare_in_pipeline(records, processes, expected, spill):
+    """Runs PrepareStories over ``records`` in chunks of three, its Arrow spilled to ``spill``,
+    and asserts its outputs are ``expected`` (rows, {stage: dead letters}), in any order."""
     rows, letters = expected
     with beam.Pipeline() as p:
         prepare = in_workers(processes) if processes else PrepareChunks
         out = (
             p
             | beam.Create(chunks(records, 3))
-            | PrepareStories("test", load_taxonomy(None), 2, prepare=prepare)
+            | PrepareStories("test", load_taxonomy(None), 2, spill, prepare=prepare)
         )
         assert_that(out["rows"] | beam.FlatMap(_packed_rows), equal_to(_row_keys(rows)), label="rows")
         for stage in STAGES:
             assert_that(out[stage], equal_to(letters[stage]), label=stage)
 
 
-def test_workers_give_the_rows_and_dead_letters_of_preparing_in_process(seed_path):
+def test_workers_give_the_rows_and_dead_letters_of_preparing_in_process(seed_path, tmp_path):
     records = _records(seed_path)
     expected = prepare_chunk(records, "test", load_taxonomy(None))
-    _prepare_in_pipeline(records, 1, expected)
-    _prepare_in_pipeline(records, 0, expected)
+    _prepare_in_pipeline(records, 1, expected, tmp_path / "workers")
+    _prepare_in_pipeline(records, 0, expected, tmp_path / "in-process")
 
 
-def test_a_worker_that_dies_costs_time_not_stories(seed_path):
+def test_a_worker_that_dies_costs_time_not_stories(seed_path, tmp_path):
     import multiprocessing
     import os
     import signal
@@ -149,7 +149,7 @@ def test_a_worker_that_dies_costs_time_not_stories(seed_path):
     for worker in multiprocessing.active_children():
         os.kill(worker.pid, signal.SIGKILL)
     records = _records(seed_path)
-    _prepare_in_pipeline(records, 1, prepare_chunk(records, "test", load_taxonomy(None)))
+    _prepare_in_pipeline(records, 1, prepare_chunk(records, "test", load_taxonomy(None)), tmp_path)
     assert WORKERS.get(1) is not pool  # the broken pool was replaced
 
 

@@ -3,10 +3,10 @@ from datetime import UTC, datetime
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from pipeline.dedup import summarise_chunk
+from pipeline.dedup import LoadCommitted, summarise_chunk
 from pipeline.parse import dead_letter
 from pipeline.rows import Packed
-from pipeline.transforms import DeduplicateStories, GroupByFile, TableCoder, WriteParquetDataset
+from pipeline.transforms import DeduplicateStories, TableCoder, WriteParquetDataset
 from pipeline.write import pack_files, unpack_files
 
 
@@ -29,7 +29,7 @@ def test_each_stage_dead_letters_go_to_their_own_file_beside_the_rows(tmp_path):
     )
     with beam.Pipeline() as p:
         packed = Packed(summarise_chunk([row]), pack_files([row], 1, tmp_path / "_spill"))
-        rows = p | "Rows" >> beam.Create([packed]) | GroupByFile()
+        rows = p | "Rows" >> beam.Create([packed]) | DeduplicateStories(LoadCommitted([]))
         letters = {
             "parse": p | "ParseLetters" >> beam.Create([parse_letter]),
             "clean": p | "CleanLetters" >> beam.Create([clean_letter]),
@@ -57,11 +57,9 @@ def test_a_files_table_crosses_stages_as_arrow_and_is_sized_without_being_encode
     table = unpack_files([path])
     packed = Packed(summarise_chunk(rows), [(route, path)])
     p = beam.Pipeline()
-    grouped = p | beam.Create([packed]) | GroupByFile()
     deduplicated = p | "Packed" >> beam.Create([packed]) | DeduplicateStories(_no_committed)
-    # What the stages that carry a file's table declare, as Beam codes it.
-    assert grouped.element_type == deduplicated.element_type
-    hint = grouped.element_type
+    # What the stage that carries a file's table declares, as Beam codes it.
+    hint = deduplicated.element_type
     coder = beam.coders.registry.get_coder(hint)
     assert isinstance(coder.coders()[1], TableCoder)
     encoded = coder.encode((route, table))
