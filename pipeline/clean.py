@@ -1598,7 +1598,9 @@ def detect_language(text: str) -> str | None:
     A guess the model is sure of (p >= 0.5) is kept, whatever language it is. When it is unsure, the
     first of its five best guesses in the feeds' usual languages wins, so a short headline is not
     called some rarely seen language that happens to share its letters. Norwegian, Danish and
-    Swedish are told apart over a longer sample (`_NORDIC_SAMPLE`).
+    Swedish are told apart over a longer sample (`_NORDIC_SAMPLE`), and Norwegian is `no` in
+    either written form (the model's `nn` is Nynorsk): one code for one language, as feeds and
+    the taxonomy name it.
     """
     language = _detect_language(text)
     if language in _NORDIC and len(text) > 120:
@@ -1607,7 +1609,7 @@ def detect_language(text: str) -> str | None:
             ((_, best),) = _guesses(_identifier(), sample, 1)
             nordic = best.removeprefix("__label__")
             language = nordic if nordic in _NORDIC else language
-    return language
+    return "no" if language == "nn" else language
 
 
 def _detect_language(text: str) -> str | None:

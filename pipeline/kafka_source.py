@@ -48,7 +48,10 @@ __all__ = [
 ]
 
 UNBOUNDED = 2**63 - 1
-SPLIT_SIZE = 2_000  # offsets per initial split of a bounded range: parallelism without tiny bundles
+# Offsets per piece of a bounded range, as the pipeline hands it to the splittable read: one block of
+# `CHUNK_SIZE` (`in_blocks`). A runner spreads the pieces over its workers by a hash, so a few
+# partitions make enough pieces to spread evenly (a 100k batch, 200 pieces).
+SPLIT_SIZE = CHUNK_SIZE
 # How long the broker may hold a fetch that finds nothing new (a caught-up partition).
 FETCH_WAIT_MS = 100
 # Offsets per deferred read (`DeferredRead`): a few chunks, about one fetch of gzip'd 4 KB stories,
@@ -108,15 +111,13 @@ def fair_shares(pending: Sequence[int], budget: int | None) -> list[int]:
 
 
 def split_ranges(ranges: Iterable[OffsetRange], size: int) -> Iterator[OffsetRange]:
-    """Each bounded range cut from its start into pieces of ``size`` offsets, a last piece shorter
-    than a quarter of ``size`` joined to the one before it: as Beam splits an offset restriction,
-    so that a piece given to the splittable read is split no further."""
+    """Each bounded range cut into pieces of at most ``size`` offsets that end on multiples of
+    ``size`` (so on the ends of the blocks `in_blocks` reads, for a multiple of `CHUNK_SIZE`) or on
+    the range's stop."""
     for rng in ranges:
         start = rng.start
         while start < rng.stop:
-            stop = min(start + size, rng.stop)
-            if rng.stop - stop < size // 4:
-                stop = rng.stop
+            stop = min((start // size + 1) * size, rng.stop)
             yield replace(rng, start=start, stop=stop)
             start = stop
 

@@ -40,7 +40,7 @@ from pipeline.kafka_source import (
     ranges_for_times,
 )
 from pipeline.prepare import STAGES
-from pipeline.runners import runner_options
+from pipeline.runners import records_per_batch, runner_options
 from pipeline.storage import open_source, refused
 from pipeline.tagging import Taxonomy, load_taxonomy
 from pipeline.transforms import (
@@ -222,14 +222,18 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _plan(
-    config: Config, position: dict[str, dict[int, int]], parts: int = 1, short_tail: bool = True
+    config: Config,
+    position: dict[str, dict[int, int]],
+    size: int | None,
+    parts: int = 1,
+    short_tail: bool = True,
 ) -> tuple[list[list[OffsetRange]], list[str]]:
     try:
         return plan_parts(
             config.kafka_client_options(),
             config.raw_topic,
             dict(position.get(config.raw_topic, {})),
-            config.max_records_per_batch,
+            size,
             parts,
             short_tail,
         )
@@ -320,7 +324,8 @@ def _ingest(
     with ``ahead``, whether more was pending than the batch took."""
     started = time.monotonic()
     planned_from, position, batch = dataset.state()
-    parts, warnings = _plan(config, position, 2 if ahead else 1, accelerator.prepares_ahead)
+    size = records_per_batch(config, runner)
+    parts, warnings = _plan(config, position, size, 2 if ahead else 1, accelerator.prepares_ahead)
     for warning in warnings:
         log.warning(warning)
     if not parts:
@@ -425,7 +430,8 @@ def run_continuous(
                 on_commit(report)
             if config.maintain_every_batches and committed % config.maintain_every_batches == 0:
                 _expire(config, output)
-        full = config.max_records_per_batch is not None and report.records >= config.max_records_per_batch
+        size = records_per_batch(config, runner or config.runner)
+        full = size is not None and report.records >= size
         if not full:
             stop.wait(max(0.0, config.commit_interval_s - (time.monotonic() - started)))
     return committed
@@ -474,7 +480,7 @@ def run_backfill(
     accelerator.start()
     dataset = Dataset(output, catalog_settings(config))
     taxonomy = load_taxonomy(config.taxonomy)
-    part_size = config.max_records_per_batch or 50_000
+    part_size = records_per_batch(config, runner) or 50_000
     with dataset.lock(wait=True), _run(dataset, accelerator):
         try:
             ranges = ranges_for_times(config.kafka_client_options(), config.raw_topic, since, until)

@@ -17,6 +17,7 @@ from wirestream.config import RUNNERS, Config
 from wirestream.errors import UserError
 
 __all__ = [
+    "records_per_batch",
     "BEAM_VERSION",
     "FLINK_VERSION",
     "RUNNERS",
@@ -69,6 +70,12 @@ def runs_locally(runner: str) -> bool:
     """Whether the runner's workers share this machine (and this process's files): the one place
     that decides where the local accelerator (`pipeline.workers`) may be used."""
     return runner != "flink-cluster"
+
+
+def records_per_batch(config: Config, runner: str) -> int | None:
+    """Most records one pipeline run of ``runner`` reads: larger batches on the session cluster,
+    where every run is a job with a fixed cost of seconds."""
+    return config.flink_records_per_batch if runner == "flink-cluster" else config.max_records_per_batch
 
 
 def runner_options(config: Config, runner: str) -> list[str]:

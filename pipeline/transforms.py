@@ -150,10 +150,9 @@ beam.coders.registry.register_coder(pa.Table, TableCoder)
 
 
 class _PartitionRestrictions(RestrictionProvider):
-    """Offset ranges per (topic, partition): bounded [start, stop) or unbounded (stop = UNBOUNDED)."""
-
-    def __init__(self, split_size: int) -> None:
-        self._split_size = split_size
+    """Offset ranges per (topic, partition): bounded [start, stop) or unbounded (stop = UNBOUNDED).
+    A restriction is not split before it is read: `ReadKafkaStories` hands bounded ranges over in
+    pieces already (`kafka_source.split_ranges`), as elements a runner spreads over its workers."""
 
     def initial_restriction(self, element: OffsetRange) -> BeamOffsetRange:
         return BeamOffsetRange(element.start, element.stop)
@@ -162,10 +161,7 @@ class _PartitionRestrictions(RestrictionProvider):
         return OffsetRestrictionTracker(restriction)
 
     def split(self, element: OffsetRange, restriction: BeamOffsetRange):  # type: ignore[no-untyped-def]
-        if restriction.stop >= UNBOUNDED:
-            yield restriction
-        else:
-            yield from restriction.split(self._split_size)
+        yield restriction
 
     def restriction_size(self, element: OffsetRange, restriction: BeamOffsetRange) -> int:
         return min(restriction.size(), 2**31)
@@ -173,16 +169,17 @@ class _PartitionRestrictions(RestrictionProvider):
 
 def deferred_reads(client_options: dict[str, Any], ranges: list[OffsetRange]) -> Iterator[DeferredRead]:
     """The `DeferredRead`s a deferring `ReadKafkaStories` hands out for ``ranges`` when no runner
-    splits them: each range's initial splits, cut from their starts into reads of `READ_SIZE`."""
+    splits them: one for each of its pieces (`kafka_source.split_ranges`, of `READ_SIZE`)."""
     reader = _ReadPartition(client_options, POLL_MS, IDLE_POLLS, READ_SIZE)
-    restrictions = _PartitionRestrictions(SPLIT_SIZE)
-    for rng in sorted(ranges):
-        for split in restrictions.split(rng, restrictions.initial_restriction(rng)):
-            yield from reader._deferred(rng, restrictions.create_tracker(split))
+    restrictions = _PartitionRestrictions()
+    for piece in split_ranges(sorted(ranges), READ_SIZE):
+        yield from reader._deferred(
+            piece, restrictions.create_tracker(restrictions.initial_restriction(piece))
+        )
 
 
 # What a reader's ``process`` asks Beam for: its restriction's tracker and a watermark it sets.
-_RESTRICTION = beam.DoFn.RestrictionParam(_PartitionRestrictions(SPLIT_SIZE))
+_RESTRICTION = beam.DoFn.RestrictionParam(_PartitionRestrictions())
 _WATERMARK = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
 
 
@@ -323,8 +320,10 @@ class ReadKafkaStories(beam.PTransform):
         read = reader(self._options, POLL_MS, IDLE_POLLS, READ_SIZE if defer else None)
         # A runner spreads the elements of a Create over its workers, and a splittable DoFn's
         # restrictions stay on their element's worker (Flink keys them by element): bounded ranges
-        # enter as pieces of `SPLIT_SIZE` offsets, so that a few partitions still spread evenly.
-        pieces = self._ranges if unbounded else list(split_ranges(self._ranges, SPLIT_SIZE))
+        # enter as pieces, so that a few partitions still spread evenly; deferred, as pieces of
+        # one read each.
+        size = READ_SIZE if defer else SPLIT_SIZE
+        pieces = self._ranges if unbounded else list(split_ranges(self._ranges, size))
         return (
             pbegin
             | "Partitions" >> beam.Create(pieces)

@@ -174,6 +174,12 @@ class Config:
     flink_parallelism: int | None = doc(
         "Parallelism of pipeline runs on the session cluster; default taskmanagers x slots.", default=None
     )
+    flink_records_per_batch: int | None = doc(
+        "Most Kafka records one pipeline run reads on the session cluster (max_records_per_batch "
+        "elsewhere): each run is a Flink job with seconds of fixed cost (submission, its workers' "
+        "start, its batch's end), and its workers hold a batch's rows spilled, not in memory.",
+        default=200_000,
+    )
     source_name: str | None = doc(
         "Source name for `connect files` (default: derived from the path).", default=None
     )

@@ -136,7 +136,7 @@ def test_a_reader_gives_its_consumer_back_when_its_read_ends_without_a_teardown(
     tp = max(tps, key=lambda t: ends[t])
     CONSUMERS.close_idle()
     reader = _ReadPartition(options, poll_ms=500, idle_limit=20)
-    provider = _PartitionRestrictions(1000)
+    provider = _PartitionRestrictions()
 
     class Watermark:
         def current_watermark(self):  # type: ignore[no-untyped-def]

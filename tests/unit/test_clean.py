@@ -778,6 +778,16 @@ def test_published_time_comes_from_the_feed_else_the_text_else_ingestion_and_say
             "och att arbetet fortsätter. Det är inte känt hur många civila som var med.",
             "sv",
         ),
+        # Nynorsk (Framtida Junior, 23 May 2023) is Norwegian: `no`, as Bokmål is.
+        (
+            "Ukraina og Russland er samde om å forlengja kornavtalen i to månader framover.\n\n"
+            "Avtalen lar Ukraina eksportera korn over Svartehavet utan frykt for angrep frå russiske "
+            "styrkar. Tyrkia og FN står bak forhandlingane om avtalen, skriv NRK.\n\nUkraina og "
+            "Russland er begge blant dei største kornprodusentane i verda. Kornavtalen er svært "
+            "viktig for matvaretryggleiken i verda. Den vart første gong inngått i fjor sommar, og "
+            "har vorte forlengt fleire gongar.",
+            "no",
+        ),
         ("ประเทศไทยและกัมพูชาตกลงแลกเปลี่ยนเชลยศึกหลังการเจรจาที่กรุงเทพมหานคร", "th"),
     ],
 )

@@ -200,26 +200,40 @@ def test_polled_records_regroup_into_whole_blocks_of_offsets():
     assert [r.offset for r in next(blocks)] == list(range(CHUNK_SIZE)) and asked == [0]
 
 
-def test_a_bounded_read_enters_as_pieces_the_splittable_read_splits_no_further():
-    """Few partitions still spread over a runner's workers: each range is cut into pieces of
-    SPLIT_SIZE offsets, every offset in exactly one piece, as Beam would split each range."""
-    from apache_beam.io.restriction_trackers import OffsetRange as BeamRange
-
-    from pipeline.kafka_source import SPLIT_SIZE, split_ranges
+def test_a_bounded_read_enters_as_pieces_that_end_on_whole_blocks():
+    """Few partitions still spread over a runner's workers: each range is cut into pieces of at
+    most SPLIT_SIZE offsets, every offset in exactly one piece, in order, each piece ending on a
+    multiple of its size (a block's end) or on its range's stop."""
+    from pipeline.kafka_source import READ_SIZE, SPLIT_SIZE, split_ranges
 
     rng = random.Random(4)
-    for _ in range(200):
-        ranges = [
-            OffsetRange(
-                "t", p, start, start + rng.choice([0, 1, SPLIT_SIZE, rng.randint(0, 10 * SPLIT_SIZE)])
-            )
-            for p, start in enumerate(rng.randint(0, 10**6) for _ in range(rng.randint(1, 4)))
-        ]
-        pieces = list(split_ranges(ranges, SPLIT_SIZE))
-        for r in ranges:
-            mine = [(p.start, p.stop) for p in pieces if p.partition == r.partition]
-            assert mine == [(s.start, s.stop) for s in BeamRange(r.start, r.stop).split(SPLIT_SIZE)]
-            for start, stop in mine:
-                assert list(BeamRange(start, stop).split(SPLIT_SIZE)) == [BeamRange(start, stop)]
-        assert sum(p.size for p in pieces) == sum(r.size for r in ranges)
+    for size in (SPLIT_SIZE, READ_SIZE):
+        for _ in range(200):
+            starts = [rng.randint(0, 10**6) for _ in range(rng.randint(1, 4))]
+            ranges = [
+                OffsetRange("t", p, start, start + rng.choice([0, 1, size, rng.randint(0, 10 * size)]))
+                for p, start in enumerate(starts)
+            ]
+            pieces = list(split_ranges(ranges, size))
+            for r in ranges:
+                mine = [p for p in pieces if p.partition == r.partition]
+                offsets = [o for p in mine for o in range(p.start, p.stop)]
+                assert offsets == list(range(r.start, r.stop))
+                assert all(0 < p.size <= size and (p.stop % size == 0 or p.stop == r.stop) for p in mine)
     assert len(list(split_ranges([OffsetRange("t", 0, 0, 25 * SPLIT_SIZE)], SPLIT_SIZE))) == 25
+
+
+def test_the_session_cluster_plans_larger_batches_than_one_machine():
+    from dataclasses import replace
+
+    from pipeline.runners import records_per_batch
+    from wirestream.config import Config
+
+    config = replace(Config(), max_records_per_batch=1_000, flink_records_per_batch=7_000)
+    assert [records_per_batch(config, r) for r in ("direct", "prism", "flink", "flink-cluster")] == [
+        1_000,
+        1_000,
+        1_000,
+        7_000,
+    ]
+    assert records_per_batch(replace(config, flink_records_per_batch=None), "flink-cluster") is None
