@@ -607,7 +607,7 @@ def _files_of(packed: Packed) -> list[tuple[str, str]]:
 
 
 def _paths(route: str, paths: Iterable[str]) -> tuple[str, list[str]]:
-    return route, sorted(paths)
+    return route, list(paths)  # `unpack_files` puts the streams in Kafka order
 
 
 class GroupByFile(beam.PTransform):

@@ -488,10 +488,17 @@ def test_spanish_wires_are_tagged(taxonomy, topic, body):
         "Futbolcu takası için kulüpler anlaştı. Takas yarın açıklanacak.",
         "Sveitsiske velgere sa nei i folkeavstemningen om pensjon. Neste folkeavstemning er i juni.",
         "Поліція затримала футбольного фаната. Його тримали в полоні власних боргів, жартують друзі.",
+        "Die Schweizer stimmten am Sonntag in einem Referendum über die Renten ab. Die nächste Volksabstimmung "
+        "folgt im Juni.",
+        "The two clubs swapped strikers in January and repatriated their loan fees before the deadline.",
+        "Le conseil municipal a voté l'annexion d'une parcelle voisine; l'annexion sera effective en mars.",
+        "Sveitsarane sa nei i folkerøystinga om pensjon. Neste folkerøysting er i juni.",
+        "Belediye meclisi komşu mahallenin ilhakını onayladı. İlhak kararı yarın yürürlüğe girecek.",
     ],
 )
 def test_near_misses_in_the_new_languages_stay_untagged(taxonomy, body):
-    # Weak words of a seeded topic, repeated, without the topic's context (Russia, Ukraine, ...).
+    # Weak words of a seeded topic, repeated, without the topic's context (Russia, Ukraine, ...),
+    # or the general wording in stories about something else.
     assert not topics(tag_text(taxonomy, "", body)) & SEEDED
 
 
@@ -591,19 +598,3 @@ def test_story_length_settings_travel_with_the_taxonomy_to_workers(taxonomy, els
 def test_general_wording_of_each_topic_tags(taxonomy, topic, headline, body):
     for tagger in (taxonomy, _python(taxonomy)):
         assert topics(tag_text(tagger, headline, body)) & SEEDED == {topic}
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        "Die Schweizer stimmten am Sonntag in einem Referendum über die Renten ab. Die nächste Volksabstimmung "
-        "folgt im Juni.",
-        "The two clubs swapped strikers in January and repatriated their loan fees before the deadline.",
-        "Le conseil municipal a voté l'annexion d'une parcelle voisine; l'annexion sera effective en mars.",
-        "Sveitsarane sa nei i folkerøystinga om pensjon. Neste folkerøysting er i juni.",
-        "Belediye meclisi komşu mahallenin ilhakını onayladı. İlhak kararı yarın yürürlüğe girecek.",
-    ],
-)
-def test_the_general_wording_needs_the_topics_context(taxonomy, body):
-    # The same weak words, twice, in stories about something else: no seeded topic.
-    assert not topics(tag_text(taxonomy, "", body)) & SEEDED
