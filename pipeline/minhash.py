@@ -312,30 +312,31 @@ def similarity(a: bytes, b: bytes) -> float:
     return max(0.0, _jaccard(agree))
 
 
-def containment(a: bytes, b: bytes) -> float:
-    """Estimated containment over the shorter copy of the two texts' shingle sets: what
-    `near_duplicate_pairs` compares with its threshold."""
+def _pair(a: bytes, b: bytes) -> tuple[Any, Any, Any]:
+    """One pair's share of agreeing bins and its two shingle counts, as one-element arrays: the
+    arguments of the vectorised estimates below."""
     matrix = signature_matrix([a, b])
     agree = np.count_nonzero(matrix[0, :BINS] == matrix[1, :BINS], keepdims=True) / BINS
     counts = shingle_counts(matrix)
-    return float(_measure(agree, counts[:1], counts[1:])[0])
+    return agree, counts[:1], counts[1:]
+
+
+def containment(a: bytes, b: bytes) -> float:
+    """Estimated containment over the shorter copy of the two texts' shingle sets: what
+    `near_duplicate_pairs` compares with its threshold."""
+    return float(_measure(*_pair(a, b))[0])
 
 
 def shared_shingles(a: bytes, b: bytes) -> float:
     """Estimated count of shingles the two texts share, |A ∩ B| (0 when a signature has no count)."""
-    matrix = signature_matrix([a, b])
-    agree = np.count_nonzero(matrix[0, :BINS] == matrix[1, :BINS], keepdims=True) / BINS
-    counts = shingle_counts(matrix)
-    return float(_overlap(agree, counts[:1], counts[1:])[0]) if counts.min() else 0.0
+    agree, size_a, size_b = _pair(a, b)
+    return float(_overlap(agree, size_a, size_b)[0]) if min(size_a[0], size_b[0]) else 0.0
 
 
 def near_duplicate(a: bytes, b: bytes, threshold: float) -> bool:
     """Whether `near_duplicate_pairs` links the two texts when the LSH bands make them a
     candidate: containment at least ``threshold``, or a shared passage (`PASSAGE_SHINGLES`)."""
-    matrix = signature_matrix([a, b])
-    agree = np.count_nonzero(matrix[0, :BINS] == matrix[1, :BINS], keepdims=True) / BINS
-    counts = shingle_counts(matrix)
-    return bool(_linked(agree, counts[:1], counts[1:], threshold)[0])
+    return bool(_linked(*_pair(a, b), threshold)[0])
 
 
 def _overlap(agree: Any, size_a: Any, size_b: Any) -> Any:
@@ -347,21 +348,21 @@ def _overlap(agree: Any, size_a: Any, size_b: Any) -> Any:
 def _linked(agree: Any, size_a: Any, size_b: Any, threshold: float) -> Any:
     """Whether each pair is a near-duplicate: its `_measure` reaches ``threshold``, or it shares a
     passage of `PASSAGE_SHINGLES` shingles with a `_measure` of at least `PASSAGE_FLOOR`."""
-    measure = _measure(agree, size_a, size_b)
+    overlap = _overlap(agree, size_a, size_b)
+    measure = _measure(agree, size_a, size_b, overlap)
     counted = np.minimum(size_a, size_b) >= MIN_SHINGLES  # a legacy signature has no count
-    passage = (
-        counted & (_overlap(agree, size_a, size_b) >= PASSAGE_SHINGLES) & (measure >= PASSAGE_FLOOR - 1e-9)
-    )
+    passage = counted & (overlap >= PASSAGE_SHINGLES) & (measure >= PASSAGE_FLOOR - 1e-9)
     return (measure >= threshold - 1e-9) | passage
 
 
-def _measure(agree: Any, size_a: Any, size_b: Any) -> Any:
+def _measure(agree: Any, size_a: Any, size_b: Any, overlap: Any = None) -> Any:
     """Estimated containment over the shorter copy from the share of agreeing bins and the two
     shingle counts (arrays); Jaccard similarity where the shorter has fewer than `MIN_SHINGLES`
-    (a count of 0: a legacy signature)."""
+    (a count of 0: a legacy signature). ``overlap``: `_overlap` of the same, where known."""
     j = np.maximum(0.0, _jaccard(agree))
     shorter = np.minimum(size_a, size_b)
-    overlap = _overlap(agree, size_a, size_b)
+    if overlap is None:
+        overlap = _overlap(agree, size_a, size_b)
     return np.where(shorter >= MIN_SHINGLES, np.minimum(1.0, overlap / np.maximum(shorter, 1)), j)
 
 
